@@ -1,0 +1,21 @@
+"""Layer 1: replay stores (loading, validation, catalog, data folder, download)."""
+
+from tts_gym.store.catalog import CATALOG, GROUPS, CatalogEntry, catalog_entry, expand_store_names
+from tts_gym.store.paths import DATA_ENV_VAR, data_dir, resolve_store
+from tts_gym.store.replay import ERR, Question, ReplayStore, load_store, parse_questions
+
+__all__ = [
+    "CATALOG",
+    "DATA_ENV_VAR",
+    "ERR",
+    "GROUPS",
+    "CatalogEntry",
+    "Question",
+    "ReplayStore",
+    "catalog_entry",
+    "data_dir",
+    "expand_store_names",
+    "load_store",
+    "parse_questions",
+    "resolve_store",
+]
