@@ -1,0 +1,228 @@
+"""One episode of the replay MDP: the single source of truth for dynamics and token cost.
+
+The rules are BASELINES.md section 1. A question's branches are visited in the episode's
+`order`; opened branches get slots 0, 1, 2, ... Answers are integer ids into
+`question.answers` (`NO_ANSWER` = -1 means "not revealed"). Per-slot state lives in parallel
+lists because controllers read it one element at a time in tight Python loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tts_gym.engine.voting import leader
+from tts_gym.errors import IllegalActionError
+from tts_gym.store.replay import Question
+
+NO_ANSWER = -1
+
+
+class Episode:
+    """Replay one question: open, advance, probe, prune and read branches; then answer.
+
+    `reveal_on_continue=True` (the paper's setting) reveals each newly reached answer as part
+    of the advance; with False an advance only spends tokens and `probe(slot)` reveals the
+    answer at the slot's current depth for `probe_cost` tokens.
+    """
+
+    def __init__(
+        self,
+        question: Question,
+        order: Sequence[int],
+        *,
+        probe_cost: int = 0,
+        reveal_on_continue: bool = True,
+    ) -> None:
+        if probe_cost < 0:
+            raise ValueError(f"probe_cost must be non-negative, got {probe_cost}.")
+        self.question = question
+        self.order = order
+        self.probe_cost = probe_cost
+        self.reveal_on_continue = reveal_on_continue
+        self._interval = question.probe_freq
+        self._probes = question.probes
+        self._lengths = question.tokens
+        self._finals = question.finals
+
+        self.tokens = 0
+        self.n_opened = 0
+        # per slot
+        self.branch: list[int] = []  # stored branch index
+        self.depth: list[int] = []  # explore count d
+        self.charged: list[int] = []  # tokens charged to this branch so far
+        self.finished: list[bool] = []
+        self.pruned: list[bool] = []
+        self.current: list[int] = []  # answer at the current depth (revealed or not)
+        self.revealed: list[int] = []  # last revealed answer, NO_ANSWER before the first reveal
+        # votes: revealed answers of slots that are not pruned, by answer id
+        self.votes: dict[int, int] = {}
+
+        self.done = False
+        self.answer: int = NO_ANSWER
+
+    # ---- queries -------------------------------------------------------------------------
+    @property
+    def can_open(self) -> bool:
+        return self.n_opened < len(self.order)
+
+    @property
+    def n_unopened(self) -> int:
+        return len(self.order) - self.n_opened
+
+    def can_advance(self, slot: int) -> bool:
+        return not (self.finished[slot] or self.pruned[slot])
+
+    def can_probe(self, slot: int) -> bool:
+        return not self.pruned[slot] and self.revealed[slot] != self.current[slot]
+
+    def answer_text(self, answer: int) -> str | None:
+        return None if answer == NO_ANSWER else self.question.answers[answer]
+
+    @property
+    def correct(self) -> bool:
+        return self.answer != NO_ANSWER and self.answer == self.question.gold_id
+
+    def majority(self) -> int:
+        """Majority of revealed answers of unpruned slots; ties go to the lowest slot."""
+        if not self.votes:
+            return NO_ANSWER
+        best = leader(self.votes)[1]
+        revealed, pruned, votes = self.revealed, self.pruned, self.votes
+        for slot in range(self.n_opened):
+            answer = revealed[slot]
+            if answer != NO_ANSWER and not pruned[slot] and votes[answer] == best:
+                return answer
+        raise AssertionError("vote counts out of sync with slots")
+
+    # ---- actions -------------------------------------------------------------------------
+    def open(self) -> tuple[int, int, bool]:
+        """BRANCH: open the next branch in the order and explore it once.
+
+        Returns (answer id or NO_ANSWER if not revealed, slot, finished).
+        """
+        slot = self._new_slot("BRANCH")
+        answer, finished = self._explore(slot)
+        return answer, slot, finished
+
+    def advance(self, slot: int) -> tuple[int, bool]:
+        """CONTINUE(slot): explore once. Returns (answer id or NO_ANSWER, finished)."""
+        self._check_slot(slot, "CONTINUE")
+        if self.finished[slot]:
+            raise IllegalActionError(f"CONTINUE({slot}): the branch in slot {slot} is finished.")
+        if self.pruned[slot]:
+            raise IllegalActionError(f"CONTINUE({slot}): the branch in slot {slot} is pruned.")
+        return self._explore(slot)
+
+    def probe(self, slot: int) -> int:
+        """PROBE(slot): reveal the answer at the slot's current depth for `probe_cost` tokens."""
+        self._check_slot(slot, "PROBE")
+        if not self.can_probe(slot):
+            state = "pruned" if self.pruned[slot] else "already revealed at this depth"
+            raise IllegalActionError(f"PROBE({slot}): the branch in slot {slot} is {state}.")
+        self._charge(slot, self.probe_cost)
+        self._reveal(slot, self.current[slot])
+        return self.current[slot]
+
+    def prune(self, slot: int) -> None:
+        """PRUNE(slot): stop the branch for good; its answer leaves the vote. Free."""
+        self._check_slot(slot, "PRUNE")
+        if self.pruned[slot] or self.finished[slot]:
+            state = "pruned" if self.pruned[slot] else "finished"
+            raise IllegalActionError(f"PRUNE({slot}): the branch in slot {slot} is already {state}.")
+        self.pruned[slot] = True
+        self._unvote(self.revealed[slot])
+
+    def read(self) -> int:
+        """READ: open the next branch and charge its whole length for its final answer."""
+        slot = self._new_slot("READ")
+        b = self.branch[slot]
+        self.depth[slot] = len(self._probes[b])
+        self._charge(slot, self._lengths[b])
+        self.finished[slot] = True
+        self.current[slot] = self._finals[b]
+        self._reveal(slot, self._finals[b])
+        return self._finals[b]
+
+    def submit(self, slot: int) -> int:
+        """SUBMIT(slot): end the episode with the slot's last revealed answer."""
+        self._check_slot(slot, "SUBMIT")
+        if self.revealed[slot] == NO_ANSWER:
+            raise IllegalActionError(f"SUBMIT({slot}): slot {slot} has no revealed answer yet.")
+        return self.finish(self.revealed[slot])
+
+    def finish(self, answer: int | None) -> int:
+        """ANSWER: end the episode with an answer id (None or NO_ANSWER: no answer, wrong)."""
+        self._check_running("ANSWER")
+        self.answer = NO_ANSWER if answer is None else answer
+        self.done = True
+        return self.answer
+
+    # ---- internals -----------------------------------------------------------------------
+    def _new_slot(self, action: str) -> int:
+        self._check_running(action)
+        if self.n_opened >= len(self.order):
+            raise IllegalActionError(f"{action}: all {len(self.order)} branches are already opened.")
+        slot = self.n_opened
+        self.n_opened += 1
+        self.branch.append(self.order[slot])
+        self.depth.append(0)
+        self.charged.append(0)
+        self.finished.append(False)
+        self.pruned.append(False)
+        self.current.append(NO_ANSWER)
+        self.revealed.append(NO_ANSWER)
+        return slot
+
+    def _explore(self, slot: int) -> tuple[int, bool]:
+        b = self.branch[slot]
+        depth = self.depth[slot]
+        probes = self._probes[b]
+        if depth < len(probes):
+            answer = probes[depth]
+            self.depth[slot] = depth + 1
+            cost = self._interval
+            finished = False
+        else:
+            answer = self._finals[b]
+            cost = max(0, self._lengths[b] - self.charged[slot])
+            self.finished[slot] = finished = True
+        self.charged[slot] += cost
+        self.tokens += cost
+        self.current[slot] = answer
+        if self.reveal_on_continue:
+            self._reveal(slot, answer)
+            return answer, finished
+        return NO_ANSWER, finished
+
+    def _reveal(self, slot: int, answer: int) -> None:
+        previous = self.revealed[slot]
+        if previous == answer:
+            return
+        self.revealed[slot] = answer
+        if not self.pruned[slot]:
+            self._unvote(previous)
+            self.votes[answer] = self.votes.get(answer, 0) + 1
+
+    def _unvote(self, answer: int) -> None:
+        if answer == NO_ANSWER:
+            return
+        left = self.votes[answer] - 1
+        if left:
+            self.votes[answer] = left
+        else:
+            del self.votes[answer]
+
+    def _charge(self, slot: int, cost: int) -> None:
+        self.charged[slot] += cost
+        self.tokens += cost
+
+    def _check_running(self, action: str) -> None:
+        if self.done:
+            raise IllegalActionError(f"{action}: the episode has already ended.")
+
+    def _check_slot(self, slot: int, action: str) -> None:
+        self._check_running(action)
+        if not 0 <= slot < self.n_opened:
+            raise IllegalActionError(
+                f"{action}({slot}): no such slot; {self.n_opened} branches are open."
+            )
