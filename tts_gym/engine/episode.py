@@ -128,7 +128,9 @@ class Episode:
         self._check_slot(slot, "PRUNE")
         if self.pruned[slot] or self.finished[slot]:
             state = "pruned" if self.pruned[slot] else "finished"
-            raise IllegalActionError(f"PRUNE({slot}): the branch in slot {slot} is already {state}.")
+            raise IllegalActionError(
+                f"PRUNE({slot}): the branch in slot {slot} is already {state}."
+            )
         self.pruned[slot] = True
         self._unvote(self.revealed[slot])
 
@@ -161,7 +163,9 @@ class Episode:
     def _new_slot(self, action: str) -> int:
         self._check_running(action)
         if self.n_opened >= len(self.order):
-            raise IllegalActionError(f"{action}: all {len(self.order)} branches are already opened.")
+            raise IllegalActionError(
+                f"{action}: all {len(self.order)} branches are already opened."
+            )
         slot = self.n_opened
         self.n_opened += 1
         self.branch.append(self.order[slot])

@@ -1,0 +1,165 @@
+"""Fixed-shape observations of an episode, updated incrementally after every action.
+
+Per-slot features are rows of `slots`; the columns are named by `SLOT_FEATURES`, the global
+features by `GLOBAL_FEATURES`. Answers appear only as per-episode ids (`answer_id`, numbered
+in order of first reveal), never as strings, so nothing in the observation hints at which
+answer is correct.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tts_gym.engine import NO_ANSWER, Episode, beta_confidence
+
+SLOT_FEATURES = (
+    "opened",
+    "alive",  # opened, neither finished nor pruned
+    "finished",
+    "pruned",
+    "revealed",  # has a revealed answer
+    "depth",  # intervals explored / DEPTH_SCALE
+    "tokens",  # tokens charged to the branch / BRANCH_TOKEN_SCALE
+    "leader_rank",  # 1 / (1 + rank of its answer by votes); 0 without an answer
+    "agrees",  # its answer is the current leader
+    "vote_share",  # share of the votes held by its answer
+    "stable",  # consecutive reveals that kept the same answer / STABLE_SCALE (capped at 1)
+    "err",  # its answer is 'ERR'
+    "confidence",  # the store's confidence of its last revealed segment (0 without one)
+)
+GLOBAL_FEATURES = (
+    "opened",  # branches opened / max_branches
+    "tokens",  # tokens used / EPISODE_TOKEN_SCALE
+    "leader_share",
+    "runner_up_share",
+    "revealed_confidence",  # Beta-majority confidence of the revealed (unpruned) answers
+    "finished_confidence",  # Beta-majority confidence of the finished branches' answers
+    "distinct_answers",  # distinct revealed answers / max_branches
+    "unopened",  # share of the question's branches not yet opened
+    "finished",  # finished branches / max_branches
+    "budget_used",  # tokens / budget (0 without a budget)
+)
+DEPTH_SCALE = 100.0
+BRANCH_TOKEN_SCALE = 50_000.0
+EPISODE_TOKEN_SCALE = 1_000_000.0
+STABLE_SCALE = 20.0
+FEATURE_CAP = 10.0  # scaled features are clipped here; real stores stay well below 1
+
+_S = {name: i for i, name in enumerate(SLOT_FEATURES)}
+_G = {name: i for i, name in enumerate(GLOBAL_FEATURES)}
+
+
+class ObservationBuilder:
+    """Owns the observation arrays of one env and refreshes only what an action changed."""
+
+    def __init__(self, max_branches: int, budget: int | None) -> None:
+        self.max_branches = max_branches
+        self.budget = budget
+        self.slots = np.zeros((max_branches, len(SLOT_FEATURES)), dtype=np.float32)
+        self.globals = np.zeros(len(GLOBAL_FEATURES), dtype=np.float32)
+        self.answer_id = np.full(max_branches, -1.0, dtype=np.float32)
+        self._episode: Episode | None = None
+
+    def reset(self, episode: Episode) -> None:
+        self._episode = episode
+        question = episode.question
+        self._err = question.answers.index("ERR") if "ERR" in question.answers else NO_ANSWER
+        self._confidence = question.confidence
+        # question answer id -> episode answer id, assigned in order of first reveal
+        self._episode_ids = np.full(len(question.answers), -1, dtype=np.int64)
+        self._counts = np.zeros(len(question.answers) + 1, dtype=np.float32)
+        self._voting_ids = np.full(self.max_branches, -1, dtype=np.int64)  # -1: no vote
+        self._n_episode_ids = 0
+        self._stable = [0] * self.max_branches
+        self._finished_votes: dict[int, int] = {}
+        self._n_finished = 0
+        self.slots.fill(0.0)
+        self.globals.fill(0.0)
+        self.answer_id.fill(-1.0)
+
+    def update(self, slot: int, revealed: bool) -> None:
+        """Refresh after an action on `slot` (-1 for none); `revealed`: it revealed an answer."""
+        episode = self._episode
+        if slot >= 0:
+            self._update_slot(episode, slot, revealed)
+        self._update_votes(episode)
+
+    def observation(self) -> dict[str, np.ndarray]:
+        return {
+            "slots": self.slots.copy(),
+            "globals": self.globals.copy(),
+            "answer_id": self.answer_id.copy(),
+        }
+
+    # ---- internals -----------------------------------------------------------------------
+    def _update_slot(self, episode: Episode, slot: int, revealed: bool) -> None:
+        row = self.slots[slot]
+        finished, pruned = episode.finished[slot], episode.pruned[slot]
+        row[_S["opened"]] = 1.0
+        row[_S["alive"]] = not (finished or pruned)
+        if finished and not row[_S["finished"]]:
+            answer = episode.current[slot]
+            self._finished_votes[answer] = self._finished_votes.get(answer, 0) + 1
+            self._n_finished += 1
+        row[_S["finished"]] = finished
+        row[_S["pruned"]] = pruned
+        depth = episode.depth[slot]
+        row[_S["depth"]] = min(FEATURE_CAP, depth / DEPTH_SCALE)
+        row[_S["tokens"]] = min(FEATURE_CAP, episode.charged[slot] / BRANCH_TOKEN_SCALE)
+        if pruned:
+            self._voting_ids[slot] = -1
+        if not revealed:
+            return
+        answer = episode.revealed[slot]
+        episode_id = self._episode_ids[answer]
+        if episode_id < 0:
+            episode_id = self._episode_ids[answer] = self._n_episode_ids
+            self._n_episode_ids += 1
+        if row[_S["revealed"]] and self.answer_id[slot] == episode_id:
+            self._stable[slot] += 1
+        else:
+            self._stable[slot] = 0
+        row[_S["revealed"]] = 1.0
+        row[_S["stable"]] = min(1.0, self._stable[slot] / STABLE_SCALE)
+        row[_S["err"]] = answer == self._err
+        if self._confidence is not None and depth > 0:
+            segments = self._confidence[episode.branch[slot]]
+            row[_S["confidence"]] = segments[min(depth, len(segments)) - 1]
+        self.answer_id[slot] = episode_id
+        self._voting_ids[slot] = -1 if pruned else episode_id
+
+    def _update_votes(self, episode: Episode) -> None:
+        n_open = episode.n_opened
+        slots, g = self.slots, self.globals
+        votes = episode.votes
+        counts = self._counts  # by episode answer id; the extra last entry stays 0 for "none"
+        counts.fill(0.0)
+        for answer, count in votes.items():
+            counts[self._episode_ids[answer]] = count
+        ordered = sorted(votes.values(), reverse=True)
+        total = sum(ordered)
+        top1 = ordered[0] if ordered else 0
+        top2 = ordered[1] if len(ordered) > 1 else 0
+        if n_open:
+            ids = self._voting_ids[:n_open]
+            slot_counts = counts[ids]
+            # rank = number of answers with strictly more votes
+            ranks = np.searchsorted(-np.asarray(ordered, dtype=np.float32), -slot_counts)
+            leader = int(np.argmax(counts)) if top1 else -2
+            held = slot_counts > 0
+            slots[:n_open, _S["leader_rank"]] = held / (1.0 + ranks)
+            slots[:n_open, _S["agrees"]] = ids == leader
+            slots[:n_open, _S["vote_share"]] = slot_counts / total if total else 0.0
+
+        g[_G["opened"]] = n_open / self.max_branches
+        g[_G["tokens"]] = min(FEATURE_CAP, episode.tokens / EPISODE_TOKEN_SCALE)
+        g[_G["leader_share"]] = top1 / total if total else 0.0
+        g[_G["runner_up_share"]] = top2 / total if total else 0.0
+        g[_G["revealed_confidence"]] = beta_confidence(top1, top2)
+        finished = sorted(self._finished_votes.values(), reverse=True) + [0, 0]
+        g[_G["finished_confidence"]] = beta_confidence(finished[0], finished[1])
+        g[_G["distinct_answers"]] = min(FEATURE_CAP, len(votes) / self.max_branches)
+        g[_G["unopened"]] = episode.n_unopened / len(episode.order)
+        g[_G["finished"]] = self._n_finished / self.max_branches
+        if self.budget:
+            g[_G["budget_used"]] = min(FEATURE_CAP, episode.tokens / self.budget)
