@@ -52,10 +52,28 @@ def _exact_confidence(top1: int, top2: int) -> float:
     return sum(comb(n, k) for k in range(top1 + 1)) / (1 << n)
 
 
-_CONFIDENCE_TABLE: tuple[tuple[float, ...], ...] = tuple(
-    tuple(0.0 if top1 == 0 else _exact_confidence(top1, top2) for top2 in range(_TABLE_SIZE))
-    for top1 in range(_TABLE_SIZE)
-)
+def _confidence_table(size: int) -> tuple[tuple[float, ...], ...]:
+    """Exact table from cumulative rows of Pascal's triangle (integer arithmetic)."""
+    cumulative: list[list[int]] = []  # cumulative[n][k] = sum_{j <= k} C(n, j)
+    row = [1]
+    for n in range(2 * size):
+        if n:
+            row = [1, *(row[k - 1] + row[k] for k in range(1, n)), 1]
+        running, sums = 0, []
+        for value in row:
+            running += value
+            sums.append(running)
+        cumulative.append(sums)
+    return tuple(
+        tuple(
+            0.0 if top1 == 0 else cumulative[top1 + top2 + 1][top1] / (1 << (top1 + top2 + 1))
+            for top2 in range(size)
+        )
+        for top1 in range(size)
+    )
+
+
+_CONFIDENCE_TABLE = _confidence_table(_TABLE_SIZE)
 
 
 @lru_cache(maxsize=4096)

@@ -298,7 +298,6 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
     def _checked_order(order: Sequence[int], question: Question) -> list[int]:
         order = [int(b) for b in order]
         if len(set(order)) != len(order) or not all(0 <= b < question.n_branches for b in order):
-            raise ValueError(
-                f"options['order'] must list distinct branch indices in 0..{question.n_branches - 1}."
-            )
+            last = question.n_branches - 1
+            raise ValueError(f"options['order'] must list distinct branch indices in 0..{last}.")
         return order
