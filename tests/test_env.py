@@ -359,7 +359,8 @@ def test_observation_hides_answers_and_tracks_votes():
 
 
 def test_confidence_enters_the_observation(edge_stores):
-    raw = json.loads(open(edge_stores["confidence"]).read())
+    with open(edge_stores["confidence"]) as handle:
+        raw = json.load(handle)
     q = next(i for i, item in enumerate(raw) if len(item["each_branch"][0][0]) >= 2)
     env = TTSControlEnv(stores=[edge_stores["confidence"]], max_branches=8)
     env.reset(options={"question": q, "order": list(range(len(raw[q]["each_branch"])))})
