@@ -3,6 +3,7 @@
 from tts_gym.store.catalog import CATALOG, GROUPS, CatalogEntry, catalog_entry, expand_store_names
 from tts_gym.store.paths import DATA_ENV_VAR, data_dir, resolve_store
 from tts_gym.store.replay import ERR, Question, ReplayStore, load_store, parse_questions
+from tts_gym.store.summary import StoreSummary, summarize
 
 __all__ = [
     "CATALOG",
@@ -12,10 +13,12 @@ __all__ = [
     "CatalogEntry",
     "Question",
     "ReplayStore",
+    "StoreSummary",
     "catalog_entry",
     "data_dir",
     "expand_store_names",
     "load_store",
     "parse_questions",
     "resolve_store",
+    "summarize",
 ]

@@ -7,6 +7,7 @@ published capitalisation), which is also the layout of the published repository.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -77,8 +78,19 @@ def catalog_entry(name: str) -> CatalogEntry:
     try:
         return CATALOG[name.lower()]
     except KeyError:
-        known = ", ".join(sorted(CATALOG))
-        raise StoreError(f"unknown store name '{name}'; known stores: {known}.") from None
+        raise unknown_store_error(name) from None
+
+
+def close_store_names(name: str) -> list[str]:
+    """Catalog names that look like a mistyped `name` (best first)."""
+    return difflib.get_close_matches(name.lower(), list(CATALOG), n=2, cutoff=0.75)
+
+
+def unknown_store_error(name: str) -> StoreError:
+    """The one-sentence error for a name not in the catalog, with the likely intended name."""
+    close = " or ".join(f"'{match}'" for match in close_store_names(name))
+    hint = f" (did you mean {close}?)" if close else ""
+    return StoreError(f"unknown store name '{name}'{hint}; `tts-gym stores` lists the known ones.")
 
 
 def expand_store_names(specs: list[str] | tuple[str, ...]) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import platformdirs
 
 from tts_gym.errors import StoreError
-from tts_gym.store.catalog import CATALOG, CatalogEntry
+from tts_gym.store.catalog import CATALOG, CatalogEntry, close_store_names, unknown_store_error
 
 DATA_ENV_VAR = "TTS_GYM_DATA"
 
@@ -42,6 +42,7 @@ def resolve_store(
     path = Path(spec)
     if path.is_file():
         return path, None
-    if str(spec).startswith(tuple(f"{c}/" for c in {e.collection for e in CATALOG.values()})):
-        raise StoreError(f"unknown store name '{spec}'; `tts-gym stores` lists the known ones.")
+    collections = tuple(f"{e.collection}/" for e in CATALOG.values())
+    if str(spec).startswith(collections) or close_store_names(str(spec)):
+        raise unknown_store_error(str(spec))
     raise StoreError(f"no store file at '{spec}' and no catalog store of that name.")

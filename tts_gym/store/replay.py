@@ -141,7 +141,9 @@ def _parse_question(item: Any, index: int, source: str | os.PathLike) -> Questio
             if not isinstance(answer, str):
                 raise fail(f"{where}[0][{k}]", f"must be a string answer, got {answer!r}")
         if not _is_int(length) or length < 0:
-            raise fail(f"{where}[1]", f"(branch_tokens) must be a non-negative integer, got {length!r}")
+            raise fail(
+                f"{where}[1]", f"(branch_tokens) must be a non-negative integer, got {length!r}"
+            )
         if not isinstance(final, str):
             raise fail(f"{where}[2]", f"(final_answer) must be a string, got {final!r}")
         probes.append(tuple(intern(a, len(ids)) for a in probe_list))
@@ -164,18 +166,21 @@ def _parse_question(item: Any, index: int, source: str | os.PathLike) -> Questio
     )
 
 
-def _parse_confidence(raw: Any, probes: list[tuple[int, ...]], fail) -> tuple[tuple[float, ...], ...]:
+def _parse_confidence(
+    raw: Any, probes: list[tuple[int, ...]], fail
+) -> tuple[tuple[float, ...], ...]:
     if not isinstance(raw, list) or len(raw) != len(probes):
         raise fail(CONFIDENCE_KEY, f"must be a list with one entry per branch ({len(probes)})")
     parsed = []
-    for b, (values, branch_probes) in enumerate(zip(raw, probes)):
+    for b, (values, branch_probes) in enumerate(zip(raw, probes, strict=True)):
         if (
             not isinstance(values, list)
             or len(values) != len(branch_probes)
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         ):
             raise fail(
-                f"{CONFIDENCE_KEY}[{b}]", f"must be a list of {len(branch_probes)} numbers (one per probe)"
+                f"{CONFIDENCE_KEY}[{b}]",
+                f"must be a list of {len(branch_probes)} numbers (one per probe)",
             )
         parsed.append(tuple(float(v) for v in values))
     return tuple(parsed)

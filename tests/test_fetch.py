@@ -1,0 +1,170 @@
+"""Downloads against a local HTTP mirror: verified, atomic, and clean on every kind of failure."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import tts_gym.store.fetch as fetch_module
+from tts_gym.cli import main
+from tts_gym.errors import StoreError
+from tts_gym.store import CATALOG, GROUPS
+from tts_gym.store.fetch import fetch
+from tts_gym.store.files import sha256_file
+
+NAME = "autotts/qwen3-4b/aime24"  # the smallest real store (about 2 MB)
+ENTRY = CATALOG[NAME]
+
+
+class MirrorHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; under /drop/ it cuts the body in half, under /stall/ it stops sending."""
+
+    stop = threading.Event()
+
+    def do_GET(self) -> None:
+        kind, _, rest = self.path.lstrip("/").partition("/")
+        if kind not in ("drop", "stall"):
+            return super().do_GET()
+        body = (Path(self.directory) / "good" / rest).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        if kind == "stall":
+            self.stop.wait(10)
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def mirror(shared_replay: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a local server: /good/ has the search stores, /bad/ a corrupted copy."""
+    root = tmp_path_factory.mktemp("mirror")
+    for name in GROUPS["search"]:
+        target = root / "good" / CATALOG[name].relative_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shared_replay / CATALOG[name].relative_path, target)
+    bad = root / "bad" / ENTRY.relative_path
+    bad.parent.mkdir(parents=True)
+    data = bytearray((root / "good" / ENTRY.relative_path).read_bytes())
+    data[len(data) // 2] ^= 1
+    bad.write_bytes(bytes(data))
+    MirrorHandler.stop.clear()
+    handler = functools.partial(MirrorHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    MirrorHandler.stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def test_good_download_is_verified_then_skipped(mirror: str, tmp_path: Path, capsys) -> None:
+    (path,) = fetch([NAME], tmp_path, mirror=f"{mirror}/good/", progress=False)
+    assert path == tmp_path / ENTRY.relative_path
+    assert sha256_file(path) == ENTRY.sha256
+    assert files_under(tmp_path) == [path]
+    # present with the right checksum: no request at all (this mirror does not exist)
+    assert fetch([NAME], tmp_path, mirror="http://127.0.0.1:9", progress=True) == [path]
+    assert "already present" in capsys.readouterr().err
+
+
+def test_modified_local_copy_is_downloaded_again(mirror: str, tmp_path: Path) -> None:
+    dest = tmp_path / ENTRY.relative_path
+    dest.parent.mkdir(parents=True)
+    dest.write_text("[]")
+    fetch([NAME], tmp_path, mirror=f"{mirror}/good", progress=False)
+    assert sha256_file(dest) == ENTRY.sha256
+
+
+def test_mirror_from_environment(mirror: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TTS_GYM_MIRROR", f"{mirror}/good")
+    assert fetch([NAME], tmp_path, progress=False) == [tmp_path / ENTRY.relative_path]
+
+
+FAILURES = {
+    "checksum": ("bad", "does not match the catalog checksum"),
+    "dropped connection": ("drop", "was cut off after {half} of {size} bytes"),
+    "stalled connection": ("stall", "stalled (no data for 0.5 s) after {half} of {size} bytes"),
+    "404": ("missing", "failed with HTTP 404"),
+}
+
+
+@pytest.mark.parametrize("route, problem", FAILURES.values(), ids=FAILURES.keys())
+def test_failed_download_leaves_nothing(
+    mirror: str, shared_replay: Path, tmp_path: Path, route: str, problem: str
+) -> None:
+    data = tmp_path / "data"
+    with pytest.raises(StoreError) as caught:
+        fetch([NAME], data, mirror=f"{mirror}/{route}", progress=False, timeout=0.5)
+    message = str(caught.value)
+    assert message.startswith(f"download of {NAME} from {mirror}/{route}/{ENTRY.relative_path} ")
+    size = (shared_replay / ENTRY.relative_path).stat().st_size
+    assert (
+        problem.format(half=size // 2, size=size) in message
+        and "nothing was written" in message
+        and "\n" not in message
+    )
+    assert not data.exists()
+
+
+def test_unreachable_mirror(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="could not start"):
+        fetch([NAME], tmp_path / "data", mirror="http://127.0.0.1:9", progress=False)
+    assert not (tmp_path / "data").exists()
+
+
+def test_ctrl_c_leaves_nothing(mirror: str, tmp_path: Path, monkeypatch) -> None:
+    class Interrupted(fetch_module.tqdm):
+        def update(self, n: float | None = 1) -> bool | None:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(fetch_module, "tqdm", Interrupted)
+    with pytest.raises(StoreError, match="was interrupted after"):
+        fetch([NAME], tmp_path / "data", mirror=f"{mirror}/good", progress=False)
+    assert not (tmp_path / "data").exists()
+
+
+def test_existing_folders_are_kept_on_failure(mirror: str, tmp_path: Path) -> None:
+    (tmp_path / "autotts" / "keep.txt").parent.mkdir()
+    (tmp_path / "autotts" / "keep.txt").write_text("x")
+    with pytest.raises(StoreError):
+        fetch([NAME], tmp_path, mirror=f"{mirror}/bad", progress=False)
+    assert files_under(tmp_path) == [tmp_path / "autotts" / "keep.txt"]
+
+
+def test_cli_fetch_group_with_mirror(mirror: str, tmp_path: Path, capsys) -> None:
+    argv = ["fetch", "search", "--data-dir", str(tmp_path), "--mirror", f"{mirror}/good"]
+    assert main([*argv, "--quiet"]) == 0
+    printed = capsys.readouterr().out.split()
+    expected = [str(tmp_path / CATALOG[name].relative_path) for name in GROUPS["search"]]
+    assert printed == expected
+    assert all(
+        sha256_file(p) == CATALOG[n].sha256 for p, n in zip(printed, GROUPS["search"], strict=True)
+    )
+
+
+def test_cli_fetch_errors_are_one_line(mirror: str, tmp_path: Path, capsys) -> None:
+    argv = ["fetch", NAME, "--data-dir", str(tmp_path), "--mirror", f"{mirror}/bad", "--quiet"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tts-gym fetch: download of") and err.count("\n") == 1
+    assert main(["fetch", "autotts/qwen3-8b/aime99", "--data-dir", str(tmp_path)]) == 1
+    assert "unknown store name" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["fetch", "--data-dir", str(tmp_path)])
+    assert files_under(tmp_path) == []

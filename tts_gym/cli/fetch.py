@@ -1,0 +1,40 @@
+"""`tts-gym fetch`: download catalog stores into the data folder (checksummed, atomic)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tts_gym.store.fetch import MIRROR_ENV_VAR, fetch
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "fetch",
+        help="download replay stores into the data folder",
+        description=(
+            "Download replay stores by catalog name or group (search, held-out, all) into the "
+            "data folder, verifying each against its catalog sha256. Prints the stores' paths."
+        ),
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="store name or group")
+    parser.add_argument("--all", action="store_true", help="every store in the catalog")
+    parser.add_argument(
+        "--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA, else the cache)"
+    )
+    parser.add_argument(
+        "--mirror",
+        metavar="URL",
+        help=f"base URL serving <collection>/<Model>/<benchmark>.json (default: ${MIRROR_ENV_VAR})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or status lines")
+
+    def run(args: argparse.Namespace) -> int:
+        if bool(args.names) == args.all:
+            parser.error("name the stores to fetch, or give --all (not both)")
+        names = ["all"] if args.all else args.names
+        paths = fetch(names, args.data_dir, mirror=args.mirror, progress=not args.quiet)
+        for path in paths:
+            print(path)
+        return 0
+
+    parser.set_defaults(func=run)

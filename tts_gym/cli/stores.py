@@ -1,0 +1,62 @@
+"""`tts-gym stores`: the catalog of known stores and which of them are in the data folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from tts_gym.store.catalog import CATALOG
+from tts_gym.store.paths import catalog_path, data_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "stores",
+        help="list the known replay stores and whether they are downloaded",
+        description="List the catalog of replay stores and whether each is in the data folder.",
+    )
+    parser.add_argument(
+        "--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA, else the cache)"
+    )
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = [
+        {
+            "name": entry.name,
+            "model": entry.model,
+            "benchmark": entry.benchmark,
+            "role": entry.role,
+            "present": (path := catalog_path(entry, args.data_dir)).is_file(),
+            "path": str(path),
+        }
+        for entry in CATALOG.values()
+    ]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(
+        title=f"replay stores in the data folder {data_dir(args.data_dir)}", box=box.SIMPLE
+    )
+    table.add_column("name", no_wrap=True)
+    for column in ("model", "benchmark", "role", "present"):
+        table.add_column(column)
+    table.add_column("file", overflow="fold")
+    for entry, row in zip(CATALOG.values(), rows, strict=True):
+        present = "[green]yes[/]" if row["present"] else "[red]no[/]"
+        cells = (entry.name, entry.model, entry.benchmark, entry.role, present)
+        table.add_row(*cells, entry.relative_path)
+    console = Console()
+    if not console.is_terminal:  # piped: one line per store rather than 80-column wrapping
+        console = Console(width=200)
+    console.print(table)
+    missing = sum(not row["present"] for row in rows)
+    if missing:
+        console.print(f"{missing} missing; get them with `tts-gym fetch NAME` or `--all`.")
+    return 0
