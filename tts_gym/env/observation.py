@@ -3,7 +3,8 @@
 Per-slot features are rows of `slots`; the columns are named by `SLOT_FEATURES`, the global
 features by `GLOBAL_FEATURES`. Answers appear only as per-episode ids (`answer_id`, numbered
 in order of first reveal), never as strings, so nothing in the observation hints at which
-answer is correct.
+answer is correct. The leader is the answer with the most votes (revealed answers of unpruned
+slots); ties go to the answer revealed first.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ STABLE_SCALE = 20.0
 FEATURE_CAP = 10.0  # scaled features are clipped here; real stores stay well below 1
 
 _S = {name: i for i, name in enumerate(SLOT_FEATURES)}
-_G = {name: i for i, name in enumerate(GLOBAL_FEATURES)}
+_VOTE_COLUMNS = slice(_S["leader_rank"], _S["vote_share"] + 1)
+assert SLOT_FEATURES[_VOTE_COLUMNS] == ("leader_rank", "agrees", "vote_share")
 
 
 class ObservationBuilder:
@@ -66,8 +68,8 @@ class ObservationBuilder:
         self._err = question.answers.index("ERR") if "ERR" in question.answers else NO_ANSWER
         self._confidence = question.confidence
         # question answer id -> episode answer id, assigned in order of first reveal
-        self._episode_ids = np.full(len(question.answers), -1, dtype=np.int64)
-        self._counts = np.zeros(len(question.answers) + 1, dtype=np.float32)
+        self._episode_ids = [-1] * len(question.answers)
+        self._answer_features = np.zeros((len(question.answers) + 1, 3), dtype=np.float32)
         self._voting_ids = np.full(self.max_branches, -1, dtype=np.int64)  # -1: no vote
         self._n_episode_ids = 0
         self._stable = [0] * self.max_branches
@@ -129,37 +131,40 @@ class ObservationBuilder:
         self._voting_ids[slot] = -1 if pruned else episode_id
 
     def _update_votes(self, episode: Episode) -> None:
+        """Vote features: computed per distinct answer (few), then gathered for every slot."""
         n_open = episode.n_opened
-        slots, g = self.slots, self.globals
         votes = episode.votes
-        counts = self._counts  # by episode answer id; the extra last entry stays 0 for "none"
-        counts.fill(0.0)
-        for answer, count in votes.items():
-            counts[self._episode_ids[answer]] = count
-        ordered = sorted(votes.values(), reverse=True)
-        total = sum(ordered)
-        top1 = ordered[0] if ordered else 0
-        top2 = ordered[1] if len(ordered) > 1 else 0
+        episode_ids = self._episode_ids
+        ranked = sorted(((-count, episode_ids[a]) for a, count in votes.items()))
+        total = sum(votes.values())
+        top1 = -ranked[0][0] if ranked else 0
+        top2 = -ranked[1][0] if len(ranked) > 1 else 0
         if n_open:
-            ids = self._voting_ids[:n_open]
-            slot_counts = counts[ids]
-            # rank = number of answers with strictly more votes
-            ranks = np.searchsorted(-np.asarray(ordered, dtype=np.float32), -slot_counts)
-            leader = int(np.argmax(counts)) if top1 else -2
-            held = slot_counts > 0
-            slots[:n_open, _S["leader_rank"]] = held / (1.0 + ranks)
-            slots[:n_open, _S["agrees"]] = ids == leader
-            slots[:n_open, _S["vote_share"]] = slot_counts / total if total else 0.0
+            # columns leader_rank, agrees, vote_share per episode answer id; last row = no vote
+            table = self._answer_features
+            table.fill(0.0)
+            leader = ranked[0][1] if ranked else -1
+            rank, previous = 0, None
+            for position, (negative_count, episode_id) in enumerate(ranked):
+                if negative_count != previous:
+                    rank, previous = position, negative_count
+                table[episode_id] = (
+                    1.0 / (1 + rank),
+                    episode_id == leader,
+                    -negative_count / total,
+                )
+            self.slots[:n_open, _VOTE_COLUMNS] = table[self._voting_ids[:n_open]]
 
-        g[_G["opened"]] = n_open / self.max_branches
-        g[_G["tokens"]] = min(FEATURE_CAP, episode.tokens / EPISODE_TOKEN_SCALE)
-        g[_G["leader_share"]] = top1 / total if total else 0.0
-        g[_G["runner_up_share"]] = top2 / total if total else 0.0
-        g[_G["revealed_confidence"]] = beta_confidence(top1, top2)
         finished = sorted(self._finished_votes.values(), reverse=True) + [0, 0]
-        g[_G["finished_confidence"]] = beta_confidence(finished[0], finished[1])
-        g[_G["distinct_answers"]] = min(FEATURE_CAP, len(votes) / self.max_branches)
-        g[_G["unopened"]] = episode.n_unopened / len(episode.order)
-        g[_G["finished"]] = self._n_finished / self.max_branches
-        if self.budget:
-            g[_G["budget_used"]] = min(FEATURE_CAP, episode.tokens / self.budget)
+        self.globals[:] = (
+            n_open / self.max_branches,
+            min(FEATURE_CAP, episode.tokens / EPISODE_TOKEN_SCALE),
+            top1 / total if total else 0.0,
+            top2 / total if total else 0.0,
+            beta_confidence(top1, top2),
+            beta_confidence(finished[0], finished[1]),
+            min(FEATURE_CAP, len(votes) / self.max_branches),
+            episode.n_unopened / len(episode.order),
+            self._n_finished / self.max_branches,
+            min(FEATURE_CAP, episode.tokens / self.budget) if self.budget else 0.0,
+        )

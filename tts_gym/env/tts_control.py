@@ -107,6 +107,7 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
         self._probe = encode_action(ActionKind.PROBE, 0, max_branches)
         self._prune = encode_action(ActionKind.PRUNE, 0, max_branches)
         self._submit = encode_action(ActionKind.SUBMIT, 0, max_branches)
+        self._decoded = [decode_action(a, max_branches) for a in range(self.action_space.n)]
         self.episode: Episode | None = None
         self.store_index = 0
 
@@ -154,7 +155,7 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
         action = int(action)
         if not (0 <= action < self.action_space.n and self._mask[action]):
             raise IllegalActionError(self._why_illegal(action))
-        kind, slot = decode_action(action, self.max_branches)
+        kind, slot = self._decoded[action]
         tokens_before = episode.tokens
         revealed: int = NO_ANSWER
         finished = False

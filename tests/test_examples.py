@@ -1,0 +1,27 @@
+"""Every example runs as written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import REPO_ROOT
+
+
+def run_example(name: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "examples" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_quickstart():
+    out = run_example("quickstart.py", "--episodes", "50")
+    assert "accuracy" in out and "tokens" in out
+    accuracy = float(out.split("accuracy")[1].split("%")[0])
+    assert 0.0 <= accuracy <= 100.0
