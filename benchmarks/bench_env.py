@@ -76,14 +76,13 @@ for repeat in range(args.repeats):
     engine_rates.append(run_engine(episodes))
     lengths.append(statistics.mean(len(actions) for *_, actions in episodes))
 env_rate, engine_rate = statistics.median(env_rates), statistics.median(engine_rates)
+ratio = env_rate / engine_rate
 print(
     f"TTSControl-v0 on {args.store}, random masked policy, single env, "
     f"median of {args.repeats} x {args.seconds:g} s:"
 )
 print(
-    f"  env     {env_rate:>12,.0f} steps/s  (min {min(env_rates):,.0f}, max {max(env_rates):,.0f};"
-    f" mean episode {statistics.mean(lengths):.1f} steps)"
+    f"  env     {env_rate:>12,.0f} steps/s  (min {min(env_rates):,.0f}, "
+    f"max {max(env_rates):,.0f}; mean episode {statistics.mean(lengths):.1f} steps)"
 )
-print(
-    f"  engine  {engine_rate:>12,.0f} steps/s  (same episodes; env/engine = {env_rate / engine_rate:.2f})"
-)
+print(f"  engine  {engine_rate:>12,.0f} steps/s  (same episodes; env/engine = {ratio:.2f})")
