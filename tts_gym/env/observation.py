@@ -26,7 +26,7 @@ SLOT_FEATURES = (
     "vote_share",  # share of the votes held by its answer
     "stable",  # consecutive reveals that kept the same answer / STABLE_SCALE (capped at 1)
     "err",  # its answer is 'ERR'
-    "confidence",  # the store's confidence of its last revealed segment (0 without one)
+    "confidence",  # store's confidence of its last revealed segment, clipped to [0, FEATURE_CAP]
 )
 GLOBAL_FEATURES = (
     "opened",  # branches opened / max_branches
@@ -126,7 +126,8 @@ class ObservationBuilder:
         row[_S["err"]] = answer == self._err
         if self._confidence is not None and depth > 0:
             segments = self._confidence[episode.branch[slot]]
-            row[_S["confidence"]] = segments[min(depth, len(segments)) - 1]
+            value = segments[min(depth, len(segments)) - 1]
+            row[_S["confidence"]] = min(FEATURE_CAP, max(0.0, value))
         self.answer_id[slot] = episode_id
         self._voting_ids[slot] = -1 if pruned else episode_id
 

@@ -1,0 +1,558 @@
+"""`tts-gym collect`: question files, confidence, prompts, the shared pipeline, the CLI, resume.
+
+The end-to-end tests build a tiny causal LM and a character-level tokenizer on the fly (no
+download) and train it for a second to answer `7}` after `\\boxed{`, so that real probes and
+final answers come out of real generation. Torch runs on one thread here: on a small shared
+CPU, thread contention makes a tiny model many times slower.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from tts_gym.cli import main
+from tts_gym.collect import CollectConfig, CollectError, collect, metadata_path, read_questions
+from tts_gym.collect.backends.base import Sample, SamplingConfig
+from tts_gym.collect.backends.transformers import TransformersBackend
+from tts_gym.collect.collector import collect_question, question_seed, write_json_atomic
+from tts_gym.collect.confidence import (
+    n_segments,
+    segment_group_confidence,
+    segment_mean_logprob,
+    token_confidence,
+)
+from tts_gym.collect.prompt import INSTRUCTION, PLAIN_SUFFIX, THINKING_SUFFIX, PromptFormat
+from tts_gym.engine import Episode
+from tts_gym.store import load_store
+
+SPECIALS = ["<unk>", "<|user|>", "<|assistant|>", "<|end|>"]
+CHARS = "0123456789{}\\+-*/^()=.,?:! \nabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|user|>{{ m['content'] }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% if enable_thinking %}<think>\n{% endif %}"
+    "{% endif %}"
+)
+QUESTIONS = [
+    {"question": "What is 3+4?", "answer": "07"},
+    {"question": "Half of 14?", "answer": "\\frac{14}{2}", "id": "half"},
+    {"question": "What is 2-2?", "answer": 0},
+]
+# n=3 traces of at most 40 tokens, probed every 8 tokens: a few intervals per trace
+RUN_ARGS = ["--backend", "transformers", "--n", "3", "--interval", "8", "--max-tokens", "40"]
+RUN_ARGS += ["--probe-tokens", "8", "--top-logprobs", "5", "--confidence-window", "12"]
+RUN_ARGS += ["--seed", "7"]
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _build_tokenizer():
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {t: i for i, t in enumerate([*SPECIALS, "<think>", "</think>", *CHARS])}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    core.add_special_tokens(SPECIALS)
+    core.add_tokens(["<think>", "</think>"])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, unk_token="<unk>", eos_token="<|end|>", pad_token="<|end|>"
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Llama that learned one habit: `\\boxed{` is followed by `7}` and the end."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    path = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = _build_tokenizer()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
+    model = LlamaForCausalLM(config)
+    tail = tokenizer.encode("\\boxed{7}<|end|>", add_special_tokens=False)
+    noise = torch.randint(6, len(tokenizer), (16, 24), generator=torch.Generator().manual_seed(0))
+    batch = torch.tensor([row + tail for row in noise.tolist()])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(80):
+        loss = model(input_ids=batch, labels=batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch.set_num_threads(threads)
+    tokenizer.save_pretrained(path)
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model)
+
+
+@pytest.fixture
+def questions_file(tmp_path: Path) -> Path:
+    path = tmp_path / "questions.jsonl"
+    path.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS), encoding="utf-8")
+    return path
+
+
+def _cli(*args: str | os.PathLike) -> int:
+    return main(["collect", *map(str, args)])
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], *fragments: str) -> None:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tts-gym collect: ") and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+# ---- question files -----------------------------------------------------------------------
+
+
+def test_read_questions(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    lines = [
+        '{"question": "a?", "answer": " 12 ", "id": "x"}',
+        "",
+        '{"question": "b?", "answer": 3}',
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    items = read_questions(path)
+    assert [(i.question, i.answer, i.id) for i in items] == [("a?", "12", "x"), ("b?", "3", None)]
+
+
+@pytest.mark.parametrize(
+    ("line", "fragments"),
+    [
+        ("not json", ["line 2", "not valid JSON"]),
+        ("[1, 2]", ["line 2", "expected a JSON object"]),
+        ('{"answer": "1"}', ["line 2", "field 'question' is missing"]),
+        ('{"question": "q"}', ["line 2", "field 'answer' is missing"]),
+        ('{"question": " ", "answer": "1"}', ["line 2", "field 'question' must be"]),
+        ('{"question": "q", "answer": 1.5}', ["line 2", "field 'answer' must be"]),
+        ('{"question": "q", "answer": true}', ["line 2", "field 'answer' must be"]),
+        ('{"question": "q", "answer": "1", "id": [1]}', ["line 2", "field 'id' must be"]),
+        ('{"question": "q", "answer": "1", "id": "a"}', ["line 2", "'id' repeats 'a'", "line 1"]),
+    ],
+)
+def test_malformed_question_line(tmp_path: Path, line: str, fragments: list[str]) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "ok?", "answer": "1", "id": "a"}\n' + line + "\n")
+    with pytest.raises(CollectError) as error:
+        read_questions(path)
+    assert str(path) in str(error.value)
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+def test_empty_or_missing_question_file(tmp_path: Path) -> None:
+    (tmp_path / "empty.jsonl").write_text("\n\n")
+    with pytest.raises(CollectError, match="holds no questions"):
+        read_questions(tmp_path / "empty.jsonl")
+    with pytest.raises(CollectError, match="does not exist"):
+        read_questions(tmp_path / "missing.jsonl")
+
+
+# ---- confidence -------------------------------------------------------------------------------
+
+
+def test_segments_follow_the_store_convention(shared_replay: Path) -> None:
+    assert [n_segments(t, 500) for t in (1, 499, 500, 501, 3856)] == [1, 1, 1, 2, 8]
+    store = json.loads((shared_replay / "autotts/Qwen3-8B/aime24.json").read_text())
+    lengths = [(len(b[0]), b[1]) for q in store for b in q["each_branch"] if b[1] == 3856]
+    assert lengths and all(probes == n_segments(t, 500) for probes, t in lengths)
+
+
+def test_segment_mean_logprob() -> None:
+    logprobs = -np.arange(10, dtype=float)
+    expected = [-np.mean([0, 1, 2, 3]), -np.mean([4, 5, 6, 7]), -np.mean([8, 9])]
+    np.testing.assert_allclose(segment_mean_logprob(logprobs, 4), expected)
+
+
+def test_group_confidence_is_a_trailing_window_mean_of_token_confidence() -> None:
+    rng = np.random.default_rng(0)
+    top = -np.sort(rng.exponential(size=(10, 3)), axis=1)
+    conf = token_confidence(top)
+    np.testing.assert_allclose(conf, -top.mean(axis=1))
+    # segments end at tokens 3, 7 and 9; windows of 3 tokens end there
+    expected = [conf[1:4].mean(), conf[5:8].mean(), conf[7:10].mean()]
+    np.testing.assert_allclose(segment_group_confidence(top, 4, 3), expected)
+    # a window longer than the trace: the running mean
+    wide = [conf[:4].mean(), conf[:8].mean(), conf.mean()]
+    np.testing.assert_allclose(segment_group_confidence(top, 4, 100), wide)
+
+
+def test_confidence_stays_finite() -> None:
+    top = np.array([[-0.1, -np.inf], [-0.2, -5.0]])
+    assert np.isfinite(segment_group_confidence(top, 1, 2)).all()
+    assert np.isfinite(segment_mean_logprob(np.array([-np.inf, -1.0]), 2)).all()
+
+
+# ---- prompt ---------------------------------------------------------------------------------
+
+
+def test_prompt_format_of_a_thinking_model(tokenizer) -> None:
+    fmt = PromptFormat.for_tokenizer(tokenizer)
+    assert fmt.thinking and fmt.suffix == THINKING_SUFFIX
+    assert tokenizer.decode(list(fmt.suffix_ids)) == THINKING_SUFFIX
+    prompt = tokenizer.decode(fmt.prompt_ids(tokenizer, "What is 3+4?"))
+    assert prompt == f"<|user|>What is 3+4?\n{INSTRUCTION}<|end|><|assistant|><think>\n"
+
+
+class _StubTokenizer:
+    name_or_path = "stub"
+
+    def __init__(self, template: str | None, vocab: dict[str, int]) -> None:
+        self.chat_template = template
+        self._vocab = vocab
+
+    def get_vocab(self) -> dict[str, int]:
+        return self._vocab
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [ord(c) for c in text]
+
+
+def test_prompt_format_without_thinking_or_template() -> None:
+    assert PromptFormat.for_tokenizer(_StubTokenizer("{{ x }}", {"a": 0})).suffix == PLAIN_SUFFIX
+    with pytest.raises(CollectError, match="has no chat template"):
+        PromptFormat.for_tokenizer(_StubTokenizer(None, {}))
+
+
+# ---- the shared pipeline, on a scripted backend --------------------------------------------
+
+
+class ScriptedBackend:
+    """Traces given as text; a probe's answer depends on how many trace tokens it saw."""
+
+    def __init__(self, tokenizer, traces: list[str], probe_texts: dict[int, str]) -> None:
+        self.tokenizer = tokenizer
+        self.traces = traces
+        self.probe_texts = probe_texts
+        self.prompt: list[int] = []
+        self.seed = -1
+        self.prefixes: list[list[int]] = []
+
+    def sample(self, prompt_ids: list[int], config: SamplingConfig, seed: int) -> list[Sample]:
+        self.prompt, self.seed = prompt_ids, seed
+        samples = []
+        for text in self.traces[: config.n]:
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            logprobs = -(np.arange(len(ids)) + 1.0) / 10
+            top = np.stack([logprobs, logprobs - 1, logprobs - 2], axis=1)
+            samples.append(Sample(ids, logprobs, top))
+        return samples
+
+    def probe(self, prefixes: list[list[int]], max_tokens: int) -> list[list[int]]:
+        self.prefixes = prefixes
+        suffix_len = len(PromptFormat.for_tokenizer(self.tokenizer).suffix_ids)
+        seen = [len(p) - len(self.prompt) - suffix_len for p in prefixes]
+        texts = [self.probe_texts.get(k, "7}") for k in seen]
+        return [self.tokenizer.encode(t, add_special_tokens=False)[:max_tokens] for t in texts]
+
+
+def test_pipeline_cuts_probes_and_matches(tokenizer, tmp_path: Path) -> None:
+    from tts_gym.collect.questions import QuestionItem
+
+    traces = [
+        "abcdefghijk so \\boxed{\\dfrac{1}{2}}<|end|>",  # 36 tokens: probes at 8..32, final
+        "0123456789abcdef",  # exactly 2 intervals, no box: one probe then ERR
+        "short",  # under one interval: only the final answer
+        "x is 1/3 so \\boxed{1/3}<|end|>",  # 24 tokens, 3 intervals: probes at 8, 16, final
+    ]
+    probe_texts = {8: "0.5} and so on", 16: "\\frac{1}{3}}", 24: "no closing brace"}
+    backend = ScriptedBackend(tokenizer, traces, probe_texts)
+    config = CollectConfig(model="tiny", n=4, interval=8, top_logprobs=3, confidence_window=5)
+    fmt = PromptFormat.for_tokenizer(tokenizer)
+    item = QuestionItem("Half of one?", "\\frac{1}{2}", id="h")
+    record = collect_question(item, 3, backend, tokenizer, fmt, config)
+
+    assert backend.seed == question_seed(config.seed, 3)
+    ids = [tokenizer.encode(t, add_special_tokens=False) for t in traces]
+    expected_prefixes = [
+        backend.prompt + trace[:cut] + list(fmt.suffix_ids)
+        for trace in ids
+        for cut in range(8, len(trace), 8)
+    ]
+    assert backend.prefixes == expected_prefixes
+    half, third = "\\frac{1}{2}", "1/3"
+    assert [len(t) for t in ids] == [36, 16, 5, 24]
+    assert record["each_branch"] == [
+        [[half, "\\frac{1}{3}", "ERR", "7", half], 36, half],
+        [[half, "ERR"], 16, "ERR"],
+        [["ERR"], 5, "ERR"],
+        [[half, "\\frac{1}{3}", third], 24, third],
+    ]
+    assert record["raw_probe_answers"][0] == ["0.5", "\\frac{1}{3}", "ERR", "7", "\\dfrac{1}{2}"]
+    assert record["raw_final_answers"] == ["\\dfrac{1}{2}", "ERR", "ERR", third]
+    assert record["final_answers_trace"] == [half, "ERR", "ERR", third]
+    assert (record["id"], record["probe_freq"], record["gold_answer"]) == ("h", 8, half)
+    assert record["prompt_tokens"] == len(backend.prompt)
+    for b, trace in enumerate(ids):
+        logprobs = -(np.arange(len(trace)) + 1.0) / 10
+        top = np.stack([logprobs, logprobs - 1, logprobs - 2], axis=1)
+        np.testing.assert_allclose(
+            record["segment_confidence"][b], segment_group_confidence(top, 8, 5), atol=1e-6
+        )
+        np.testing.assert_allclose(
+            record["segment_mean_logprob"][b], segment_mean_logprob(logprobs, 8), atol=1e-6
+        )
+    path = tmp_path / "store.json"
+    write_json_atomic(path, [record])
+    question = load_store(path).questions[0]
+    assert question.confidence is not None and question.tokens == (36, 16, 5, 24)
+
+
+def test_atomic_write_leaves_the_old_file_on_failure(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "store.json"
+    write_json_atomic(path, [1])
+
+    def broken_dump(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(json, "dump", broken_dump)
+    with pytest.raises(KeyboardInterrupt):
+        write_json_atomic(path, [2])
+    assert json.loads(path.read_text()) == [1]
+    assert [p.name for p in tmp_path.iterdir()] == ["store.json"]
+
+
+# ---- bad input on the command line ---------------------------------------------------------
+
+
+def test_bad_question_line_is_one_sentence_and_writes_nothing(
+    tiny_model: Path, tmp_path: Path, capsys
+) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "a?", "answer": "1"}\n{"question": "b?"}\n')
+    out = tmp_path / "out" / "store.json"
+    out.parent.mkdir()
+    assert _cli("--model", tiny_model, "--questions", questions, "--out", out, *RUN_ARGS) == 1
+    _one_line_error(capsys, str(questions), "line 2", "'answer'")
+    assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragments"),
+    [
+        (["--n", "0"], ["--n must be at least 1"]),
+        (["--top-p", "1.5"], ["--top-p must be in (0, 1]"]),
+        (["--temperature", "-1"], ["--temperature must be non-negative"]),
+    ],
+)
+def test_bad_settings(
+    tiny_model: Path, questions_file: Path, tmp_path: Path, capsys, extra, fragments
+) -> None:
+    out = tmp_path / "store.json"
+    args = ["--model", tiny_model, "--questions", questions_file, "--out", out, *RUN_ARGS, *extra]
+    assert _cli(*args) == 1
+    _one_line_error(capsys, *fragments)
+    assert not out.exists() and not metadata_path(out).exists()
+
+
+def test_bad_model_and_output_paths(questions_file: Path, tiny_model: Path, tmp_path: Path, capsys):
+    out = tmp_path / "store.json"
+    missing = tmp_path / "no-such-model"
+    assert _cli("--model", missing, "--questions", questions_file, "--out", out, *RUN_ARGS) == 1
+    _one_line_error(capsys, "cannot load the tokenizer", str(missing))
+    nowhere = tmp_path / "no-such-folder" / "store.json"
+    assert _cli("--model", tiny_model, "--questions", questions_file, "--out", nowhere) == 1
+    _one_line_error(capsys, "does not exist")
+    out.write_text("[]")
+    assert _cli("--model", tiny_model, "--questions", questions_file, "--out", out) == 1
+    _one_line_error(capsys, "already exists", "--resume")
+    assert out.read_text() == "[]"
+    assert not list(tmp_path.glob("*.meta.json"))
+
+
+# ---- end to end on the tiny model ----------------------------------------------------------
+
+
+class RecordingBackend:
+    """Wraps the real backend and keeps every question's generated ids and probe prefixes."""
+
+    def __init__(self, inner: TransformersBackend) -> None:
+        self.inner = inner
+        self.calls: list[dict[str, Any]] = []
+
+    def sample(self, prompt_ids: list[int], config: SamplingConfig, seed: int) -> list[Sample]:
+        samples = self.inner.sample(prompt_ids, config, seed)
+        self.calls.append({"prompt": list(prompt_ids), "samples": samples, "prefixes": []})
+        return samples
+
+    def probe(self, prefixes: list[list[int]], max_tokens: int) -> list[list[int]]:
+        self.calls[-1]["prefixes"] = [list(p) for p in prefixes]
+        return self.inner.probe(prefixes, max_tokens)
+
+
+def test_collect_end_to_end(
+    tiny_model: Path, tokenizer, questions_file: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from tts_gym.collect import collector
+
+    recorders: list[RecordingBackend] = []
+
+    def recording_backend(*args: Any, **kwargs: Any) -> RecordingBackend:
+        recorders.append(RecordingBackend(TransformersBackend(str(tiny_model))))
+        return recorders[-1]
+
+    monkeypatch.setattr(collector, "load_backend", recording_backend)
+    out = tmp_path / "store.json"
+    assert _cli("--model", tiny_model, "--questions", questions_file, "--out", out, *RUN_ARGS) == 0
+    assert "3 of 3 questions" in capsys.readouterr().out
+
+    store = load_store(out)
+    raw = json.loads(out.read_text())
+    calls = recorders[0].calls
+    suffix = list(PromptFormat.for_tokenizer(tokenizer).suffix_ids)
+    assert store.n_questions == len(calls) == 3 and store.has_confidence
+    mapped = 0
+    for question, record, call in zip(store.questions, raw, calls, strict=True):
+        lengths = [len(s.token_ids) for s in call["samples"]]
+        assert question.probe_freq == 8 and question.n_branches == 3
+        assert list(question.tokens) == lengths
+        assert all(0 < t <= 40 for t in lengths)
+        assert [len(p) for p in question.probes] == [math.ceil(t / 8) for t in lengths]
+        assert [len(c) for c in question.confidence] == [math.ceil(t / 8) for t in lengths]
+        assert record["prompt_tokens"] == len(call["prompt"])
+        assert call["prefixes"] == [
+            call["prompt"] + s.token_ids[:cut] + suffix
+            for s in call["samples"]
+            for cut in range(8, len(s.token_ids), 8)
+        ]
+        for b, sample in enumerate(call["samples"]):
+            probes, length, final = record["each_branch"][b]
+            assert probes[-1] == final == record["final_answers_trace"][b]
+            np.testing.assert_allclose(
+                record["segment_mean_logprob"][b],
+                segment_mean_logprob(sample.logprobs, 8),
+                atol=1e-5,
+            )
+            np.testing.assert_allclose(
+                record["segment_confidence"][b],
+                segment_group_confidence(sample.top_logprobs, 8, 12),
+                atol=1e-5,
+            )
+            assert sample.top_logprobs.shape == (length, 5)
+        mapped += sum(
+            a != r
+            for branch, raws in zip(record["each_branch"], record["raw_probe_answers"], strict=True)
+            for a, r in zip(branch[0], raws, strict=True)
+        )
+        # cost accounting through the engine: READing every branch charges every token
+        episode = Episode(question, list(range(question.n_branches)))
+        for _ in range(question.n_branches):
+            episode.read()
+        assert episode.tokens == sum(lengths)
+    assert mapped > 0  # the model says "7": mapped onto the gold strings "07" and "\frac{14}{2}"
+
+    meta = json.loads(metadata_path(out).read_text())
+    assert meta["completed_questions"] == meta["total_questions"] == 3
+    assert meta["settings"]["n"] == 3 and meta["settings"]["seed"] == 7
+    assert meta["settings"]["suffix"] == THINKING_SUFFIX and meta["settings"]["thinking"]
+    assert meta["versions"]["transformers"] and meta["created"] <= meta["updated"]
+
+
+def _console_script() -> list[str]:
+    script = shutil.which("tts-gym", path=str(Path(sys.executable).parent))
+    if script:
+        return [script]
+    return [sys.executable, "-c", "import sys; from tts_gym.cli import main; sys.exit(main())"]
+
+
+def test_resumed_run_equals_uninterrupted_run(
+    tiny_model: Path, questions_file: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    reference = tmp_path / "reference.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["--model", tiny_model, "--questions", questions_file, *RUN_ARGS]
+    done = subprocess.run(
+        [*_console_script(), "collect", *map(str, args), "--out", str(reference)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+
+    out = tmp_path / "store.json"
+    real_sample = TransformersBackend.sample
+    calls = []
+
+    def interrupted_sample(self, *a: Any, **k: Any) -> list[Sample]:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_sample(self, *a, **k)
+
+    monkeypatch.setattr(TransformersBackend, "sample", interrupted_sample)
+    assert _cli(*args, "--out", out) == 130
+    _one_line_error(capsys, "interrupted")
+    assert load_store(out).n_questions == 2
+    assert json.loads(metadata_path(out).read_text())["completed_questions"] == 2
+    assert not list(tmp_path.glob(".*.tmp"))
+
+    monkeypatch.setattr(TransformersBackend, "sample", real_sample)
+    changed = [*args[:-2], "--seed", "8"]
+    assert _cli(*changed, "--out", out, "--resume") == 1
+    _one_line_error(capsys, "cannot resume", "seed=7", "seed=8")
+
+    assert _cli(*args, "--out", out, "--resume") == 0
+    assert out.read_bytes() == reference.read_bytes()
+    assert json.loads(metadata_path(out).read_text())["completed_questions"] == 3
+
+    capsys.readouterr()
+    assert _cli(*args, "--out", out, "--resume") == 0
+    assert "already complete" in capsys.readouterr().out
+    assert out.read_bytes() == reference.read_bytes()
+
+
+def test_collect_library_call_with_an_injected_backend(
+    tiny_model: Path, tokenizer, questions_file: Path, tmp_path: Path
+) -> None:
+    traces = ["\\boxed{7}<|end|>", "I think it is 7 and \\boxed{07}"]
+    backend = ScriptedBackend(tokenizer, traces, {})
+    config = CollectConfig(model=str(tiny_model), backend="transformers", n=2, interval=8)
+    result = collect(questions_file, tmp_path / "s.json", config, backend=backend, progress=False)
+    assert (result.questions, result.total, result.collected) == (3, 3, 3)
+    finals = [q.answers[f] for q in load_store(result.store).questions for f in q.finals]
+    assert finals == ["07", "07", "\\frac{14}{2}", "\\frac{14}{2}", "7", "07"]
+    assert result.final_accuracy == pytest.approx(4 / 6)

@@ -1,0 +1,81 @@
+"""`tts-gym collect`: build a replay store (AutoTTS format + per-segment confidence) from a model.
+
+Option names are `CollectConfig` field names, defaults are its defaults. The heavy libraries
+(torch, transformers, math-verify, vLLM) are imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from tts_gym.collect.collector import CollectConfig, collect
+
+DEFAULTS = {field.name: field.default for field in fields(CollectConfig)}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "collect",
+        help="build a replay store from a model (vLLM or transformers)",
+        description=(
+            "Sample N reasoning traces per question, probe the answer every D tokens (--interval), "
+            "record per-segment token confidence, and write an AutoTTS replay store plus a "
+            "STORE.meta.json sidecar. See docs/collect.md."
+        ),
+    )
+    parser.add_argument("--model", required=True, metavar="PATH_OR_NAME", help="model to sample")
+    parser.add_argument(
+        "--questions",
+        required=True,
+        metavar="FILE.jsonl",
+        help="JSON Lines with 'question', 'answer' and an optional 'id' per line",
+    )
+    parser.add_argument("--out", required=True, metavar="STORE.json", help="store to write")
+    parser.add_argument(
+        "--backend",
+        choices=("vllm", "transformers"),
+        default=DEFAULTS["backend"],
+        help="vllm (GPU, default) or transformers (CPU; small models and tests)",
+    )
+    number = _number_arguments(parser)
+    number("--n", int, "N", "traces per question")
+    number("--interval", int, "D", "probe every D generated tokens (the store's probe_freq)")
+    number("--max-tokens", int, "T", "longest trace in tokens")
+    number("--temperature", float, "X", "sampling temperature")
+    number("--top-p", float, "P", "nucleus sampling mass")
+    number("--seed", int, "S", "run seed; each question's seed derives from it and its index")
+    number("--probe-tokens", int, "T", "greedy tokens decoded per probe")
+    number("--top-logprobs", int, "K", "k of the top-k log-probabilities behind the confidence")
+    number("--confidence-window", int, "W", "sliding window of the group confidence, in tokens")
+    number("--tensor-parallel-size", int, "N", "GPUs per model (vllm only)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue after the last completed question"
+    )
+    parser.set_defaults(func=run)
+
+
+def _number_arguments(parser: argparse.ArgumentParser):
+    def add(flag: str, kind: type, metavar: str, text: str) -> None:
+        default = DEFAULTS[flag[2:].replace("-", "_")]
+        parser.add_argument(
+            flag, type=kind, default=default, metavar=metavar, help=f"{text} (default {default})"
+        )
+
+    return add
+
+
+def run(args: argparse.Namespace) -> int:
+    config = CollectConfig(
+        **{field.name: getattr(args, field.name) for field in fields(CollectConfig)}
+    )
+    result = collect(args.questions, args.out, config, resume=args.resume)
+    if result.collected == 0:
+        print(f"{result.store} is already complete ({result.questions} questions).")
+    else:
+        print(
+            f"wrote {result.store}: {result.questions} of {result.total} questions "
+            f"({result.collected} this run), final answers correct {result.final_accuracy:.1%}; "
+            f"metadata in {result.metadata}."
+        )
+    return 0
