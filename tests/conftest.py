@@ -18,3 +18,18 @@ def shared_replay() -> Path:
     if not (SHARED_REPLAY / "autotts").is_dir():
         pytest.fail(f"the AutoTTS replay stores are expected at {SHARED_REPLAY} (see README)")
     return SHARED_REPLAY
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: long checks (minutes); opt in with `pytest -m slow`, skipped otherwise"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "slow" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: opt in with `pytest -m slow`")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -64,75 +64,90 @@ class ConfidenceMomentum:
         abandoned: list[bool] = []
         probes: list[int] = []
         disagree: list[int] = []
+        alive: list[int] = []  # neither finished nor abandoned, in opening order
         completed: dict[int, int] = {}  # votes of finished branches, in order of finishing
+        pool: tuple[int | None, float] = (None, 0.0)  # winner and confidence of `completed`
 
-        def pool() -> tuple[int | None, float]:
-            if not completed:
-                return None, 0.0
+        def complete(answer: int) -> None:
+            nonlocal pool
+            completed[answer] = completed.get(answer, 0) + 1
             winner, top1, top2 = vote_stats(completed)
-            return winner, beta_confidence(top1, top2)
+            pool = winner, beta_confidence(top1, top2)
 
         def spawn() -> None:
-            answer, _, done = episode.open()
+            answer, slot, done = episode.open()
             latest.append(answer)
             finished.append(done)
             abandoned.append(False)
             probes.append(0)
             disagree.append(0)
             if done:
-                completed[answer] = completed.get(answer, 0) + 1
+                complete(answer)
+            else:
+                alive.append(slot)
 
         while len(latest) < knobs.n_init and episode.can_open:
             spawn()
         if not latest:
             return NO_ANSWER
 
-        alpha, patience = knobs.alpha, knobs.abandon_patience
+        advance, alpha, patience = episode.advance, knobs.alpha, knobs.abandon_patience
+        burst, min_complete = knobs.burst_aligned, knobs.min_complete
         ema = 0.0
         history: list[float] = []
         for step in range(MAX_STEPS):
-            winner, conf = pool()
+            winner, conf = pool
             warm = step >= knobs.warm_up
             ema = (1 - alpha) * ema + alpha * conf
             history.append(ema)
             if len(history) > knobs.ema_history:
                 del history[0]
 
-            alive = [s for s in range(len(latest)) if not (finished[s] or abandoned[s])]
-            if warm and winner is not None:
+            aligned_to = winner if warm else None  # None: no branch counts as aligned
+            if aligned_to is not None:
+                stragglers = []
                 for s in alive:
                     disagree[s] = 0 if latest[s] == winner else disagree[s] + 1
-                stragglers = [s for s in alive if disagree[s] >= patience]
-                stragglers.sort(key=lambda s: -disagree[s])
-                for s in stragglers[: max(0, len(alive) - 2)]:
-                    abandoned[s] = True
-                    episode.prune(s)
-                alive = [s for s in alive if not abandoned[s]]
+                    if disagree[s] >= patience:
+                        stragglers.append(s)
+                if stragglers:
+                    stragglers.sort(key=disagree.__getitem__, reverse=True)
+                    dropped = stragglers[: max(0, len(alive) - 2)]
+                    for s in dropped:
+                        abandoned[s] = True
+                        episode.prune(s)
+                    if dropped:
+                        alive = [s for s in alive if not abandoned[s]]
 
-            alive.sort(key=lambda s: -probes[s])
-            for s in alive:
-                aligned = warm and winner is not None and latest[s] == winner
-                for _ in range(knobs.burst_aligned if aligned else 1):
-                    answer, done = episode.advance(s)
-                    probes[s] += 1
-                    latest[s] = answer
-                    if done:
-                        finished[s] = True
-                        completed[answer] = completed.get(answer, 0) + 1
-                        break
+            # deepest first; a stable sort in reverse keeps ties in opening order
+            any_finished = False
+            for s in sorted(alive, key=probes.__getitem__, reverse=True):
+                answer, done = advance(s)
+                steps = 1
+                if latest[s] == aligned_to:  # aligned: a burst, unless the branch finishes
+                    while steps < burst and not done:
+                        answer, done = advance(s)
+                        steps += 1
+                probes[s] += steps
+                latest[s] = answer
+                if done:
+                    finished[s] = any_finished = True
+                    complete(answer)
+            if any_finished:
+                alive = [s for s in alive if not finished[s]]
 
-            winner, conf = pool()
+            winner, conf = pool
             ema = (1 - alpha) * ema + alpha * conf
             history[-1] = ema
             delta = history[-1] - history[0] if len(history) >= 2 else 0.0
             if (
                 warm
-                and sum(completed.values()) >= knobs.min_complete
+                and sum(completed.values()) >= min_complete
                 and ema >= knobs.conf_thresh
                 and delta >= -knobs.delta_slack
             ):
                 return winner
-            if all(finished[s] or abandoned[s] for s in range(len(latest))):
+            if not alive:
                 break
             if (
                 len(latest) < knobs.max_branch_use
@@ -145,7 +160,7 @@ class ConfidenceMomentum:
                         break
                     spawn()
 
-        winner, _ = pool()
+        winner, _ = pool
         if winner is None:
             fallback = majority(latest[s] for s in range(len(latest)) if not abandoned[s])
             return NO_ANSWER if fallback is None else fallback

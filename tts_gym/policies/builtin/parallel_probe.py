@@ -1,10 +1,14 @@
-"""Parallel-Probe: advance many branches in lockstep, prune off-track ones, stop when stable."""
+"""Parallel-Probe: advance many branches in lockstep, prune off-track ones, stop when stable.
+
+Hot path: ~1,500 advances per episode, so the loop keeps the slots still running and the
+vote counts of the active answers up to date instead of rebuilding them every step.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tts_gym.engine import NO_ANSWER, Episode, majority
+from tts_gym.engine import NO_ANSWER, Episode, count_votes
 
 
 @dataclass(frozen=True)
@@ -26,35 +30,66 @@ class ParallelProbe:
         n = len(latest)
         if n == 0:
             return NO_ANSWER
-        pruned = [False] * n
+        advance, patience, warm_up = episode.advance, self.prune_patience, self.warm_up
         off_track = [0] * n
+        active = list(range(n))  # not pruned, in slot order
+        running = [slot for slot in active if not finished[slot]]  # active and not finished
+        counts = count_votes(latest)  # answers of the active slots
         stable, previous = 0, NO_ANSWER
         for step in range(self.max_steps):
-            for slot in range(n):
-                if not (pruned[slot] or finished[slot]):
-                    latest[slot], finished[slot] = episode.advance(slot)
-            active = [slot for slot in range(n) if not pruned[slot]]
-            if not active:
-                return previous
-            winner = majority([latest[slot] for slot in active])
-            if step >= self.warm_up and len(active) > 1:
-                any_pruned = False
-                for slot in active:
-                    if finished[slot]:
-                        continue
-                    off_track[slot] = off_track[slot] + 1 if latest[slot] != winner else 0
-                    if off_track[slot] >= self.prune_patience:
-                        pruned[slot] = any_pruned = True
+            any_finished = False
+            for slot in running:
+                answer, done = advance(slot)
+                old = latest[slot]
+                if answer != old:  # move its vote (inlined: the hottest loop of all)
+                    latest[slot] = answer
+                    left = counts[old] - 1
+                    if left:
+                        counts[old] = left
+                    else:
+                        del counts[old]
+                    counts[answer] = counts.get(answer, 0) + 1
+                if done:
+                    finished[slot] = any_finished = True
+            if any_finished:
+                running = [slot for slot in running if not finished[slot]]
+            winner = _majority(counts, latest, active)
+            if step >= warm_up and len(active) > 1:
+                pruned = []
+                for slot in running:
+                    off = off_track[slot] + 1 if latest[slot] != winner else 0
+                    off_track[slot] = off
+                    if off >= patience:
+                        pruned.append(slot)
                         episode.prune(slot)
-                if any_pruned:
-                    active = [slot for slot in active if not pruned[slot]]
+                        _remove_vote(counts, latest[slot])
+                if pruned:
+                    active = [slot for slot in active if slot not in pruned]
+                    running = [slot for slot in running if slot not in pruned]
                     if not active:
                         return previous
-                    winner = majority([latest[slot] for slot in active])
+                    winner = _majority(counts, latest, active)
             stable = stable + 1 if winner == previous else 0
             if stable >= self.stable_steps:
                 return winner
             previous = winner
-            if all(finished[slot] or pruned[slot] for slot in range(n)):
+            if not running:
                 return winner
         return previous
+
+
+def _remove_vote(counts: dict[int, int], answer: int) -> None:
+    left = counts[answer] - 1
+    if left:
+        counts[answer] = left
+    else:
+        del counts[answer]
+
+
+def _majority(counts: dict[int, int], latest: list[int], active: list[int]) -> int:
+    """Majority of the active answers, ties to the answer of the lowest active slot."""
+    best = max(counts.values())
+    for slot in active:
+        if counts[latest[slot]] == best:
+            return latest[slot]
+    raise AssertionError("vote counts out of sync with the active slots")

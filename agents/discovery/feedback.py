@@ -1,0 +1,209 @@
+"""What a round leaves for the next: the sweep table, scores, matchups, traces, errors.
+
+`full` feedback (the paper's setting) has per-question wins and losses against the baselines
+at matched tokens and a few compact execution traces (the costliest episodes and wrongly
+answered ones, preferring those where the right answer was seen and lost). `scalar` feedback
+(the ablation) has the sweep and the scores only. Failed rounds report their errors in both.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from agents.discovery.candidate import Evaluation, SweepPoint
+from agents.discovery.scoring import BaselineResult, Matchup
+
+FeedbackMode = Literal["full", "scalar"]
+N_COSTLY, N_WRONG = 2, 3
+MAX_ANSWER_CHARS = 24
+_CODES = {"BRANCH": "B", "CONTINUE": "C", "PROBE": "P", "PRUNE": "X", "READ": "R"}
+TRACE_LEGEND = (
+    'Trace notation: B3:17 opened slot 3 and saw answer 17 ("..." quotes answers with '
+    "spaces); C3:17 continued slot 3; "
+    "* the branch finished; X3 pruned slot 3; R4:17 read a whole branch; "
+    "[12.5k] tokens spent so far (every 10 actions)."
+)
+
+
+def sweep_csv(sweep: Sequence[SweepPoint], scores: dict[str, float]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["store", "beta", "accuracy", "tokens", "store_score"])
+    for p in sweep:
+        score = scores.get(p.store)
+        writer.writerow(
+            [
+                p.store,
+                p.beta,
+                f"{p.accuracy:.6f}",
+                f"{p.tokens:.1f}",
+                "" if score is None else f"{score:.6f}",
+            ]
+        )
+    return out.getvalue()
+
+
+def baselines_csv(baselines: Sequence[BaselineResult]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["store", "baseline", "accuracy", "tokens"])
+    for b in baselines:
+        writer.writerow([b.store, b.name, f"{b.mean_accuracy:.6f}", f"{b.mean_tokens:.1f}"])
+    return out.getvalue()
+
+
+def sweep_table(sweep: Sequence[SweepPoint]) -> str:
+    lines = ["| store | beta | accuracy | tokens |", "|---|---|---|---|"]
+    lines += [f"| {p.store} | {p.beta:g} | {p.accuracy:.1%} | {_k(p.tokens)} |" for p in sweep]
+    return "\n".join(lines)
+
+
+def baselines_table(baselines: Sequence[BaselineResult]) -> str:
+    lines = ["| store | baseline | accuracy | tokens |", "|---|---|---|---|"]
+    lines += [
+        f"| {b.store} | {b.name} | {b.mean_accuracy:.1%} | {_k(b.mean_tokens)} |" for b in baselines
+    ]
+    return "\n".join(lines)
+
+
+def score_line(score: float | None, scores: dict[str, float]) -> str:
+    if score is None:
+        return "Score: none (no store with baselines)."
+    per_store = ", ".join(f"{store} {value:+.4f}" for store, value in scores.items())
+    return (
+        f"Score: {score:+.4f} (area between its accuracy-vs-log-tokens frontier and the "
+        f"baselines', in accuracy units, mean over stores; > 0 beats them). Per store: {per_store}."
+    )
+
+
+def select_traces(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """The costliest episodes and wrongly answered ones at the highest beta, first order."""
+    top = max(p.beta for p in evaluation.sweep)
+    pool = []
+    for item in evaluation.replay:
+        if item["beta"] != top:
+            continue
+        correct = evaluation.correct[(item["store"], item["beta"])][:, 0]
+        for qi, trace in enumerate(item["traces"]):
+            pool.append(
+                {
+                    "store": item["store"],
+                    "beta": item["beta"],
+                    "question": qi,
+                    "correct": bool(correct[qi]),
+                    "gold_seen": bool(trace.get("gold_seen")),
+                    **trace,
+                }
+            )
+    costly = sorted(pool, key=lambda t: -t["tokens"])[:N_COSTLY]
+    wrong = [t for t in pool if not t["correct"] and t not in costly]
+    wrong.sort(key=lambda t: (not t["gold_seen"], -t["tokens"]))
+    return [{**t, "why": "costliest"} for t in costly] + [
+        {**t, "why": "wrong"} for t in wrong[:N_WRONG]
+    ]
+
+
+def mark_gold_seen(evaluation: Evaluation, golds: dict[str, list[str]]) -> None:
+    """Note in each traced episode whether the correct answer was revealed at some point."""
+    for item in evaluation.replay:
+        store_golds = golds[item["store"]]
+        for qi, trace in enumerate(item["traces"]):
+            trace["gold_seen"] = store_golds[qi] in trace.get("seen", ())
+
+
+def traces_jsonl(traces: Sequence[dict[str, Any]]) -> str:
+    return "".join(json.dumps(trace) + "\n" for trace in traces)
+
+
+def render_trace(trace: dict[str, Any]) -> str:
+    verdict = "correct" if trace["correct"] else "wrong"
+    if not trace["correct"] and trace.get("gold_seen"):
+        verdict += ", although the correct answer was revealed in some branch"
+    head = (
+        f"{trace['store']}, question {trace['question']}, order 0, beta={trace['beta']:g} "
+        f"({trace['why']}): answered {trace['answer']!r} ({verdict}), "
+        f"{_k(trace['tokens'])} tokens, stop: {trace['stop_reason']}"
+    )
+    words = []
+    omitted = trace.get("omitted")
+    for i, action in enumerate(trace["actions"]):
+        if omitted and i == omitted["after"]:
+            words.append(f"...({omitted['count']} actions)...")
+        word = f"{_CODES.get(action['action'], '?')}{action['slot']}"
+        if action["action"] != "PRUNE":
+            word += f":{_answer(action['revealed'])}" + ("*" if action["finished"] else "")
+        if i % 10 == 9:
+            word += f" [{_k(action['tokens'])}]"
+        words.append(word)
+    return head + "\n    " + _wrap(words)
+
+
+def render_feedback(
+    round_number: int,
+    evaluation: Evaluation,
+    scores: dict[str, float],
+    score: float | None,
+    matched: Sequence[Matchup],
+    traces: Sequence[dict[str, Any]],
+    mode: FeedbackMode,
+) -> str:
+    """The round's feedback.md."""
+    if not evaluation.ok:
+        lines = [f"# Round {round_number}: rejected", ""]
+        lines += [f"- {error}" for error in evaluation.errors]
+        if evaluation.sweep:
+            lines += ["", "Its sweep (not scored):", "", sweep_table(evaluation.sweep)]
+        return "\n".join(lines) + "\n"
+    lines = [f"# Round {round_number}: accepted", "", score_line(score, scores), ""]
+    lines += [sweep_table(evaluation.sweep)]
+    if mode == "full":
+        lines += ["", "## Against the baselines at matched tokens (per question)", ""]
+        lines += [_matchup_line(m) for m in matched]
+        lines += ["", "## Execution traces", "", TRACE_LEGEND, ""]
+        lines += [render_trace(trace) for trace in traces]
+    return "\n".join(lines) + "\n"
+
+
+def _matchup_line(m: Matchup) -> str:
+    def listed(questions: tuple[int, ...]) -> str:
+        return f" (questions {', '.join(map(str, questions))})" if questions else ""
+
+    return (
+        f"- {m.store}: {m.baseline} ({m.baseline_accuracy:.1%}, {_k(m.baseline_tokens)} tokens) "
+        f"vs beta={m.beta:g} ({m.accuracy:.1%}, {_k(m.tokens)} tokens): "
+        f"{_count(len(m.wins), 'win')}{listed(m.wins)}, "
+        f"{_count(len(m.losses), 'loss')}{listed(m.losses)}"
+    )
+
+
+def _answer(answer: str | None) -> str:
+    """An answer as one word: quoted when it has spaces, cut when it is long."""
+    if answer is None:
+        return "-"
+    if len(answer) > MAX_ANSWER_CHARS:
+        answer = answer[: MAX_ANSWER_CHARS - 1] + "…"
+    return json.dumps(answer) if not answer or any(c.isspace() for c in answer) else answer
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "es" if word.endswith("s") else "s")
+
+
+def _k(tokens: float) -> str:
+    return f"{tokens / 1000:.1f}k"
+
+
+def _wrap(words: list[str], width: int = 96) -> str:
+    lines, line = [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return "\n    ".join(lines)

@@ -1,0 +1,251 @@
+"""`tts-gym discover --final RUN`: the chosen controller, once, on the held-out stores.
+
+The only step of a run that reads held-out stores. It evaluates the best round's controller
+in the sandbox (same rules and checks) and the built-in controllers (CMC's beta sweep
+included) under the same protocol, and writes `final/`: `report.md` (tables, area scores, the
+round-by-round trajectory), `heldout.csv`, `verdict.json`, `pareto.png` (accuracy vs tokens per
+held-out store against the baselines) and `trajectory.png` (each round's search accuracy and
+tokens at the highest beta, and the chosen controller's held-out point, like the paper's
+Figure 4). The folder is written aside and renamed into place, so it exists only complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib.util
+import io
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agents.discovery.archive import BEST, RunArchive
+from agents.discovery.candidate import Evaluation, evaluate_candidate, load_stores
+from agents.discovery.feedback import score_line
+from agents.discovery.loop import DiscoveryConfig
+from agents.discovery.prompts import CONTROLLER_CLASS
+from agents.discovery.sandbox import Limits
+from agents.discovery.scoring import (
+    SEARCH_BASELINES,
+    BaselineResult,
+    area_scores,
+    baseline_cells,
+    cmc_baselines,
+    overall,
+)
+from tts_gym.errors import TTSGymError
+from tts_gym.evaluation.evaluate import Cell
+from tts_gym.evaluation.plots import pareto_plot
+from tts_gym.evaluation.protocols import Protocol
+from tts_gym.store.replay import ReplayStore
+
+FINAL = "final"
+
+
+def run_final(
+    root: Path,
+    held_out: Sequence[str],
+    protocol: Protocol,
+    limits: Limits,
+    data_dir: str | None = None,
+) -> Path:
+    """Evaluate the chosen controller on `held_out` once and write the report folder."""
+    if importlib.util.find_spec("matplotlib") is None:  # fail before the one evaluation
+        raise TTSGymError("the held-out report draws plots: pip install 'tts-gym[plot]'.")
+    with RunArchive.open(root) as archive:
+        return _run_final(archive, held_out, protocol, limits, data_dir)
+
+
+def _run_final(
+    archive: RunArchive,
+    held_out: Sequence[str],
+    protocol: Protocol,
+    limits: Limits,
+    data_dir: str | None,
+) -> Path:
+    root = archive.root
+    if (root / FINAL).exists():
+        raise TTSGymError(
+            f"{root} was already evaluated on the held-out stores once; see {root / FINAL}."
+        )
+    best = archive.read_json(BEST)
+    if best is None:
+        raise TTSGymError(f"no round of {root} passed the checks; there is nothing to evaluate.")
+    config = DiscoveryConfig.from_json(archive.config)
+    searched = {s.name for s in load_stores(config.stores, config.data_dir)}
+    stores = load_stores(held_out, data_dir or config.data_dir, held_out_ok=True)
+    overlap = sorted(searched & {s.name for s in stores})
+    if overlap:
+        raise TTSGymError(f"{', '.join(overlap)} was searched on, so it cannot be held out.")
+    settings = dataclasses.replace(
+        config.settings(), protocol=protocol, questions=None, limits=limits
+    )
+    archive.log("final_start", round=best["round"], stores=[s.name for s in stores])
+    evaluation = evaluate_candidate(root / best["controller"], CONTROLLER_CLASS, stores, settings)
+    cells = baseline_cells(stores, settings, SEARCH_BASELINES + cmc_baselines(settings.betas))
+    baselines = [BaselineResult.from_cell(cell) for cell in cells]
+    seeds = [b for b in baselines if not b.name.startswith("CMC")]
+    scores = area_scores(evaluation.sweep, seeds)
+    history = [archive.read_json(f"round-{r:04d}/verdict.json") for r in archive.completed_rounds()]
+
+    partial = root / f"{FINAL}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    verdict = {
+        **evaluation.verdict(),
+        "round": best["round"],
+        "protocol": protocol.describe(),
+        "score": overall(scores),
+        "scores": scores,
+    }
+    (partial / "verdict.json").write_text(json.dumps(verdict, indent=2) + "\n")
+    (partial / "heldout.csv").write_text(_csv(evaluation, baselines))
+    (partial / "report.md").write_text(
+        _report(root.name, best, evaluation, baselines, scores, history, protocol)
+    )
+    pareto_plot(
+        _candidate_cells(evaluation, stores, protocol) + cells,
+        partial / "pareto.png",
+        f"{root.name}: round {best['round']} on held-out stores",
+    )
+    _plot_trajectory(partial / "trajectory.png", history, best["round"], evaluation)
+    partial.rename(root / FINAL)
+    archive.log("final", round=best["round"], ok=evaluation.ok, score=overall(scores))
+    return root / FINAL
+
+
+def _csv(evaluation: Evaluation, baselines: Sequence[BaselineResult]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["store", "controller", "accuracy", "tokens"])
+    for p in evaluation.sweep:
+        writer.writerow(
+            [p.store, f"candidate(beta={p.beta:g})", f"{p.accuracy:.6f}", f"{p.tokens:.1f}"]
+        )
+    for b in baselines:
+        writer.writerow([b.store, b.name, f"{b.mean_accuracy:.6f}", f"{b.mean_tokens:.1f}"])
+    return out.getvalue()
+
+
+def _top_point(sweep: Sequence[dict[str, Any]]) -> tuple[float, float]:
+    """Mean accuracy and tokens over stores at the highest beta of a sweep."""
+    top = max(p["beta"] for p in sweep)
+    points = [p for p in sweep if p["beta"] == top]
+    return (
+        sum(p["accuracy"] for p in points) / len(points),
+        sum(p["tokens"] for p in points) / len(points),
+    )
+
+
+def _report(
+    name: str,
+    best: dict[str, Any],
+    evaluation: Evaluation,
+    baselines: Sequence[BaselineResult],
+    scores: dict[str, float],
+    history: Sequence[dict[str, Any]],
+    protocol: Protocol,
+) -> str:
+    lines = [
+        f"# Discovery run {name}: held-out report",
+        "",
+        f"Chosen controller: round {best['round']} (`{best['controller']}`), "
+        f"search score {best['score']:+.4f}.",
+        f"Protocol: {protocol.describe()}.",
+        "",
+    ]
+    if evaluation.errors:
+        lines += ["The checks failed on the held-out stores:", ""]
+        lines += [f"- {error}" for error in evaluation.errors] + [""]
+    if evaluation.sweep:
+        lines += [
+            score_line(overall(scores), scores) + " (against SC@N, ASC, ESC, Parallel-Probe)",
+            "",
+        ]
+    for store in dict.fromkeys(b.store for b in baselines):
+        lines += [f"## {store}", "", "| controller | accuracy | tokens |", "|---|---|---|"]
+        lines += [
+            f"| candidate (beta={p.beta:g}) | {p.accuracy:.1%} | {p.tokens / 1000:.1f}k |"
+            for p in evaluation.sweep
+            if p.store == store
+        ]
+        lines += [
+            f"| {b.name} | {b.mean_accuracy:.1%} | {b.mean_tokens / 1000:.1f}k |"
+            for b in baselines
+            if b.store == store
+        ]
+        lines += [""]
+    lines += ["## Trajectory (search stores, highest beta)", ""]
+    lines += ["| round | result | search score | accuracy | tokens |", "|---|---|---|---|---|"]
+    for entry in history:
+        if entry["ok"]:
+            accuracy, tokens = _top_point(entry["sweep"])
+            score = "-" if entry.get("score") is None else f"{entry['score']:+.4f}"
+            lines += [
+                f"| {entry['round']} | accepted | {score} | {accuracy:.1%} | {tokens / 1000:.1f}k |"
+            ]
+        else:
+            lines += [f"| {entry['round']} | rejected | - | - | - |"]
+    if evaluation.sweep:
+        accuracy, tokens = _top_point([dataclasses.asdict(p) for p in evaluation.sweep])
+        lines += [
+            "",
+            f"Held out, round {best['round']} at the highest beta: "
+            f"{accuracy:.1%} at {tokens / 1000:.1f}k tokens.",
+        ]
+    lines += ["", "Plots: `pareto.png` (held-out frontiers), `trajectory.png` (rounds)."]
+    return "\n".join(lines) + "\n"
+
+
+def _candidate_cells(
+    evaluation: Evaluation, stores: Sequence[ReplayStore], protocol: Protocol
+) -> list[Cell]:
+    by_name = {store.name: store for store in stores}
+    return [
+        Cell(
+            store=by_name[store],
+            method=f"candidate(beta={beta:g})",
+            protocol=protocol,
+            outcomes=outcomes,
+            correct=evaluation.correct[(store, beta)],
+            config={"beta": beta},
+            series="candidate",
+        )
+        for (store, beta), outcomes in evaluation.outcomes.items()
+    ]
+
+
+def _plot_trajectory(
+    path: Path, history: Sequence[dict[str, Any]], chosen: int, evaluation: Evaluation
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    accepted = [entry for entry in history if entry["ok"]]
+    points = [_top_point(entry["sweep"]) for entry in accepted]
+    if points:
+        ax.plot([t for _, t in points], [a for a, _ in points], "o-", color="C0", label="search")
+        for entry, (accuracy, tokens) in zip(accepted, points, strict=True):
+            ax.annotate(
+                f"r{entry['round']}",
+                (tokens, accuracy),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=8,
+            )
+    if evaluation.sweep:
+        accuracy, tokens = _top_point([dataclasses.asdict(p) for p in evaluation.sweep])
+        ax.plot(tokens, accuracy, "*", markersize=14, color="C3", label=f"held out (r{chosen})")
+    ax.set_xscale("log")
+    ax.set_xlabel("tokens per question (highest beta)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Round-by-round trajectory")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,150 @@
+"""The proposer's prompt: a fixed part per run (cached) and a message per round (the history)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agents.discovery.candidate import SweepSettings
+from agents.discovery.feedback import TRACE_LEGEND, FeedbackMode, baselines_table
+from agents.discovery.rules import ALLOWED_MODULES, VOTING_MODULE
+from agents.discovery.scoring import SEARCH_BASELINES, BaselineResult
+
+CONTROLLER_FILE = "controller.py"
+CONTROLLER_CLASS = "Controller"
+HISTORY_DIR = "history"
+
+_TOOLS_NOTE = {
+    "anthropic": (
+        "Use your tools: `read_file` for the history files, `write_controller` and "
+        "`edit_controller` for controller.py, `evaluate` to score your draft exactly as the round "
+        "will (use it, fix what it reports), and `finish` when you are done."
+    ),
+    "claude-code": (
+        "Read the history files with your file tools and write controller.py in the current "
+        "folder. You cannot run code here; the round scores the file you leave."
+    ),
+}
+
+
+def system_prompt(
+    settings: SweepSettings,
+    stores: Sequence[str],
+    proposer: str,
+    mode: FeedbackMode,
+) -> str:
+    """The part of the prompt that stays the same for the whole run."""
+    modules = ", ".join(sorted(ALLOWED_MODULES - {"__future__"}))
+    betas = ", ".join(f"{b:g}" for b in settings.betas)
+    baselines = ", ".join(spec.label for spec in SEARCH_BASELINES)
+    if settings.free_knobs:
+        knob_rule = (
+            "2. The constructor takes `beta` in [0, 1]; it may take other parameters with "
+            "defaults, but evaluation only ever sets beta."
+        )
+    else:
+        knob_rule = (
+            "2. beta in [0, 1] is the only knob: the constructor takes no other parameter, and "
+            "every setting (widths, patience, thresholds, bursts, caps) is a deterministic "
+            "function of beta computed inside the class, e.g. in a `_schedule(beta)` helper. "
+            "beta = 0 is the cheapest setting, beta = 1 the most thorough."
+        )
+    history_note = (
+        "per-question wins and losses against the baselines at matched tokens, and compact "
+        "execution traces of its costliest and its wrongly answered episodes"
+        if mode == "full"
+        else "its score and sweep table"
+    )
+    return f"""You are the proposer in an automated search for test-time-scaling controllers \
+(AutoTTS, arXiv 2605.08083). You do not solve math problems. You write a controller: a small \
+Python class that decides, for one question at a time, how many reasoning branches of an LLM \
+to open (width), which ones to continue (depth), which to drop, and when to stop and answer. \
+Branches are replayed from a cache, so every controller is scored in seconds.
+
+## The question handle
+`solve(q)` gets a handle `q` for one question and returns the final answer (a string) or None.
+A branch reveals its current answer every probe interval (500 tokens); early answers are \
+often wrong or 'ERR'. The cost is every token spent on every branch.
+- `q.branch() -> (answer, slot, finished)`: open the next branch and advance it one interval.
+- `q.advance(slot) -> (answer, finished)`: advance an open branch one interval (to its end if \
+that is closer); a finished or pruned branch cannot be advanced.
+- `q.prune(slot)`: drop a branch for good (free).
+- `q.read() -> answer`: open the next branch and pay its whole length for its final answer.
+- `q.can_branch` (bool), `q.n_open` (int), `q.tokens` (tokens spent so far; diagnostics only).
+- AutoTTS's names work too: `q.probe_new()`, `q.probe_more(index)`, \
+`q.get_new_branch_final_answer()`, `q.get_seq_and_total_tokens()`.
+A question has 128 branches; use at most 64. Opening one more than exist raises ValueError.
+
+## Rules (checked by code; breaking one rejects the round)
+1. `{CONTROLLER_FILE}` defines `class {CONTROLLER_CLASS}` with `__init__(self, beta: float = 0.5)` \
+and `solve(self, q)`.
+{knob_rule}
+3. Average tokens must not fall as beta grows (per store, between neighbouring betas of the \
+sweep, {settings.tolerance:.0%} tolerance).
+4. Deterministic: the same question and branch order give the same answer and tokens (no \
+unseeded randomness, no state kept across questions).
+5. Only the handle: import only {modules}; from `{VOTING_MODULE}` you may import \
+`beta_confidence(top1, top2)`, `vote_stats(counts) -> (winner, top1, top2)`, \
+`majority(answers)`, `count_votes(answers)`, `leader(counts)`. No files, network, processes, \
+`eval`/`exec`, or attributes starting with `_` on anything but `self`.
+6. It runs in a sandbox ({settings.limits.describe()}) that holds no gold answers.
+
+## Scoring
+Every controller runs at beta = {betas} on each search store ({", ".join(stores)}), \
+{settings.protocol.n_orders} branch orders per question. Its score is the area between its \
+accuracy-vs-log(tokens) frontier and the baselines' ({baselines}) over the baselines' token \
+range, in accuracy units, averaged over the stores: above 0 beats them. The best round is kept \
+and evaluated once, at the end, on held-out benchmarks you never see, so prefer robust and \
+simple mechanisms to tuning for the search set.
+
+## Each round
+You get the history: every earlier controller's result, with {history_note}, and the errors of \
+rejected ones. Files of earlier rounds are in `{HISTORY_DIR}/` (`round-NNNN/controller.py`, \
+`feedback.md`, `sweep.csv`, `verdict.json`{", `traces.jsonl`" if mode == "full" else ""}; and \
+`baselines.csv`). Write a new controller that improves on them: a meaningfully different \
+mechanism, or a fix of what the feedback shows, not cosmetic tuning.
+{_TOOLS_NOTE[proposer]}
+{TRACE_LEGEND if mode == "full" else ""}
+"""
+
+
+def round_message(
+    number: int,
+    rounds: int,
+    baselines: Sequence[BaselineResult],
+    history: Sequence[dict[str, Any]],
+    feedback: dict[int, str],
+    best: int | None,
+) -> str:
+    """The round's own message: where the search stands, and the feedback worth reading."""
+    lines = [f"Round {number} of {rounds}.", "", "## Baselines on the search stores", ""]
+    lines += [baselines_table(baselines), "", "## Rounds so far", ""]
+    if not history:
+        lines += ["None yet: this is the first controller."]
+    else:
+        lines += ["| round | result | score | accuracy at beta=1 | tokens at beta=1 |"]
+        lines += ["|---|---|---|---|---|"]
+        lines += [_history_row(entry) for entry in history]
+    shown = [r for r in dict.fromkeys([best, history[-1]["round"] if history else None]) if r]
+    for r in shown:
+        label = "best round so far" if r == best else "last round"
+        if r == best and history and history[-1]["round"] == best:
+            label = "last round, the best so far"
+        lines += ["", f"## Feedback on round {r} ({label})", "", feedback[r].strip()]
+    lines += [
+        "",
+        f"Write `{CONTROLLER_FILE}` with `class {CONTROLLER_CLASS}` in your folder now.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _history_row(entry: dict[str, Any]) -> str:
+    if not entry["ok"]:
+        reason = entry["errors"][0].splitlines()[0] if entry["errors"] else "rejected"
+        return f"| {entry['round']} | rejected: {reason[:120]} | - | - | - |"
+    top = max(p["beta"] for p in entry["sweep"])
+    points = [p for p in entry["sweep"] if p["beta"] == top]
+    accuracy = sum(p["accuracy"] for p in points) / len(points)
+    tokens = sum(p["tokens"] for p in points) / len(points)
+    score = "-" if entry.get("score") is None else f"{entry['score']:+.4f}"
+    return f"| {entry['round']} | accepted | {score} | {accuracy:.1%} | {tokens / 1000:.1f}k |"

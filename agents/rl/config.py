@@ -1,0 +1,105 @@
+"""The settings of a training run, saved as `config.json` in the run folder.
+
+The same file tells `load_sb3_policy` how to rebuild the env a model was trained in
+(`max_branches` and the macro settings), so a model folder is self-describing.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from tts_gym.errors import TTSGymError
+from tts_gym.store.files import atomic_write
+
+ALGOS = ("maskable-ppo",)
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    algo: str = "maskable-ppo"
+    stores: tuple[str, ...] = ("search",)
+    token_penalty: float = 0.1  # the env's reward: correct - token_penalty * tokens / 1e6
+    timesteps: int = 200_000  # macro decisions, summed over the envs
+    seed: int = 0
+    n_envs: int = 8
+    max_branches: int = 64
+    widen: int = 4  # branches one WIDEN macro opens
+    rounds: int = 4  # most lockstep rounds one ADVANCE macro runs
+    valid_fraction: float = 0.2  # share of each training store's questions kept for validation
+    valid_orders: int = 4  # branch orders per validation question
+    eval_freq: int = 20_000  # timesteps between validation runs
+    checkpoint_freq: int = 20_000  # timesteps between checkpoints
+    net_arch: tuple[int, ...] = (128, 128)
+    learning_rate: float = 3e-4
+    n_steps: int = 256  # rollout length per env
+    batch_size: int = 256
+    n_epochs: int = 10
+    gamma: float = 1.0  # undiscounted: the return is exactly the stated reward
+    gae_lambda: float = 0.95
+    ent_coef: float = 0.01
+    stop_prior: float = 0.0  # subtracted from the initial logits of ANSWER and SUBMIT_FINISHED
+    clip_range: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise TTSGymError(f"unknown algorithm '{self.algo}'; use one of {', '.join(ALGOS)}.")
+        positive = (
+            "timesteps",
+            "n_envs",
+            "max_branches",
+            "widen",
+            "rounds",
+            "n_steps",
+            "batch_size",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise TTSGymError(f"{name.replace('_', '-')} must be at least 1.")
+        if self.token_penalty < 0:
+            raise TTSGymError(f"the token penalty must be non-negative, got {self.token_penalty}.")
+        object.__setattr__(self, "stores", tuple(self.stores))
+        object.__setattr__(self, "net_arch", tuple(self.net_arch))
+
+    @property
+    def macro_kwargs(self) -> dict[str, int]:
+        return {"widen": self.widen, "rounds": self.rounds}
+
+    def save(self, folder: Path) -> None:
+        write_json(folder / CONFIG_FILE, asdict(self))
+
+    @classmethod
+    def load(cls, folder: Path) -> TrainConfig:
+        path = folder / CONFIG_FILE
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TTSGymError(f"{folder} holds no {CONFIG_FILE}; it is no training run.") from None
+        except json.JSONDecodeError as error:
+            raise TTSGymError(f"{path} is not valid JSON ({error.msg}).") from None
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in raw.items() if key in known})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return TrainConfig(**{**asdict(self), **changes})
+
+    def command(self, out: str | Path) -> str:
+        """The `tts-gym train` command line that reproduces this run."""
+        return shlex.join(
+            [
+                "tts-gym", "train", "--algo", self.algo, "--stores", *self.stores,
+                "--token-penalty", f"{self.token_penalty:g}", "--timesteps", str(self.timesteps),
+                "--seed", str(self.seed), "--n-envs", str(self.n_envs),
+                "--max-branches", str(self.max_branches), "--out", str(out),
+            ]
+        )  # fmt: skip
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically: readers see the old file or the new one, never half of one."""
+    with atomic_write(path) as handle:
+        handle.write((json.dumps(data, indent=2) + "\n").encode("utf-8"))

@@ -1,0 +1,271 @@
+"""Macro actions: the action space the RL controllers learn in, on top of `TTSControl-v0`.
+
+A primitive episode of `TTSControl-v0` takes hundreds of steps (one CONTINUE per branch per
+interval), so the few decisions that matter (how wide, when to prune, when to stop) drown in
+credit assignment over slot-level moves. A macro is one such decision, run as a short
+sequence of primitive actions that depends on the observations alone:
+
+- ANSWER: the env's ANSWER (majority of the revealed answers of unpruned branches);
+- SUBMIT_FINISHED: SUBMIT a slot holding the majority answer of the finished branches;
+- WIDEN: BRANCH `widen` times (open new branches, each advanced one interval);
+- ADVANCE: lockstep rounds (CONTINUE every alive branch once) until a branch finishes, at
+  most `rounds` rounds: the next decision comes when there is news;
+- PRUNE: PRUNE every alive branch whose revealed answer (not 'ERR') disagrees with the leader.
+
+Rewards of the primitive steps are summed, so a macro episode's return is exactly the env's
+return. Because macros read only observations and the primitive mask, a trained policy also
+runs on the plain env as a step policy (`MacroStepPolicy`, `agents.rl.policy`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from enum import IntEnum
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from tts_gym.env import GLOBAL_FEATURES, SLOT_FEATURES, ActionKind, TTSControlEnv, encode_action
+from tts_gym.env.observation import FEATURE_CAP
+
+
+import os
+_NO_PRUNE = bool(os.environ.get("RL_NO_PRUNE"))
+_COMPACT = bool(os.environ.get("RL_COMPACT"))
+
+
+class Macro(IntEnum):
+    ANSWER = 0
+    SUBMIT_FINISHED = 1
+    WIDEN = 2
+    ADVANCE = 3
+    PRUNE = 4
+
+
+N_MACROS = len(Macro)
+SUMMARY_FEATURES = (
+    "alive",  # alive branches / max_branches
+    "prunable",  # branches PRUNE would drop / max_branches
+    "err",  # alive branches whose answer is 'ERR' / max_branches
+    "agreeing",  # alive branches agreeing with the leader / alive branches
+    "leader_is_err",  # the leader of the revealed answers is 'ERR'
+    "finished_top1",  # votes of the finished branches' leader / max_branches
+    "finished_top2",  # votes of the finished runner-up / max_branches
+    "alive_depth",  # mean depth of the alive branches (the env's depth scale)
+)
+_S = {name: i for i, name in enumerate(SLOT_FEATURES)}
+_OPENED_GLOBAL = GLOBAL_FEATURES.index("opened")
+
+Observation = dict[str, np.ndarray]
+Primitives = Generator[int, tuple[Observation, np.ndarray], None]
+"""Yields primitive actions; is sent (observation, primitive mask) after each one runs."""
+
+
+class MacroPlanner:
+    """Turns a macro into primitive actions, and says which macros are legal, from obs alone."""
+
+    def __init__(self, max_branches: int, widen: int = 4, rounds: int = 4) -> None:
+        if widen < 1 or rounds < 1:
+            raise ValueError(f"widen and rounds must be at least 1, got {widen} and {rounds}.")
+        self.max_branches = max_branches
+        self.widen = widen
+        self.rounds = rounds
+        m = max_branches
+        self._answer = encode_action(ActionKind.ANSWER, 0, m)
+        self._branch = encode_action(ActionKind.BRANCH, 0, m)
+        self._continue = encode_action(ActionKind.CONTINUE, 0, m)
+        self._prune = encode_action(ActionKind.PRUNE, 0, m)
+        self._submit = encode_action(ActionKind.SUBMIT, 0, m)
+
+    def masks(self, obs: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+        """Legal macros (bool) given an observation and the env's primitive mask."""
+        m = self.max_branches
+        legal = np.zeros(N_MACROS, dtype=bool)
+        legal[Macro.ANSWER] = bool(mask[self._answer])
+        legal[Macro.SUBMIT_FINISHED] = self._finished_slots(obs).size > 0
+        legal[Macro.WIDEN] = bool(mask[self._branch])
+        legal[Macro.ADVANCE] = bool(mask[self._continue : self._continue + m].any())
+        legal[Macro.PRUNE] = self._prunable(obs, mask).size > 0 and not _NO_PRUNE
+        return legal
+
+    def run(self, macro: int, obs: Observation, mask: np.ndarray) -> Primitives:
+        """The primitive actions of a legal `macro`, each legal when it is yielded."""
+        macro = Macro(int(macro))
+        if macro is Macro.ANSWER:
+            yield self._answer
+        elif macro is Macro.SUBMIT_FINISHED:
+            yield self._submit + self._finished_leader_slot(obs)
+        elif macro is Macro.WIDEN:
+            for _ in range(self.widen):
+                if not mask[self._branch]:
+                    break
+                obs, mask = yield self._branch
+        elif macro is Macro.ADVANCE:
+            finished = self._n_finished(obs)
+            for _ in range(self.rounds):
+                alive = np.flatnonzero(mask[self._continue : self._continue + self.max_branches])
+                for slot in alive:
+                    if mask[self._continue + slot]:
+                        obs, mask = yield self._continue + int(slot)
+                if self._n_finished(obs) > finished or not alive.size:
+                    break
+        else:
+            for slot in self._prunable(obs, mask):
+                obs, mask = yield self._prune + int(slot)
+
+    def summary(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """Counts the macros act on (`SUMMARY_FEATURES`), which the env's globals lack."""
+        slots, m = obs["slots"], self.max_branches
+        alive = slots[:, _S["alive"]] > 0
+        n_alive = int(alive.sum())
+        agreeing = alive & (slots[:, _S["agrees"]] > 0)
+        leader_is_err = bool((slots[:, _S["agrees"]] * slots[:, _S["err"]]).any())
+        top = self._finished_counts(obs)
+        return np.array(
+            [
+                n_alive / m,
+                self._dissenters(obs).size / m,
+                float((alive & (slots[:, _S["err"]] > 0)).sum()) / m,
+                agreeing.sum() / n_alive if n_alive else 0.0,
+                leader_is_err,
+                top[0] / m,
+                top[1] / m,
+                float(slots[alive, _S["depth"]].mean()) if n_alive else 0.0,
+            ],
+            dtype=np.float32,
+        )
+
+    def policy_observation(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """What the network sees: the env's slots and globals plus the summary.
+
+        `answer_id` is left out: ids are labels (an order of first reveal), not magnitudes;
+        what they mean for voting is already in the slot features.
+        """
+        if _COMPACT:
+            return {"globals": obs["globals"], "summary": self.summary(obs)}
+        return {"slots": obs["slots"], "globals": obs["globals"], "summary": self.summary(obs)}
+
+    def observation_space(self, env_space: spaces.Dict) -> spaces.Dict:
+        if _COMPACT:
+            return spaces.Dict({"globals": env_space["globals"], "summary": spaces.Box(0.0, FEATURE_CAP, (len(SUMMARY_FEATURES),), np.float32)})
+        return spaces.Dict(
+            {
+                "slots": env_space["slots"],
+                "globals": env_space["globals"],
+                "summary": spaces.Box(0.0, FEATURE_CAP, (len(SUMMARY_FEATURES),), np.float32),
+            }
+        )
+
+    # ---- internals -----------------------------------------------------------------------
+    @staticmethod
+    def _n_finished(obs: Observation) -> int:
+        return int(obs["slots"][:, _S["finished"]].sum())
+
+    @staticmethod
+    def _finished_slots(obs: dict[str, np.ndarray]) -> np.ndarray:
+        slots = obs["slots"]
+        return np.flatnonzero((slots[:, _S["finished"]] > 0) & (slots[:, _S["revealed"]] > 0))
+
+    def _finished_counts(self, obs: dict[str, np.ndarray]) -> list[int]:
+        ids = obs["answer_id"][self._finished_slots(obs)].astype(np.int64)
+        counts = sorted(np.bincount(ids).tolist(), reverse=True) if ids.size else []
+        return [*counts, 0, 0][:2]
+
+    def _finished_leader_slot(self, obs: dict[str, np.ndarray]) -> int:
+        """First slot holding the most frequent finished answer (ties: the lowest slot's)."""
+        finished = self._finished_slots(obs)
+        ids = obs["answer_id"][finished].astype(np.int64)
+        counts = np.bincount(ids)
+        return int(finished[np.flatnonzero(counts[ids] == counts.max())[0]])
+
+    @staticmethod
+    def _dissenters(obs: dict[str, np.ndarray]) -> np.ndarray:
+        """Alive slots whose revealed non-'ERR' answer is not the (non-'ERR') leader."""
+        slots = obs["slots"]
+        agrees, err = slots[:, _S["agrees"]] > 0, slots[:, _S["err"]] > 0
+        if (agrees & err).any():
+            return np.empty(0, dtype=np.int64)
+        return np.flatnonzero(
+            (slots[:, _S["alive"]] > 0) & (slots[:, _S["revealed"]] > 0) & ~agrees & ~err
+        )
+
+    def _prunable(self, obs: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+        dissenters = self._dissenters(obs)
+        return dissenters[mask[self._prune + dissenters] > 0]
+
+
+class MacroEnv(gym.Wrapper):
+    """`TTSControl-v0` seen through macros: Discrete(5) actions, `action_masks()`, same return.
+
+    The observation is `MacroPlanner.policy_observation` of the env's; `info` is the last
+    primitive step's, with `primitive_steps` (how many ran) added.
+    """
+
+    def __init__(self, env: gym.Env, widen: int = 4, rounds: int = 4) -> None:
+        super().__init__(env)
+        base: TTSControlEnv = env.unwrapped
+        if not base.reveal_on_continue:
+            raise ValueError("macro actions need reveal_on_continue=True (ADVANCE must reveal).")
+        self.planner = MacroPlanner(base.max_branches, widen, rounds)
+        self.action_space = spaces.Discrete(N_MACROS)
+        self.observation_space = self.planner.observation_space(env.observation_space)
+        self._obs: dict[str, np.ndarray] = {}
+        self._mask = np.zeros(0, dtype=np.int8)
+
+    def reset(self, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._obs, self._mask = obs, info["action_mask"]
+        return self.planner.policy_observation(obs), info
+
+    def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
+        if not self.action_masks()[int(action)]:
+            raise ValueError(f"macro {Macro(int(action)).name} is masked in this state.")
+        total, terminated, truncated, info, steps = 0.0, False, False, {}, 0
+        primitives = self.planner.run(action, self._obs, self._mask)
+        primitive = next(primitives)
+        while True:
+            obs, reward, terminated, truncated, info = self.env.step(primitive)
+            self._obs, self._mask = obs, info["action_mask"]
+            total += reward
+            steps += 1
+            if terminated or truncated:
+                break
+            try:
+                primitive = primitives.send((obs, self._mask))
+            except StopIteration:
+                break
+        info["primitive_steps"] = steps
+        if terminated:  # SB3's eval callback reports `is_success` as its success rate
+            info["is_success"] = info["correct"]
+        return self.planner.policy_observation(self._obs), total, terminated, truncated, info
+
+    def action_masks(self) -> np.ndarray:
+        return self.planner.masks(self._obs, self._mask)
+
+
+class MacroStepPolicy:
+    """Plays macros chosen by `choose(policy_obs, macro_mask) -> macro` on the plain env.
+
+    `act(obs, info)` returns one primitive action per call, from the current macro, and asks
+    `choose` for the next macro when that one is done; a fresh episode (no branch opened yet)
+    drops a macro left unfinished.
+    """
+
+    def __init__(self, planner: MacroPlanner, choose: Any) -> None:
+        self.planner = planner
+        self.choose = choose
+        self._primitives: Primitives | None = None
+
+    def act(self, obs: Observation, info: dict[str, Any]) -> int:
+        mask = info["action_mask"]
+        if self._primitives is not None and obs["globals"][_OPENED_GLOBAL] > 0:
+            try:
+                return self._primitives.send((obs, mask))
+            except StopIteration:
+                pass
+        legal = self.planner.masks(obs, mask)
+        macro = self.choose(self.planner.policy_observation(obs), legal)
+        self._primitives = self.planner.run(macro, obs, mask)
+        return next(self._primitives)

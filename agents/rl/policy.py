@@ -1,0 +1,87 @@
+"""A saved SB3 model as a controller for `tts-gym eval` and the evaluation harness.
+
+`load_sb3_policy(DIR/model.zip)` gives an object that is a step policy (`act(obs, info)` on
+`TTSControl-v0`, built with `env_kwargs`) and that can also play a whole store in batches
+(`play_store`), which is how the 24,000 episodes of a held-out evaluation stay fast.
+Actions are deterministic (the most likely legal macro).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.rl.config import CONFIG_FILE, TrainConfig
+from agents.rl.evaluate import play_store
+from agents.rl.macro import MacroPlanner, MacroStepPolicy
+from tts_gym.evaluation.runner import Orders, Outcomes
+from tts_gym.policies.errors import PolicyLoadError
+from tts_gym.store import ReplayStore
+
+MODEL_FILE = "model.zip"
+
+
+class SB3Policy:
+    """A MaskablePPO model that picks macros; see `agents.rl.macro`."""
+
+    def __init__(self, model: Any, config: TrainConfig, name: str | None = None) -> None:
+        self.model = model
+        self.config = config
+        self.name = name or f"MaskablePPO(g={config.token_penalty:g})"
+        self.env_kwargs = {"max_branches": config.max_branches}
+        self._planner = MacroPlanner(config.max_branches, **config.macro_kwargs)
+        self._stepper = MacroStepPolicy(self._planner, self._choose_one)
+
+    def choose(self, obs: dict[str, np.ndarray], masks: np.ndarray) -> np.ndarray:
+        """Macros for a batch of policy observations (deterministic, masked)."""
+        actions, _ = self.model.predict(obs, action_masks=masks, deterministic=True)
+        return np.asarray(actions)
+
+    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
+        return self._stepper.act(obs, info)
+
+    def play_store(
+        self, store: ReplayStore, orders: Orders, *, questions: Sequence[int] | None = None
+    ) -> Outcomes:
+        """Every (question, order) of `store`, batched; same results as stepping `act`."""
+        return play_store(
+            self.choose,
+            store,
+            orders,
+            questions=questions,
+            env_kwargs=self.env_kwargs,
+            macro_kwargs=self.config.macro_kwargs,
+        )
+
+    def _choose_one(self, obs: dict[str, np.ndarray], legal: np.ndarray) -> int:
+        batch = {key: value[None] for key, value in obs.items()}
+        return int(self.choose(batch, legal[None])[0])
+
+
+def load_sb3_policy(path: str | Path, name: str | None = None) -> SB3Policy:
+    """Load `DIR/model.zip` (or any .zip in a run folder, or the folder itself).
+
+    The run's `config.json` must sit beside the model. Inference runs on one CPU thread:
+    the network is small, and a single thread keeps forked evaluation workers safe.
+    """
+    import torch
+    from sb3_contrib import MaskablePPO
+
+    path = Path(path)
+    model_path = path / MODEL_FILE if path.is_dir() else path
+    if not model_path.is_file():
+        raise PolicyLoadError(f"policy 'sb3:{path}': there is no model file {model_path}.")
+    if not (model_path.parent / CONFIG_FILE).is_file():
+        raise PolicyLoadError(
+            f"policy 'sb3:{path}': {CONFIG_FILE} is missing beside {model_path.name}."
+        )
+    config = TrainConfig.load(model_path.parent)
+    torch.set_num_threads(1)
+    try:
+        model = MaskablePPO.load(model_path, device="cpu")
+    except Exception as error:  # a truncated or foreign zip: say which file
+        raise PolicyLoadError(f"policy 'sb3:{path}': cannot load {model_path} ({error}).") from None
+    return SB3Policy(model, config, name)

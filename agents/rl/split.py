@@ -1,0 +1,115 @@
+"""Which questions training may see: held-out stores never, a validation split of the rest.
+
+Training stores are checked before anything is loaded (by catalog role, and by path for files
+that are catalog stores in disguise), and the envs check the roles of what they loaded again.
+The validation split holds out a seeded share of every training store's questions; the
+`QuestionSubset` wrapper keeps an env's episodes inside one side of the split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from tts_gym.errors import TTSGymError
+from tts_gym.evaluation.protocols import numpy_orders
+from tts_gym.store import CATALOG, ReplayStore, expand_store_names
+from tts_gym.store.paths import catalog_path
+
+Episode = tuple[int, int]  # (store index, question index)
+
+
+def check_training_stores(specs: Sequence[str], data_dir: str | None = None) -> list[str]:
+    """Expand `specs` and refuse any held-out store, before a single one is read."""
+    names = expand_store_names(list(specs))
+    if not names:
+        raise TTSGymError("no training stores given.")
+    held_out = {
+        catalog_path(entry, data_dir).resolve(): name
+        for name, entry in CATALOG.items()
+        if entry.role == "held-out"
+    }
+    for name in names:
+        entry = CATALOG.get(name.lower())
+        if entry is not None and entry.role == "held-out":
+            raise TTSGymError(f"store '{name}' is held out and never used for training.")
+        if entry is None and Path(name).resolve() in held_out:
+            found = held_out[Path(name).resolve()]
+            raise TTSGymError(f"'{name}' is the held-out store '{found}'; it is never trained on.")
+    return names
+
+
+def assert_not_held_out(stores: Sequence[ReplayStore]) -> None:
+    """The last line of defence: what an env actually loaded has no held-out role."""
+    for store in stores:
+        if store.role == "held-out":
+            raise AssertionError(f"held-out store {store.name} was loaded for training.")
+
+
+def split_questions(
+    stores: Sequence[ReplayStore], valid_fraction: float, seed: int
+) -> tuple[list[Episode], list[Episode]]:
+    """(train, validation) questions: a seeded `valid_fraction` of each store is validation.
+
+    Every store keeps at least one training question; a store with one question has no
+    validation share.
+    """
+    if not 0.0 <= valid_fraction < 1.0:
+        raise TTSGymError(f"the validation fraction must be in [0, 1), got {valid_fraction}.")
+    train: list[Episode] = []
+    valid: list[Episode] = []
+    for s, store in enumerate(stores):
+        n = store.n_questions
+        n_valid = min(n - 1, round(valid_fraction * n))
+        chosen = set(np.random.default_rng([seed, s]).permutation(n)[:n_valid].tolist())
+        for q in range(n):
+            (valid if q in chosen else train).append((s, q))
+    return train, valid
+
+
+class QuestionSubset(gym.Wrapper):
+    """Episodes only from `questions`: drawn at random, or in a fixed cycle of given orders.
+
+    Random mode (training) draws a question uniformly and lets the env draw the branch order.
+    Cycle mode (validation) replays `questions` x `orders` in a fixed sequence, so that every
+    evaluation of `len(episodes)` episodes scores the same episodes.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        questions: Sequence[Episode],
+        *,
+        cycle_orders: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(env)
+        if not questions:
+            raise TTSGymError("the question subset is empty; lower the validation fraction.")
+        self.questions = list(questions)
+        self._rng = np.random.default_rng(seed)
+        self.episodes: list[dict[str, Any]] = []
+        if cycle_orders:
+            stores = env.unwrapped.stores
+            for s, q in self.questions:
+                n_branches = stores[s].questions[q].n_branches
+                for order in numpy_orders(n_branches, cycle_orders, [seed, s, q]):
+                    self.episodes.append({"store": s, "question": q, "order": order})
+        self._next = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if options and "question" in options:
+            return self.env.reset(seed=seed, options=options)
+        if self.episodes:
+            options = self.episodes[self._next % len(self.episodes)]
+            self._next += 1
+        else:
+            if seed is not None:
+                self._rng = np.random.default_rng(seed)
+            s, q = self.questions[self._rng.integers(len(self.questions))]
+            options = {"store": s, "question": q}
+        return self.env.reset(seed=seed, options=options)

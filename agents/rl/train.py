@@ -1,0 +1,346 @@
+"""Train a MaskablePPO controller on `TTSControl-v0` (through macro actions) into a run folder.
+
+Run folder layout:
+- `config.json`: the `TrainConfig` (also what `load_sb3_policy` rebuilds the env from);
+- `model.zip`: the final model; `best_model.zip`: the best one on the validation split;
+- `checkpoints/step_<N>.zip`: periodic checkpoints (`resume` continues from the last one);
+- `tb/`: TensorBoard logs (`tensorboard --logdir DIR/tb`);
+- `evaluation.json`: the final model on the validation split; `record.json`: timesteps,
+  wall time and library versions.
+Every file is written atomically. Held-out stores are refused before anything is read.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import sb3_contrib
+import stable_baselines3
+import torch
+from sb3_contrib import MaskablePPO
+from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from agents.rl.config import TrainConfig, write_json
+from agents.rl.macro import Macro, MacroEnv
+from agents.rl.policy import SB3Policy
+from agents.rl.split import (
+    Episode,
+    QuestionSubset,
+    assert_not_held_out,
+    check_training_stores,
+    split_questions,
+)
+from tts_gym import ENV_ID
+from tts_gym.errors import TTSGymError
+from tts_gym.evaluation.protocols import numpy_orders
+from tts_gym.store import ReplayStore, load_store
+from tts_gym.store.files import atomic_write
+
+CHECKPOINTS = "checkpoints"
+_CHECKPOINT = re.compile(r"step_(\d+)\.zip")
+
+
+def make_env(
+    config: TrainConfig,
+    stores: Sequence[str],
+    questions: Sequence[Episode],
+    *,
+    cycle_orders: int = 0,
+    seed: int = 0,
+    data_dir: str | None = None,
+) -> Callable[[], gym.Env]:
+    """A thunk building one monitored macro env restricted to `questions`."""
+
+    def build() -> gym.Env:
+        env = gym.make(
+            ENV_ID,
+            stores=list(stores),
+            max_branches=config.max_branches,
+            token_penalty=config.token_penalty,
+            data_dir=data_dir,
+            disable_env_checker=True,
+        )
+        assert_not_held_out(env.unwrapped.stores)
+        env = QuestionSubset(env, questions, cycle_orders=cycle_orders, seed=seed)
+        return Monitor(MacroEnv(env, **config.macro_kwargs))
+
+    return build
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = False,
+    data_dir: str | None = None,
+) -> dict[str, Any]:
+    """Train (or continue) the run in `out`; returns the record written to `record.json`.
+
+    Torch runs on one thread: for networks this small, more threads only add synchronisation
+    (tens of times slower when the cores are busy with the envs or anything else).
+    """
+    torch.set_num_threads(1)
+    out = Path(out)
+    names = check_training_stores(config.stores, data_dir)
+    checkpoint = latest_checkpoint(out)
+    if resume and checkpoint is None:
+        raise TTSGymError(f"there is no checkpoint in {out / CHECKPOINTS} to resume from.")
+    if not resume and (out / "config.json").exists():
+        raise TTSGymError(f"{out} already holds a training run; use --resume or another --out.")
+
+    stores = [load_store(name, data_dir) for name in names]
+    assert_not_held_out(stores)
+    train_q, valid_q = split_questions(stores, config.valid_fraction, config.seed)
+    if not valid_q:
+        raise TTSGymError("the validation split is empty; raise the validation fraction.")
+    config.save(out)
+    started = time.perf_counter()
+    previous = _read_record(out) if resume else {}
+
+    venv = DummyVecEnv(
+        [
+            make_env(config, names, train_q, seed=config.seed + i, data_dir=data_dir)
+            for i in range(config.n_envs)
+        ]
+    )
+    valid_env = DummyVecEnv(
+        [
+            make_env(
+                config,
+                names,
+                valid_q,
+                cycle_orders=config.valid_orders,
+                seed=config.seed,
+                data_dir=data_dir,
+            )
+        ]
+    )
+    if checkpoint is not None and resume:
+        model = MaskablePPO.load(checkpoint, env=venv, device="cpu")
+        venv.seed(config.seed + model.num_timesteps)
+        remaining = config.timesteps - model.num_timesteps
+        if remaining <= 0:
+            raise TTSGymError(
+                f"the run already has {model.num_timesteps} timesteps; give a larger --timesteps."
+            )
+    else:
+        venv.seed(config.seed)
+        model = MaskablePPO(
+            "MultiInputPolicy",
+            venv,
+            learning_rate=config.learning_rate,
+            n_steps=config.n_steps,
+            batch_size=config.batch_size,
+            n_epochs=config.n_epochs,
+            gamma=config.gamma,
+            gae_lambda=config.gae_lambda,
+            ent_coef=config.ent_coef,
+            clip_range=config.clip_range,
+            policy_kwargs={"net_arch": list(config.net_arch)},
+            tensorboard_log=str(out / "tb"),
+            seed=config.seed,
+            device="cpu",
+        )
+        with torch.no_grad():  # a prior against stopping early: explore long episodes first
+            model.policy.action_net.bias[[Macro.ANSWER, Macro.SUBMIT_FINISHED]] -= config.stop_prior
+        remaining = config.timesteps
+    n_valid = len(valid_q) * config.valid_orders
+    callbacks = CallbackList(
+        [
+            EpisodeStats(),
+            AtomicCheckpoint(out / CHECKPOINTS, config.checkpoint_freq // config.n_envs),
+            MaskableEvalCallback(
+                valid_env,
+                n_eval_episodes=n_valid,
+                eval_freq=max(1, config.eval_freq // config.n_envs),
+                callback_on_new_best=SaveModel(out / "best_model.zip"),
+                deterministic=True,
+                verbose=0,
+            ),
+        ]
+    )
+    model.learn(
+        total_timesteps=remaining,
+        callback=callbacks,
+        reset_num_timesteps=not resume,
+        tb_log_name="maskable_ppo",
+        progress_bar=progress,
+    )
+    save_model(model, out / CHECKPOINTS / f"step_{model.num_timesteps}.zip")
+    save_model(model, out / "model.zip")
+    if not (out / "best_model.zip").exists():
+        save_model(model, out / "best_model.zip")
+    wall = time.perf_counter() - started + previous.get("wall_seconds", 0.0)
+
+    evaluation = validation_report(SB3Policy(model, config), stores, valid_q, config)
+    write_json(out / "evaluation.json", evaluation)
+    record = {
+        "command": config.command(out),
+        "timesteps": int(model.num_timesteps),
+        "wall_seconds": round(wall, 1),
+        "seed": config.seed,
+        "validation": evaluation["overall"],
+        "versions": _versions(),
+    }
+    write_json(out / "record.json", record)
+    return record
+
+
+def sweep(
+    config: TrainConfig,
+    penalties: Sequence[float],
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = False,
+    data_dir: str | None = None,
+) -> list[dict[str, Any]]:
+    """One run per token penalty in `out/g<G>`: the RL accuracy-token curve.
+
+    With `resume`, finished runs are kept and unfinished ones continue from their checkpoint.
+    `out/sweep.json` lists the runs' records.
+    """
+    out = Path(out)
+    records = []
+    for penalty in penalties:
+        folder = out / f"g{penalty:g}"
+        run_config = config.replace(token_penalty=penalty)
+        record = _read_record(folder) if resume else {}
+        if record.get("timesteps", 0) < run_config.timesteps:
+            started = resume and latest_checkpoint(folder) is not None
+            record = train(run_config, folder, resume=started, progress=progress, data_dir=data_dir)
+        records.append({**record, "token_penalty": penalty, "folder": str(folder)})
+    write_json(out / "sweep.json", records)
+    return records
+
+
+def validation_report(
+    policy: Any, stores: Sequence[ReplayStore], questions: Sequence[Episode], config: TrainConfig
+) -> dict[str, Any]:
+    """Accuracy and tokens of `policy` on the validation questions, per store and overall."""
+    per_store = []
+    correct_all, tokens_all = [], []
+    for s, store in enumerate(stores):
+        indices = [q for t, q in questions if t == s]
+        if not indices:
+            continue
+        outcomes = policy.play_store(
+            store,
+            lambda q, n, s=s: numpy_orders(n, config.valid_orders, [config.seed, s, q]),
+            questions=indices,
+        )
+        gold = [store.questions[q].gold for q in indices]
+        correct = np.array(
+            [[answer == g for answer in row] for row, g in zip(outcomes.answers, gold, strict=True)]
+        )
+        correct_all.append(correct.ravel())
+        tokens_all.append(outcomes.tokens.ravel())
+        per_store.append(_summary(store.name, correct, outcomes.tokens, config.token_penalty))
+    overall = _summary(
+        "validation",
+        np.concatenate(correct_all),
+        np.concatenate(tokens_all),
+        config.token_penalty,
+    )
+    return {"overall": overall, "stores": per_store}
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    found = [
+        (int(match.group(1)), path)
+        for path in (out / CHECKPOINTS).glob("step_*.zip")
+        if (match := _CHECKPOINT.fullmatch(path.name))
+    ]
+    return max(found)[1] if found else None
+
+
+def save_model(model: Any, path: Path) -> None:
+    """`model.save`, atomically (a crash mid-save leaves the previous file, not half a zip)."""
+    with atomic_write(path) as handle:
+        model.save(handle)
+
+
+def _summary(name: str, correct: np.ndarray, tokens: np.ndarray, penalty: float) -> dict:
+    acc, mean_tokens = float(correct.mean()), float(tokens.mean())
+    return {
+        "name": name,
+        "episodes": int(correct.size),
+        "accuracy": round(acc, 4),
+        "tokens_k": round(mean_tokens / 1000, 1),
+        "reward": round(acc - penalty * mean_tokens / 1e6, 4),
+    }
+
+
+def _read_record(out: Path) -> dict[str, Any]:
+    path = out / "record.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+        "sb3_contrib": sb3_contrib.__version__,
+    }
+
+
+class EpisodeStats(BaseCallback):
+    """Logs the training episodes' accuracy and tokens (the two axes of the trade-off)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._correct: list[float] = []
+        self._tokens: list[float] = []
+
+    def _on_step(self) -> bool:
+        for info, done in zip(self.locals["infos"], self.locals["dones"], strict=True):
+            if done and "correct" in info:
+                self._correct.append(float(info["correct"]))
+                self._tokens.append(float(info["tokens"]))
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self._correct:
+            self.logger.record("rollout/accuracy", float(np.mean(self._correct)))
+            self.logger.record("rollout/tokens_k", float(np.mean(self._tokens)) / 1000)
+            self._correct.clear()
+            self._tokens.clear()
+
+
+class AtomicCheckpoint(BaseCallback):
+    """Saves `folder/step_<N>.zip` every `every` calls (one call = one step of every env)."""
+
+    def __init__(self, folder: Path, every: int) -> None:
+        super().__init__()
+        self.folder = folder
+        self.every = max(1, every)
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.every == 0:
+            save_model(self.model, self.folder / f"step_{self.num_timesteps}.zip")
+        return True
+
+
+class SaveModel(BaseCallback):
+    """Saves the model to `path` when called (as the eval callback's `callback_on_new_best`)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def _on_step(self) -> bool:
+        save_model(self.model, self.path)
+        return True

@@ -1,0 +1,178 @@
+"""`tts-gym eval`: any controller (or a sweep of one) against the built-in baselines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from tts_gym.errors import TTSGymError
+from tts_gym.evaluation.evaluate import (
+    Cell,
+    Setting,
+    compare,
+    evaluate_settings,
+    policy_config,
+    sweep_settings,
+)
+from tts_gym.evaluation.paper import table1_controllers
+from tts_gym.evaluation.protocols import PROTOCOLS, Protocol
+from tts_gym.evaluation.report import FORMATS, emit, fmt, interval, to_csv, to_json
+from tts_gym.evaluation.stats import PairedComparison
+from tts_gym.policies.base import policy_name
+from tts_gym.policies.loading import load_policy, parse_config, parse_value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a controller (or a sweep of it) against the built-in baselines",
+        description=(
+            "Evaluate a controller given as a built-in name (sc, asc, esc, parallel-probe, "
+            "cmc), module:Class or path.py:Class on replay stores, next to the six baselines "
+            "of the paper's Table 1."
+        ),
+    )
+    parser.add_argument("--policy", required=True, metavar="SPEC")
+    parser.add_argument(
+        "--config", nargs="+", default=[], metavar="K=V", help="constructor arguments"
+    )
+    parser.add_argument(
+        "--sweep", metavar="K=V1,V2,...", help="one setting per value, e.g. beta=0,0.5,1"
+    )
+    parser.add_argument("--stores", nargs="+", required=True, metavar="STORE")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="default")
+    parser.add_argument("--orders", type=int, default=100, help="orders per question")
+    parser.add_argument("--seed", type=int, default=0, help="orders and bootstrap seed")
+    parser.add_argument(
+        "--no-baselines", dest="baselines", action="store_false", help="skip the baselines"
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="METHOD",
+        help="paired differences of each setting against this method (e.g. ASC)",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write csv/json here (atomic)")
+    parser.add_argument("--traces", metavar="FILE", help="per-episode traces of the policy (JSONL)")
+    parser.add_argument("--plot", metavar="FILE.png", help="accuracy-vs-tokens plot")
+    parser.add_argument("--jobs", "-j", type=int, metavar="N", help="worker processes")
+    parser.add_argument(
+        "--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA, else the cache)"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = parse_config(args.config)
+    if args.sweep:
+        key, values = parse_sweep(args.sweep)
+        policy_settings = sweep_settings(args.policy, config, key, values)
+    else:
+        policy = load_policy(args.policy, config)
+        policy_settings = [Setting(policy, policy_name(policy), policy_config(policy))]
+    baselines = []
+    if args.baselines:
+        baselines = [Setting(c, policy_name(c), policy_config(c)) for c in table1_controllers()]
+    protocol = Protocol(args.protocol, args.orders, args.seed)
+    progress = not args.quiet and sys.stderr.isatty()
+    common = dict(seed=args.seed, jobs=args.jobs, progress=progress, data_dir=args.data_dir)
+    # traces are recorded for the evaluated policy only, not for the baselines
+    ours = evaluate_settings(
+        policy_settings, args.stores, protocol, trace=bool(args.traces), **common
+    )
+    cells = ours + evaluate_settings(baselines, args.stores, protocol, **common)
+    cells.sort(key=lambda cell: cell.store.name)  # stable: the policy's settings first per store
+    comparisons = paired(ours, cells, args.compare) if args.compare else []
+    rows = [cell.row() for cell in cells]
+    if args.sweep:
+        for row, cell in zip(rows, cells, strict=True):
+            row[key] = cell.config.get(key)
+    if args.format == "csv":
+        emit(to_csv(rows), args.output)
+    elif args.format == "json":
+        emit(to_json(rows), args.output)
+    else:
+        print_table(cells, protocol, comparisons)
+    if args.traces:
+        from tts_gym.evaluation.traces import write_traces
+
+        write_traces(args.traces, [cell for cell in cells if cell.outcomes.traces is not None])
+    if args.plot:
+        from tts_gym.evaluation.plots import pareto_plot
+
+        pareto_plot(cells, args.plot, title=f"{args.policy} vs baselines ({protocol.name})")
+    return 0
+
+
+def parse_sweep(text: str) -> tuple[str, list[Any]]:
+    key, sep, values = text.partition("=")
+    items = [value.strip() for value in values.split(",") if value.strip()]
+    if not sep or not key.strip() or not items:
+        raise TTSGymError(f"--sweep '{text}' is not of the form key=v1,v2,...")
+    return key.strip(), [parse_value(item) for item in items]
+
+
+def paired(ours: list[Cell], cells: list[Cell], reference: str) -> list[PairedComparison]:
+    """Each of our cells against the `reference` method's cell on the same store."""
+    ours_ids = {id(cell) for cell in ours}
+    by_store: dict[str, Cell] = {}
+    # a baseline of that name first; the policy's own setting only when no baseline has it
+    for cell in sorted(cells, key=lambda cell: id(cell) in ours_ids):
+        if cell.method == reference:
+            by_store.setdefault(cell.store.name, cell)
+    if not by_store:
+        known = ", ".join(dict.fromkeys(cell.method for cell in cells))
+        raise TTSGymError(f"--compare '{reference}' is not one of the methods ({known}).")
+    return [compare(by_store[cell.store.name], cell) for cell in ours]
+
+
+def print_table(cells: list[Cell], protocol: Protocol, comparisons: list[PairedComparison]) -> None:
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    table = Table(title=f"protocol: {protocol.describe()}", box=box.SIMPLE_HEAD)
+    for column in ("store", "method"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("acc %", justify="right")
+    if protocol.reports_intervals:
+        table.add_column("95% CI", justify="right")
+    table.add_column("tokens k", justify="right")
+    if protocol.reports_intervals:
+        table.add_column("95% CI", justify="right")
+    previous = None
+    for cell in cells:
+        if previous is not None and cell.store.name != previous:
+            table.add_section()
+        previous = cell.store.name
+        values = [cell.store.name, cell.method, fmt(cell.acc, 2)]
+        if protocol.reports_intervals:
+            values.append(interval(*cell.acc_ci))
+        values.append(fmt(cell.tokens_k, 1))
+        if protocol.reports_intervals:
+            values.append(interval(*cell.tokens_k_ci))
+        table.add_row(*values)
+    console.print(table)
+    if comparisons:
+        paired_table = Table(
+            title="paired on the same orders (B - A, bootstrap 95% CI over questions)",
+            box=box.SIMPLE_HEAD,
+        )
+        for column in ("store", "A", "B", "d acc", "95% CI", "d tokens k", "95% CI"):
+            paired_table.add_column(column, no_wrap=True)
+        for c in comparisons:
+            paired_table.add_row(
+                c.store,
+                c.method_a,
+                c.method_b,
+                fmt(c.d_acc, 2, signed=True),
+                interval(*c.d_acc_ci, digits=2),
+                fmt(c.d_tokens_k, 1, signed=True),
+                interval(*c.d_tokens_k_ci),
+            )
+        console.print(paired_table)

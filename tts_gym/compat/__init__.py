@@ -1,0 +1,1 @@
+"""Compatibility layers for controllers written for other code bases."""

@@ -1,0 +1,238 @@
+"""`evaluate(policy, stores, protocol=...)`: any controller(s) on any stores, scored.
+
+Every (store, controller) pair is one `Cell`; they all run in one pool of worker processes.
+Results are deterministic: the protocol fixes the orders and the bootstrap is seeded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tts_gym.evaluation.parallel import Job, run_jobs
+from tts_gym.evaluation.protocols import Protocol, get_protocol
+from tts_gym.evaluation.runner import Outcomes, score
+from tts_gym.evaluation.stats import PairedComparison, bootstrap_ci, paired_difference
+from tts_gym.policies.base import policy_name
+from tts_gym.policies.loading import load_policy
+from tts_gym.store.catalog import expand_store_names
+from tts_gym.store.replay import ReplayStore, load_store
+
+
+@dataclass
+class Cell:
+    """One controller setting on one store: accuracy, tokens, and the per-episode arrays."""
+
+    store: ReplayStore
+    method: str
+    protocol: Protocol
+    outcomes: Outcomes
+    correct: np.ndarray  # bool [n_questions, n_orders]
+    config: dict[str, Any] = field(default_factory=dict)
+    series: str = ""  # points of one sweep share a series (one line in the plot)
+    acc_ci: tuple[float, float] | None = None  # percent
+    tokens_k_ci: tuple[float, float] | None = None  # thousands
+
+    @property
+    def model(self) -> str:
+        return self.store.model or self.store.path.parent.name
+
+    @property
+    def benchmark(self) -> str:
+        return self.store.benchmark or self.store.name
+
+    @property
+    def acc(self) -> float:
+        """Accuracy in percent: the mean over orders of the fraction of questions correct."""
+        return 100.0 * float(self.correct.mean())
+
+    @property
+    def tokens_k(self) -> float:
+        """Mean tokens per question, in thousands."""
+        return float(self.outcomes.tokens.mean()) / 1000.0
+
+    @property
+    def n_episodes(self) -> int:
+        return int(self.correct.size)
+
+    def row(self) -> dict[str, Any]:
+        """The CSV/JSON row; the first five columns are fixed by the CLI contract."""
+        acc_lo, acc_hi = self.acc_ci or (None, None)
+        tok_lo, tok_hi = self.tokens_k_ci or (None, None)
+        return {
+            "model": self.model,
+            "benchmark": self.benchmark,
+            "method": self.method,
+            "acc": self.acc,
+            "tokens_k": self.tokens_k,
+            "acc_lo": acc_lo,
+            "acc_hi": acc_hi,
+            "tokens_k_lo": tok_lo,
+            "tokens_k_hi": tok_hi,
+            "store": self.store.name,
+            "config": format_config(self.config),
+            "protocol": self.protocol.name,
+            "n_questions": self.correct.shape[0],
+            "n_orders": self.correct.shape[1],
+        }
+
+
+def evaluate(
+    policy: Any | Sequence[Any],
+    stores: str | os.PathLike | ReplayStore | Sequence[str | os.PathLike | ReplayStore],
+    protocol: str | Protocol = "default",
+    *,
+    config: Mapping[str, Any] | None = None,
+    n_orders: int | None = None,
+    seed: int = 0,
+    jobs: int | None = None,
+    trace: bool = False,
+    progress: bool = False,
+    data_dir: str | os.PathLike | None = None,
+) -> list[Cell]:
+    """Score controller(s) on store(s); one `Cell` per (store, controller), store-major.
+
+    `policy`: a controller of any kind (`run`, `solve` or `act`), a spec string for
+    `load_policy` (with `config`), or a list of them. `protocol`: "autotts" (the paper's 100
+    orders, no intervals) or "default" (seeded numpy orders, bootstrap 95% intervals over
+    questions). `jobs`: worker processes (default: every available core).
+    """
+    policies = [policy] if _is_single(policy) else list(policy)
+    settings = [_setting(p, config) for p in policies]
+    return evaluate_settings(
+        settings,
+        stores,
+        protocol,
+        n_orders=n_orders,
+        seed=seed,
+        jobs=jobs,
+        trace=trace,
+        progress=progress,
+        data_dir=data_dir,
+    )
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A controller with the label, config and series it is reported under."""
+
+    policy: Any
+    method: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    series: str = ""
+
+
+def evaluate_settings(
+    settings: Sequence[Setting],
+    stores: str | os.PathLike | ReplayStore | Sequence[str | os.PathLike | ReplayStore],
+    protocol: str | Protocol = "default",
+    *,
+    n_orders: int | None = None,
+    seed: int = 0,
+    jobs: int | None = None,
+    trace: bool = False,
+    progress: bool = False,
+    data_dir: str | os.PathLike | None = None,
+) -> list[Cell]:
+    """`evaluate` for labelled settings (what sweeps and the CLI build)."""
+    protocol = get_protocol(protocol, n_orders, seed)
+    loaded = resolve_stores(stores, data_dir)
+    pairs = [(store, setting) for store in loaded for setting in settings]
+    jobs_list = [Job(setting.policy, store, protocol, trace) for store, setting in pairs]
+    outcomes = run_jobs(jobs_list, jobs, progress=progress)
+    cells = []
+    for (store, setting), result in zip(pairs, outcomes, strict=True):
+        cell = Cell(
+            store=store,
+            method=setting.method,
+            protocol=protocol,
+            outcomes=result,
+            correct=score(result, store),
+            config=dict(setting.config),
+            series=setting.series or setting.method,
+        )
+        if protocol.reports_intervals:
+            _add_intervals(cell, seed)
+        cells.append(cell)
+    return cells
+
+
+def sweep_settings(
+    spec: str, config: Mapping[str, Any], key: str, values: Iterable[Any]
+) -> list[Setting]:
+    """One setting per value of `key` (e.g. beta), all in one series named after the spec."""
+    settings = []
+    for value in values:
+        setting_config = {**config, key: value}
+        policy = load_policy(spec, setting_config)
+        name = policy_name(policy)
+        label = name if str(value) in name else f"{name} [{key}={value}]"
+        settings.append(Setting(policy, label, setting_config, series=spec))
+    return settings
+
+
+def compare(a: Cell, b: Cell, n_boot: int = 2000, seed: int = 0) -> PairedComparison:
+    """B − A on the same store and orders, with bootstrap intervals over questions."""
+    if a.store.name != b.store.name or a.protocol != b.protocol:
+        raise ValueError("a paired comparison needs two cells on the same store and protocol.")
+    d_acc, acc_ci, d_tok, tok_ci = paired_difference(
+        100.0 * a.correct.mean(axis=1),
+        100.0 * b.correct.mean(axis=1),
+        a.outcomes.tokens.mean(axis=1) / 1000.0,
+        b.outcomes.tokens.mean(axis=1) / 1000.0,
+        n_boot,
+        seed,
+    )
+    return PairedComparison(a.store.name, a.method, b.method, d_acc, acc_ci, d_tok, tok_ci)
+
+
+def resolve_stores(
+    stores: str | os.PathLike | ReplayStore | Sequence[str | os.PathLike | ReplayStore],
+    data_dir: str | os.PathLike | None = None,
+) -> list[ReplayStore]:
+    """Load names, group names (`all`, `search`, `held-out`) and paths; pass stores through."""
+    if isinstance(stores, (str, os.PathLike, ReplayStore)):
+        stores = [stores]
+    loaded = []
+    for item in stores:
+        if isinstance(item, ReplayStore):
+            loaded.append(item)
+        else:
+            loaded.extend(load_store(name, data_dir) for name in expand_store_names([str(item)]))
+    return loaded
+
+
+def format_config(config: Mapping[str, Any]) -> str:
+    return " ".join(f"{key}={value}" for key, value in config.items())
+
+
+def policy_config(policy: Any) -> dict[str, Any]:
+    """A controller's settings: dataclass fields (built-ins) or AutoTTS's `config` dict."""
+    if dataclasses.is_dataclass(policy):
+        fields = dataclasses.fields(policy)
+        return {f.name: getattr(policy, f.name) for f in fields if f.init and f.name != "name"}
+    config = getattr(policy, "config", None)
+    return dict(config) if isinstance(config, Mapping) else {}
+
+
+def _setting(policy: Any, config: Mapping[str, Any] | None) -> Setting:
+    if isinstance(policy, str):
+        policy = load_policy(policy, config)
+    elif config:
+        raise ValueError("config applies to policy specs (strings), not to controller objects.")
+    name = policy_name(policy)
+    return Setting(policy, name, policy_config(policy))
+
+
+def _is_single(policy: Any) -> bool:
+    return isinstance(policy, str) or not isinstance(policy, (list, tuple))
+
+
+def _add_intervals(cell: Cell, seed: int) -> None:
+    cell.acc_ci = bootstrap_ci(100.0 * cell.correct.mean(axis=1), seed=seed)
+    cell.tokens_k_ci = bootstrap_ci(cell.outcomes.tokens.mean(axis=1) / 1000.0, seed=seed)

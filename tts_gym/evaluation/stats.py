@@ -1,0 +1,88 @@
+"""Bootstrap over questions: confidence intervals and paired comparisons (seeded).
+
+Orders are averaged within a question first, so the unit resampled is the question, which is
+the unit the benchmark samples from its population; orders only reduce replay noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+N_BOOTSTRAP = 2000
+LEVEL = 0.95
+
+
+def bootstrap_means(
+    per_question: np.ndarray, n_boot: int = N_BOOTSTRAP, seed: int = 0
+) -> np.ndarray:
+    """Means of `n_boot` resamples (with replacement) of the rows of `per_question`."""
+    values = np.asarray(per_question, dtype=float)
+    n = values.shape[0]
+    rows = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    return values[rows].mean(axis=1)
+
+
+def interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(samples, [tail, 100 - tail], axis=0)
+    return float(low), float(high)
+
+
+def bootstrap_ci(
+    per_question: np.ndarray, n_boot: int = N_BOOTSTRAP, seed: int = 0, level: float = LEVEL
+) -> tuple[float, float]:
+    """Percentile interval of the mean over questions."""
+    return interval(bootstrap_means(per_question, n_boot, seed), level)
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """B minus A on the same questions and orders: accuracy in points, tokens in thousands."""
+
+    store: str
+    method_a: str
+    method_b: str
+    d_acc: float
+    d_acc_ci: tuple[float, float]
+    d_tokens_k: float
+    d_tokens_k_ci: tuple[float, float]
+
+    @property
+    def acc_significant(self) -> bool:
+        """Whether the accuracy interval excludes 0."""
+        return self.d_acc_ci[0] > 0 or self.d_acc_ci[1] < 0
+
+
+def paired_difference(
+    acc_a: np.ndarray,
+    acc_b: np.ndarray,
+    tokens_a: np.ndarray,
+    tokens_b: np.ndarray,
+    n_boot: int = N_BOOTSTRAP,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> tuple[float, tuple[float, float], float, tuple[float, float]]:
+    """(d_acc, CI, d_tokens, CI) of per-question B − A, resampling the same questions."""
+    d_acc = np.asarray(acc_b, float) - np.asarray(acc_a, float)
+    d_tok = np.asarray(tokens_b, float) - np.asarray(tokens_a, float)
+    both = bootstrap_means(np.stack([d_acc, d_tok], axis=1), n_boot, seed)
+    return (
+        float(d_acc.mean()),
+        interval(both[:, 0], level),
+        float(d_tok.mean()),
+        interval(both[:, 1], level),
+    )
+
+
+def pareto_front(tokens: list[float], acc: list[float]) -> list[int]:
+    """Indices of the points no other point beats (fewer or equal tokens and higher accuracy,
+    or fewer tokens and equal or higher accuracy), sorted by tokens."""
+    order = sorted(range(len(tokens)), key=lambda i: (tokens[i], -acc[i]))
+    front, best = [], -np.inf
+    for i in order:
+        if acc[i] > best:
+            front.append(i)
+            best = acc[i]
+    return front
