@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
-from agents.rl.macro import MacroEnv
+from agents.rl.macro import Macro, MacroEnv
 from agents.rl.split import check_training_stores
 from tts_gym import ENV_ID
 
@@ -28,7 +28,7 @@ from tts_gym import ENV_ID
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stores", nargs="+", default=["search"], help="training stores")
-    parser.add_argument("--token-penalty", type=float, default=0.1)
+    parser.add_argument("--token-penalty", type=float, default=0.03)
     parser.add_argument("--max-branches", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--total-timesteps", type=int, default=200_000)
@@ -40,7 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-minibatches", type=int, default=8)
     parser.add_argument("--update-epochs", type=int, default=10)
     parser.add_argument("--clip-coef", type=float, default=0.2)
-    parser.add_argument("--ent-coef", type=float, default=0.01)
+    parser.add_argument("--ent-coef", type=float, default=0.005)
+    parser.add_argument("--stop-prior", type=float, default=3.0, help="bias against stopping")
     parser.add_argument("--vf-coef", type=float, default=0.5)
     parser.add_argument("--max-grad-norm", type=float, default=0.5)
     return parser.parse_args(argv)
@@ -51,7 +52,7 @@ def make_env(stores: list[str], token_penalty: float, max_branches: int):
         env = gym.make(
             ENV_ID, stores=stores, token_penalty=token_penalty, max_branches=max_branches
         )
-        env = MacroEnv(env)  # Discrete(5) macros + action_masks()
+        env = MacroEnv(env)  # Discrete(4) macros + action_masks()
         env = gym.wrappers.FlattenObservation(env)  # the Dict observation as one vector
         return gym.wrappers.RecordEpisodeStatistics(env)
 
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     n_obs = int(np.prod(envs.single_observation_space.shape))
     n_actions = int(envs.single_action_space.n)
     agent = Agent(n_obs, n_actions)
+    with torch.no_grad():  # explore long episodes first: stopping is learned, not the default
+        agent.actor[-1].bias[[Macro.ANSWER, Macro.SUBMIT_FINISHED]] -= args.stop_prior
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
 
     # rollout storage

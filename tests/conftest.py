@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_REPLAY = Path(os.environ.get("TTS_GYM_DATA", REPO_ROOT.parent / "shared" / "replay"))
+SHARED_REPLAY = Path(
+    os.environ.get("TTS_GYM_DATA", REPO_ROOT.parent / "shared" / "replay")
+).resolve()
 os.environ.setdefault("TTS_GYM_DATA", str(SHARED_REPLAY))
 
 

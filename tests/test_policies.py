@@ -195,3 +195,18 @@ def test_harness_runs_step_policies_through_the_env(shared_replay):
     plain = evaluate(AdaptiveConsistency(), QWEN3_8B[0], n_orders=3)[0]
     assert adapted.outcomes.answers == plain.outcomes.answers
     assert (adapted.outcomes.tokens == plain.outcomes.tokens).all()
+
+
+def test_env_adapter_thread_fallback_without_greenlet(shared_replay, monkeypatch):
+    import tts_gym.policies.env_adapter as env_adapter
+
+    monkeypatch.setattr(env_adapter, "greenlet", None)
+    orders = autotts_orders(128, 2)
+    _env_and_engine_agree(ConfidenceMomentum(0.5), QWEN3_8B[2], [(3, orders[0]), (7, orders[1])])
+    env = TTSControlEnv(stores=[QWEN3_8B[0]])
+    adapter = EnvAdapter(ParallelProbe(), env)
+    obs, info = env.reset(seed=0)
+    for _ in range(5):
+        obs, *_, info = env.step(adapter.act(obs, info))
+    adapter.reset()  # the controller thread is unwound, not left waiting
+    assert not adapter._running

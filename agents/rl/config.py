@@ -23,15 +23,14 @@ CONFIG_FILE = "config.json"
 class TrainConfig:
     algo: str = "maskable-ppo"
     stores: tuple[str, ...] = ("search",)
-    token_penalty: float = 0.1  # the env's reward: correct - token_penalty * tokens / 1e6
+    token_penalty: float = 0.03  # the env's reward: correct - token_penalty * tokens / 1e6
     timesteps: int = 200_000  # macro decisions, summed over the envs
     seed: int = 0
     n_envs: int = 8
     max_branches: int = 64
     widen: int = 4  # branches one WIDEN macro opens
-    rounds: int = 4  # most lockstep rounds one ADVANCE macro runs
     valid_fraction: float = 0.2  # share of each training store's questions kept for validation
-    valid_orders: int = 4  # branch orders per validation question
+    valid_orders: int = 8  # branch orders per validation question
     eval_freq: int = 20_000  # timesteps between validation runs
     checkpoint_freq: int = 20_000  # timesteps between checkpoints
     net_arch: tuple[int, ...] = (128, 128)
@@ -41,33 +40,20 @@ class TrainConfig:
     n_epochs: int = 10
     gamma: float = 1.0  # undiscounted: the return is exactly the stated reward
     gae_lambda: float = 0.95
-    ent_coef: float = 0.01
-    stop_prior: float = 0.0  # subtracted from the initial logits of ANSWER and SUBMIT_FINISHED
+    ent_coef: float = 0.005
+    stop_prior: float = 3.0  # subtracted from the initial logits of ANSWER and SUBMIT_FINISHED
     clip_range: float = 0.2
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise TTSGymError(f"unknown algorithm '{self.algo}'; use one of {', '.join(ALGOS)}.")
-        positive = (
-            "timesteps",
-            "n_envs",
-            "max_branches",
-            "widen",
-            "rounds",
-            "n_steps",
-            "batch_size",
-        )
-        for name in positive:
+        for name in ("timesteps", "n_envs", "max_branches", "widen", "n_steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise TTSGymError(f"{name.replace('_', '-')} must be at least 1.")
         if self.token_penalty < 0:
             raise TTSGymError(f"the token penalty must be non-negative, got {self.token_penalty}.")
         object.__setattr__(self, "stores", tuple(self.stores))
         object.__setattr__(self, "net_arch", tuple(self.net_arch))
-
-    @property
-    def macro_kwargs(self) -> dict[str, int]:
-        return {"widen": self.widen, "rounds": self.rounds}
 
     def save(self, folder: Path) -> None:
         write_json(folder / CONFIG_FILE, asdict(self))

@@ -60,7 +60,7 @@ def play_store(
     *,
     questions: Sequence[int] | None = None,
     env_kwargs: dict[str, Any] | None = None,
-    macro_kwargs: dict[str, int] | None = None,
+    widen: int = 4,
     batch: int = 512,
 ) -> Outcomes:
     """The harness's `run_store`, batched: answers and tokens per (question, order)."""
@@ -74,7 +74,7 @@ def play_store(
         episodes.extend({"store": 0, "question": q, "order": list(o)} for o in question_orders)
         counts.append(len(question_orders))
     envs = [
-        MacroEnv(TTSControlEnv(stores=[str(store.path)], **env_kwargs), **(macro_kwargs or {}))
+        MacroEnv(TTSControlEnv(stores=[str(store.path)], **env_kwargs), widen)
         for _ in range(max(1, min(batch, len(episodes))))
     ]
     finals = play_episodes(choose, envs, episodes)

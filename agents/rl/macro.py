@@ -1,16 +1,16 @@
 """Macro actions: the action space the RL controllers learn in, on top of `TTSControl-v0`.
 
 A primitive episode of `TTSControl-v0` takes hundreds of steps (one CONTINUE per branch per
-interval), so the few decisions that matter (how wide, when to prune, when to stop) drown in
+interval), so the few decisions that matter (how wide, when to stop) drown in
 credit assignment over slot-level moves. A macro is one such decision, run as a short
 sequence of primitive actions that depends on the observations alone:
 
 - ANSWER: the env's ANSWER (majority of the revealed answers of unpruned branches);
 - SUBMIT_FINISHED: SUBMIT a slot holding the majority answer of the finished branches;
 - WIDEN: BRANCH `widen` times (open new branches, each advanced one interval);
-- ADVANCE: lockstep rounds (CONTINUE every alive branch once) until a branch finishes, at
-  most `rounds` rounds: the next decision comes when there is news;
-- PRUNE: PRUNE every alive branch whose revealed answer (not 'ERR') disagrees with the leader.
+- ADVANCE: lockstep rounds (CONTINUE every alive branch once) until a branch finishes: the
+  next decision comes when there is news, and short branches finish first (they are right
+  more often than long ones).
 
 Rewards of the primitive steps are summed, so a macro episode's return is exactly the env's
 return. Because macros read only observations and the primitive mask, a trained policy also
@@ -28,12 +28,8 @@ import numpy as np
 from gymnasium import spaces
 
 from tts_gym.env import GLOBAL_FEATURES, SLOT_FEATURES, ActionKind, TTSControlEnv, encode_action
+from tts_gym.env.observation import DEPTH_SCALE as ENV_DEPTH_SCALE
 from tts_gym.env.observation import FEATURE_CAP
-
-
-import os
-_NO_PRUNE = bool(os.environ.get("RL_NO_PRUNE"))
-_COMPACT = bool(os.environ.get("RL_COMPACT"))
 
 
 class Macro(IntEnum):
@@ -41,20 +37,20 @@ class Macro(IntEnum):
     SUBMIT_FINISHED = 1
     WIDEN = 2
     ADVANCE = 3
-    PRUNE = 4
 
 
 N_MACROS = len(Macro)
 SUMMARY_FEATURES = (
-    "alive",  # alive branches / max_branches
-    "prunable",  # branches PRUNE would drop / max_branches
-    "err",  # alive branches whose answer is 'ERR' / max_branches
-    "agreeing",  # alive branches agreeing with the leader / alive branches
+    "alive",  # alive branches / COUNT_SCALE
+    "err",  # share of the alive branches whose answer is 'ERR'
+    "agreeing",  # share of the alive branches whose answer is the leader
     "leader_is_err",  # the leader of the revealed answers is 'ERR'
-    "finished_top1",  # votes of the finished branches' leader / max_branches
-    "finished_top2",  # votes of the finished runner-up / max_branches
-    "alive_depth",  # mean depth of the alive branches (the env's depth scale)
+    "finished_top1",  # votes of the finished branches' leader / COUNT_SCALE
+    "finished_top2",  # votes of the finished runner-up / COUNT_SCALE
+    "alive_depth",  # mean intervals explored by the alive branches / DEPTH_SCALE
 )
+COUNT_SCALE = 16.0
+DEPTH_SCALE = 20.0
 _S = {name: i for i, name in enumerate(SLOT_FEATURES)}
 _OPENED_GLOBAL = GLOBAL_FEATURES.index("opened")
 
@@ -66,20 +62,18 @@ Primitives = Generator[int, tuple[Observation, np.ndarray], None]
 class MacroPlanner:
     """Turns a macro into primitive actions, and says which macros are legal, from obs alone."""
 
-    def __init__(self, max_branches: int, widen: int = 4, rounds: int = 4) -> None:
-        if widen < 1 or rounds < 1:
-            raise ValueError(f"widen and rounds must be at least 1, got {widen} and {rounds}.")
+    def __init__(self, max_branches: int, widen: int = 4) -> None:
+        if widen < 1:
+            raise ValueError(f"widen must be at least 1, got {widen}.")
         self.max_branches = max_branches
         self.widen = widen
-        self.rounds = rounds
         m = max_branches
         self._answer = encode_action(ActionKind.ANSWER, 0, m)
         self._branch = encode_action(ActionKind.BRANCH, 0, m)
         self._continue = encode_action(ActionKind.CONTINUE, 0, m)
-        self._prune = encode_action(ActionKind.PRUNE, 0, m)
         self._submit = encode_action(ActionKind.SUBMIT, 0, m)
 
-    def masks(self, obs: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+    def masks(self, obs: Observation, mask: np.ndarray) -> np.ndarray:
         """Legal macros (bool) given an observation and the env's primitive mask."""
         m = self.max_branches
         legal = np.zeros(N_MACROS, dtype=bool)
@@ -87,7 +81,6 @@ class MacroPlanner:
         legal[Macro.SUBMIT_FINISHED] = self._finished_slots(obs).size > 0
         legal[Macro.WIDEN] = bool(mask[self._branch])
         legal[Macro.ADVANCE] = bool(mask[self._continue : self._continue + m].any())
-        legal[Macro.PRUNE] = self._prunable(obs, mask).size > 0 and not _NO_PRUNE
         return legal
 
     def run(self, macro: int, obs: Observation, mask: np.ndarray) -> Primitives:
@@ -102,61 +95,50 @@ class MacroPlanner:
                 if not mask[self._branch]:
                     break
                 obs, mask = yield self._branch
-        elif macro is Macro.ADVANCE:
+        else:
             finished = self._n_finished(obs)
-            for _ in range(self.rounds):
+            while self._n_finished(obs) == finished:
                 alive = np.flatnonzero(mask[self._continue : self._continue + self.max_branches])
+                if not alive.size:
+                    break
                 for slot in alive:
                     if mask[self._continue + slot]:
                         obs, mask = yield self._continue + int(slot)
-                if self._n_finished(obs) > finished or not alive.size:
-                    break
-        else:
-            for slot in self._prunable(obs, mask):
-                obs, mask = yield self._prune + int(slot)
 
-    def summary(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        """Counts the macros act on (`SUMMARY_FEATURES`), which the env's globals lack."""
-        slots, m = obs["slots"], self.max_branches
+    @staticmethod
+    def summary(obs: Observation) -> np.ndarray:
+        """What the macros act on (`SUMMARY_FEATURES`) and the env's globals lack."""
+        slots = obs["slots"]
         alive = slots[:, _S["alive"]] > 0
         n_alive = int(alive.sum())
-        agreeing = alive & (slots[:, _S["agrees"]] > 0)
-        leader_is_err = bool((slots[:, _S["agrees"]] * slots[:, _S["err"]]).any())
-        top = self._finished_counts(obs)
+        share = 1.0 / n_alive if n_alive else 0.0
+        top = MacroPlanner._finished_counts(obs)
         return np.array(
             [
-                n_alive / m,
-                self._dissenters(obs).size / m,
-                float((alive & (slots[:, _S["err"]] > 0)).sum()) / m,
-                agreeing.sum() / n_alive if n_alive else 0.0,
-                leader_is_err,
-                top[0] / m,
-                top[1] / m,
-                float(slots[alive, _S["depth"]].mean()) if n_alive else 0.0,
+                n_alive / COUNT_SCALE,
+                float((alive & (slots[:, _S["err"]] > 0)).sum()) * share,
+                float((alive & (slots[:, _S["agrees"]] > 0)).sum()) * share,
+                bool((slots[:, _S["agrees"]] * slots[:, _S["err"]]).any()),
+                top[0] / COUNT_SCALE,
+                top[1] / COUNT_SCALE,
+                float(slots[alive, _S["depth"]].sum()) * share * ENV_DEPTH_SCALE / DEPTH_SCALE,
             ],
             dtype=np.float32,
         )
 
-    def policy_observation(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """What the network sees: the env's slots and globals plus the summary.
+    @staticmethod
+    def policy_observation(obs: Observation) -> Observation:
+        """What the network sees: the env's globals and the summary of its slots.
 
-        `answer_id` is left out: ids are labels (an order of first reveal), not magnitudes;
-        what they mean for voting is already in the slot features.
+        Macros choose the slots, so the policy decides from aggregates: a small input that
+        learns fast and does not tie the network to `max_branches`.
         """
-        if _COMPACT:
-            return {"globals": obs["globals"], "summary": self.summary(obs)}
-        return {"slots": obs["slots"], "globals": obs["globals"], "summary": self.summary(obs)}
+        return {"globals": obs["globals"], "summary": MacroPlanner.summary(obs)}
 
-    def observation_space(self, env_space: spaces.Dict) -> spaces.Dict:
-        if _COMPACT:
-            return spaces.Dict({"globals": env_space["globals"], "summary": spaces.Box(0.0, FEATURE_CAP, (len(SUMMARY_FEATURES),), np.float32)})
-        return spaces.Dict(
-            {
-                "slots": env_space["slots"],
-                "globals": env_space["globals"],
-                "summary": spaces.Box(0.0, FEATURE_CAP, (len(SUMMARY_FEATURES),), np.float32),
-            }
-        )
+    @staticmethod
+    def observation_space(env_space: spaces.Dict) -> spaces.Dict:
+        summary = spaces.Box(0.0, FEATURE_CAP, (len(SUMMARY_FEATURES),), np.float32)
+        return spaces.Dict({"globals": env_space["globals"], "summary": summary})
 
     # ---- internals -----------------------------------------------------------------------
     @staticmethod
@@ -164,62 +146,48 @@ class MacroPlanner:
         return int(obs["slots"][:, _S["finished"]].sum())
 
     @staticmethod
-    def _finished_slots(obs: dict[str, np.ndarray]) -> np.ndarray:
+    def _finished_slots(obs: Observation) -> np.ndarray:
         slots = obs["slots"]
         return np.flatnonzero((slots[:, _S["finished"]] > 0) & (slots[:, _S["revealed"]] > 0))
 
-    def _finished_counts(self, obs: dict[str, np.ndarray]) -> list[int]:
-        ids = obs["answer_id"][self._finished_slots(obs)].astype(np.int64)
+    @staticmethod
+    def _finished_counts(obs: Observation) -> list[int]:
+        ids = obs["answer_id"][MacroPlanner._finished_slots(obs)].astype(np.int64)
         counts = sorted(np.bincount(ids).tolist(), reverse=True) if ids.size else []
         return [*counts, 0, 0][:2]
 
-    def _finished_leader_slot(self, obs: dict[str, np.ndarray]) -> int:
+    def _finished_leader_slot(self, obs: Observation) -> int:
         """First slot holding the most frequent finished answer (ties: the lowest slot's)."""
         finished = self._finished_slots(obs)
         ids = obs["answer_id"][finished].astype(np.int64)
         counts = np.bincount(ids)
         return int(finished[np.flatnonzero(counts[ids] == counts.max())[0]])
 
-    @staticmethod
-    def _dissenters(obs: dict[str, np.ndarray]) -> np.ndarray:
-        """Alive slots whose revealed non-'ERR' answer is not the (non-'ERR') leader."""
-        slots = obs["slots"]
-        agrees, err = slots[:, _S["agrees"]] > 0, slots[:, _S["err"]] > 0
-        if (agrees & err).any():
-            return np.empty(0, dtype=np.int64)
-        return np.flatnonzero(
-            (slots[:, _S["alive"]] > 0) & (slots[:, _S["revealed"]] > 0) & ~agrees & ~err
-        )
-
-    def _prunable(self, obs: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
-        dissenters = self._dissenters(obs)
-        return dissenters[mask[self._prune + dissenters] > 0]
-
 
 class MacroEnv(gym.Wrapper):
-    """`TTSControl-v0` seen through macros: Discrete(5) actions, `action_masks()`, same return.
+    """`TTSControl-v0` seen through macros: Discrete(4) actions, `action_masks()`, same return.
 
     The observation is `MacroPlanner.policy_observation` of the env's; `info` is the last
     primitive step's, with `primitive_steps` (how many ran) added.
     """
 
-    def __init__(self, env: gym.Env, widen: int = 4, rounds: int = 4) -> None:
+    def __init__(self, env: gym.Env, widen: int = 4) -> None:
         super().__init__(env)
         base: TTSControlEnv = env.unwrapped
         if not base.reveal_on_continue:
             raise ValueError("macro actions need reveal_on_continue=True (ADVANCE must reveal).")
-        self.planner = MacroPlanner(base.max_branches, widen, rounds)
+        self.planner = MacroPlanner(base.max_branches, widen)
         self.action_space = spaces.Discrete(N_MACROS)
         self.observation_space = self.planner.observation_space(env.observation_space)
-        self._obs: dict[str, np.ndarray] = {}
+        self._obs: Observation = {}
         self._mask = np.zeros(0, dtype=np.int8)
 
-    def reset(self, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def reset(self, **kwargs: Any) -> tuple[Observation, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
         self._obs, self._mask = obs, info["action_mask"]
         return self.planner.policy_observation(obs), info
 
-    def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
+    def step(self, action: int) -> tuple[Observation, float, bool, bool, dict]:
         if not self.action_masks()[int(action)]:
             raise ValueError(f"macro {Macro(int(action)).name} is masked in this state.")
         total, terminated, truncated, info, steps = 0.0, False, False, {}, 0

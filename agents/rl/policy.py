@@ -32,7 +32,7 @@ class SB3Policy:
         self.config = config
         self.name = name or f"MaskablePPO(g={config.token_penalty:g})"
         self.env_kwargs = {"max_branches": config.max_branches}
-        self._planner = MacroPlanner(config.max_branches, **config.macro_kwargs)
+        self._planner = MacroPlanner(config.max_branches, widen=config.widen)
         self._stepper = MacroStepPolicy(self._planner, self._choose_one)
 
     def choose(self, obs: dict[str, np.ndarray], masks: np.ndarray) -> np.ndarray:
@@ -53,7 +53,7 @@ class SB3Policy:
             orders,
             questions=questions,
             env_kwargs=self.env_kwargs,
-            macro_kwargs=self.config.macro_kwargs,
+            widen=self.config.widen,
         )
 
     def _choose_one(self, obs: dict[str, np.ndarray], legal: np.ndarray) -> int:

@@ -73,7 +73,7 @@ def make_env(
         )
         assert_not_held_out(env.unwrapped.stores)
         env = QuestionSubset(env, questions, cycle_orders=cycle_orders, seed=seed)
-        return Monitor(MacroEnv(env, **config.macro_kwargs))
+        return Monitor(MacroEnv(env, widen=config.widen))
 
     return build
 

@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from tts_gym.evaluation.evaluate import Setting, evaluate_settings
+from tts_gym.evaluation.evaluate import Setting, evaluate_settings, policy_config
 from tts_gym.evaluation.paper import PRINTED_ROUNDING, table1_controllers, table1_stores
 from tts_gym.evaluation.parallel import available_cores
 from tts_gym.evaluation.protocols import Protocol
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = [Setting(c, policy_name(c)) for c in table1_controllers()]
+    settings = [Setting(c, policy_name(c), policy_config(c)) for c in table1_controllers()]
     started = time.perf_counter()
     cells = evaluate_settings(
         settings,

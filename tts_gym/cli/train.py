@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train an RL controller (MaskablePPO) on the search stores",
         description=(
-            "Train MaskablePPO on TTSControl-v0 (macro actions: answer, widen, advance, prune) "
+            "Train MaskablePPO on TTSControl-v0 (macro actions: answer, submit, widen, advance) "
             "into a run folder: config.json, model.zip, best_model.zip (best on a validation "
             "split of the training stores), checkpoints/, tb/ (TensorBoard) and evaluation.json. "
             "Held-out stores are refused. Evaluate with `tts-gym eval --policy sb3:DIR/model.zip`."

@@ -106,12 +106,41 @@ class Episode:
 
     def advance(self, slot: int) -> tuple[int, bool]:
         """CONTINUE(slot): explore once. Returns (answer id or NO_ANSWER, finished)."""
-        self._check_slot(slot, "CONTINUE")
-        if self.finished[slot]:
-            raise IllegalActionError(f"CONTINUE({slot}): the branch in slot {slot} is finished.")
-        if self.pruned[slot]:
-            raise IllegalActionError(f"CONTINUE({slot}): the branch in slot {slot} is pruned.")
-        return self._explore(slot)
+        # The hottest call of every depth controller (~1,500 per Parallel-Probe episode):
+        # `_explore` and `_reveal` are inlined here; `_explore` stays the one used by `open`.
+        if self.done or not 0 <= slot < self.n_opened or self.finished[slot] or self.pruned[slot]:
+            self._check_slot(slot, "CONTINUE")
+            state = "finished" if self.finished[slot] else "pruned"
+            raise IllegalActionError(f"CONTINUE({slot}): the branch in slot {slot} is {state}.")
+        b = self.branch[slot]
+        depth = self.depth[slot]
+        probes = self._probes[b]
+        if depth < len(probes):
+            answer = probes[depth]
+            self.depth[slot] = depth + 1
+            cost = self._interval
+            finished = False
+        else:
+            answer = self._finals[b]
+            cost = max(0, self._lengths[b] - self.charged[slot])
+            self.finished[slot] = finished = True
+        self.charged[slot] += cost
+        self.tokens += cost
+        self.current[slot] = answer
+        if not self.reveal_on_continue:
+            return NO_ANSWER, finished
+        previous = self.revealed[slot]
+        if previous != answer:  # the slot is not pruned, so its answer is in the vote
+            self.revealed[slot] = answer
+            votes = self.votes
+            if previous != NO_ANSWER:
+                left = votes[previous] - 1
+                if left:
+                    votes[previous] = left
+                else:
+                    del votes[previous]
+            votes[answer] = votes.get(answer, 0) + 1
+        return answer, finished
 
     def probe(self, slot: int) -> int:
         """PROBE(slot): reveal the answer at the slot's current depth for `probe_cost` tokens."""
