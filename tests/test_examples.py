@@ -25,3 +25,11 @@ def test_quickstart():
     assert "accuracy" in out and "tokens" in out
     accuracy = float(out.split("accuracy")[1].split("%")[0])
     assert 0.0 <= accuracy <= 100.0
+
+
+def test_confidence_controller_uses_the_confidence_observation():
+    out = run_example("confidence_controller.py", "--orders", "3")
+    gated, ungated = (line for line in out.splitlines() if "accuracy" in line)
+    tokens = [float(line.split("tokens")[1].strip().rstrip("k")) for line in (gated, ungated)]
+    assert "threshold=0.3" in gated and "threshold=0.0" in ungated
+    assert tokens[0] < tokens[1]  # pruning unsure branches saves tokens on this store
