@@ -106,41 +106,11 @@ class Episode:
 
     def advance(self, slot: int) -> tuple[int, bool]:
         """CONTINUE(slot): explore once. Returns (answer id or NO_ANSWER, finished)."""
-        # The hottest call of every depth controller (~1,500 per Parallel-Probe episode):
-        # `_explore` and `_reveal` are inlined here; `_explore` stays the one used by `open`.
         if self.done or not 0 <= slot < self.n_opened or self.finished[slot] or self.pruned[slot]:
             self._check_slot(slot, "CONTINUE")
             state = "finished" if self.finished[slot] else "pruned"
             raise IllegalActionError(f"CONTINUE({slot}): the branch in slot {slot} is {state}.")
-        b = self.branch[slot]
-        depth = self.depth[slot]
-        probes = self._probes[b]
-        if depth < len(probes):
-            answer = probes[depth]
-            self.depth[slot] = depth + 1
-            cost = self._interval
-            finished = False
-        else:
-            answer = self._finals[b]
-            cost = max(0, self._lengths[b] - self.charged[slot])
-            self.finished[slot] = finished = True
-        self.charged[slot] += cost
-        self.tokens += cost
-        self.current[slot] = answer
-        if not self.reveal_on_continue:
-            return NO_ANSWER, finished
-        previous = self.revealed[slot]
-        if previous != answer:  # the slot is not pruned, so its answer is in the vote
-            self.revealed[slot] = answer
-            votes = self.votes
-            if previous != NO_ANSWER:
-                left = votes[previous] - 1
-                if left:
-                    votes[previous] = left
-                else:
-                    del votes[previous]
-            votes[answer] = votes.get(answer, 0) + 1
-        return answer, finished
+        return self._explore(slot)
 
     def probe(self, slot: int) -> int:
         """PROBE(slot): reveal the answer at the slot's current depth for `probe_cost` tokens."""
@@ -207,6 +177,8 @@ class Episode:
         return slot
 
     def _explore(self, slot: int) -> tuple[int, bool]:
+        # The hottest code of every depth controller (~1,500 calls per Parallel-Probe
+        # episode), so the reveal is inlined; the slot is open and unpruned here.
         b = self.branch[slot]
         depth = self.depth[slot]
         probes = self._probes[b]
@@ -222,10 +194,16 @@ class Episode:
         self.charged[slot] += cost
         self.tokens += cost
         self.current[slot] = answer
-        if self.reveal_on_continue:
-            self._reveal(slot, answer)
-            return answer, finished
-        return NO_ANSWER, finished
+        if not self.reveal_on_continue:
+            return NO_ANSWER, finished
+        previous = self.revealed[slot]
+        if previous != answer:
+            self.revealed[slot] = answer
+            votes = self.votes
+            if previous != NO_ANSWER:
+                self._unvote(previous)
+            votes[answer] = votes.get(answer, 0) + 1
+        return answer, finished
 
     def _reveal(self, slot: int, answer: int) -> None:
         previous = self.revealed[slot]
