@@ -107,7 +107,7 @@ class Episode:
         Returns (answer id or NO_ANSWER if not revealed, slot, finished).
         """
         slot = self._new_slot("BRANCH")
-        answer, finished = self.advance(slot)
+        answer, finished = self._explore(slot)
         return answer, slot, finished
 
     def advance(self, slot: int) -> tuple[int, bool]:
@@ -116,37 +116,7 @@ class Episode:
             self._check_slot(slot, "CONTINUE")
             state = "finished" if self.finished[slot] else "pruned"
             raise IllegalActionError(f"CONTINUE({slot}): the branch in slot {slot} is {state}.")
-        # The hottest code of every depth controller (~1,500 calls per Parallel-Probe
-        # episode), so the reveal is inlined rather than shared with `probe` and `read`.
-        b = self.branch[slot]
-        depth = self.depth[slot]
-        probes = self._probes[b]
-        if depth < len(probes):
-            answer = probes[depth]
-            self.depth[slot] = depth + 1
-            cost = self._interval
-            finished = False
-        else:
-            answer = self._finals[b]
-            cost = max(0, self._lengths[b] - self.charged[slot])
-            self.finished[slot] = finished = True
-        self.charged[slot] += cost
-        self.tokens += cost
-        self.current[slot] = answer
-        if not self.reveal_on_continue:
-            return NO_ANSWER, finished
-        previous = self.revealed[slot]
-        if previous != answer:
-            self.revealed[slot] = answer
-            votes = self.votes
-            if previous != NO_ANSWER:
-                left = votes[previous] - 1
-                if left:
-                    votes[previous] = left
-                else:
-                    del votes[previous]
-            votes[answer] = votes.get(answer, 0) + 1
-        return answer, finished
+        return self._explore(slot)
 
     def probe(self, slot: int) -> int:
         """PROBE(slot): reveal the answer at the slot's current depth for `probe_cost` tokens."""
@@ -211,6 +181,39 @@ class Episode:
         self.current.append(NO_ANSWER)
         self.revealed.append(NO_ANSWER)
         return slot
+
+    def _explore(self, slot: int) -> tuple[int, bool]:
+        # The hottest code of every depth controller (~1,500 calls per Parallel-Probe
+        # episode), so the reveal is inlined; the slot is open and unpruned here.
+        b = self.branch[slot]
+        depth = self.depth[slot]
+        probes = self._probes[b]
+        if depth < len(probes):
+            answer = probes[depth]
+            self.depth[slot] = depth + 1
+            cost = self._interval
+            finished = False
+        else:
+            answer = self._finals[b]
+            cost = max(0, self._lengths[b] - self.charged[slot])
+            self.finished[slot] = finished = True
+        self.charged[slot] += cost
+        self.tokens += cost
+        self.current[slot] = answer
+        if not self.reveal_on_continue:
+            return NO_ANSWER, finished
+        previous = self.revealed[slot]
+        if previous != answer:
+            self.revealed[slot] = answer
+            votes = self.votes
+            if previous != NO_ANSWER:
+                left = votes[previous] - 1
+                if left:
+                    votes[previous] = left
+                else:
+                    del votes[previous]
+            votes[answer] = votes.get(answer, 0) + 1
+        return answer, finished
 
     def _reveal(self, slot: int, answer: int) -> None:
         previous = self.revealed[slot]
