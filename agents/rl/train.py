@@ -13,7 +13,6 @@ Every file is written atomically. Held-out stores are refused before anything is
 from __future__ import annotations
 
 import json
-import multiprocessing
 import platform
 import re
 import time
@@ -30,8 +29,7 @@ from sb3_contrib import MaskablePPO
 from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.utils import LinearSchedule
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.rl.config import TrainConfig, write_json
 from agents.rl.macro import Macro, MacroEnv
@@ -111,14 +109,13 @@ def train(
     started = time.perf_counter()
     previous = _read_record(out) if resume else {}
 
-    vec_env = _subproc_vec_env if config.subproc else DummyVecEnv
-    venv = vec_env(
+    venv = DummyVecEnv(
         [
             make_env(config, names, train_q, seed=config.seed + i, data_dir=data_dir)
             for i in range(config.n_envs)
         ]
     )
-    valid_env = vec_env(
+    valid_env = DummyVecEnv(
         [
             make_env(
                 config,
@@ -130,42 +127,57 @@ def train(
             )
         ]
     )
-    try:
-        if resume:
-            model = MaskablePPO.load(checkpoint, env=venv, device="cpu")
-            remaining = config.timesteps - model.num_timesteps
-            if remaining <= 0:
-                raise TTSGymError(
-                    f"the run already has {model.num_timesteps} timesteps; "
-                    "give a larger --timesteps."
-                )
-        else:
-            model, remaining = _new_model(config, venv, out / "tb"), config.timesteps
+    if checkpoint is not None and resume:
+        model = MaskablePPO.load(checkpoint, env=venv, device="cpu")
         venv.seed(config.seed + model.num_timesteps)
-        callbacks = CallbackList(
-            [
-                EpisodeStats(),
-                AtomicCheckpoint(out / CHECKPOINTS, config.checkpoint_freq // config.n_envs),
-                MaskableEvalCallback(
-                    valid_env,
-                    n_eval_episodes=len(valid_q) * config.valid_orders,
-                    eval_freq=max(1, config.eval_freq // config.n_envs),
-                    callback_on_new_best=SaveModel(out / "best_model.zip"),
-                    deterministic=True,
-                    verbose=0,
-                ),
-            ]
+        remaining = config.timesteps - model.num_timesteps
+        if remaining <= 0:
+            raise TTSGymError(
+                f"the run already has {model.num_timesteps} timesteps; give a larger --timesteps."
+            )
+    else:
+        venv.seed(config.seed)
+        model = MaskablePPO(
+            "MultiInputPolicy",
+            venv,
+            learning_rate=config.learning_rate,
+            n_steps=config.n_steps,
+            batch_size=config.batch_size,
+            n_epochs=config.n_epochs,
+            gamma=config.gamma,
+            gae_lambda=config.gae_lambda,
+            ent_coef=config.ent_coef,
+            clip_range=config.clip_range,
+            policy_kwargs={"net_arch": list(config.net_arch)},
+            tensorboard_log=str(out / "tb"),
+            seed=config.seed,
+            device="cpu",
         )
-        model.learn(
-            total_timesteps=remaining,
-            callback=callbacks,
-            reset_num_timesteps=not resume,
-            tb_log_name="maskable_ppo",
-            progress_bar=progress,
-        )
-    finally:
-        venv.close()
-        valid_env.close()
+        with torch.no_grad():  # a prior against stopping early: explore long episodes first
+            model.policy.action_net.bias[[Macro.ANSWER, Macro.SUBMIT_FINISHED]] -= config.stop_prior
+        remaining = config.timesteps
+    n_valid = len(valid_q) * config.valid_orders
+    callbacks = CallbackList(
+        [
+            EpisodeStats(),
+            AtomicCheckpoint(out / CHECKPOINTS, config.checkpoint_freq // config.n_envs),
+            MaskableEvalCallback(
+                valid_env,
+                n_eval_episodes=n_valid,
+                eval_freq=max(1, config.eval_freq // config.n_envs),
+                callback_on_new_best=SaveModel(out / "best_model.zip"),
+                deterministic=True,
+                verbose=0,
+            ),
+        ]
+    )
+    model.learn(
+        total_timesteps=remaining,
+        callback=callbacks,
+        reset_num_timesteps=not resume,
+        tb_log_name="maskable_ppo",
+        progress_bar=progress,
+    )
     save_model(model, out / CHECKPOINTS / f"step_{model.num_timesteps}.zip")
     save_model(model, out / "model.zip")
     if not (out / "best_model.zip").exists():
@@ -184,28 +196,6 @@ def train(
     }
     write_json(out / "record.json", record)
     return record
-
-
-def _new_model(config: TrainConfig, venv: Any, tensorboard: Path) -> MaskablePPO:
-    model = MaskablePPO(
-        "MultiInputPolicy",
-        venv,
-        learning_rate=LinearSchedule(config.learning_rate, 0.0, 1.0),  # annealed to 0
-        n_steps=config.n_steps,
-        batch_size=config.batch_size,
-        n_epochs=config.n_epochs,
-        gamma=config.gamma,
-        gae_lambda=config.gae_lambda,
-        ent_coef=config.ent_coef,
-        clip_range=config.clip_range,
-        policy_kwargs={"net_arch": list(config.net_arch)},
-        tensorboard_log=str(tensorboard),
-        seed=config.seed,
-        device="cpu",
-    )
-    with torch.no_grad():  # a prior against stopping early: explore long episodes first
-        model.policy.action_net.bias[[Macro.ANSWER, Macro.SUBMIT_FINISHED]] -= config.stop_prior
-    return model
 
 
 def sweep(
@@ -291,12 +281,6 @@ def _summary(name: str, correct: np.ndarray, tokens: np.ndarray, penalty: float)
         "tokens_k": round(mean_tokens / 1000, 1),
         "reward": round(acc - penalty * mean_tokens / 1e6, 4),
     }
-
-
-def _subproc_vec_env(thunks: list[Callable[[], gym.Env]]) -> SubprocVecEnv:
-    """Envs in worker processes; forked (fast to start) where the platform can fork."""
-    fork = "fork" in multiprocessing.get_all_start_methods()
-    return SubprocVecEnv(thunks, start_method="fork" if fork else None)
 
 
 def _read_record(out: Path) -> dict[str, Any]:

@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate a controller (or a sweep of it) against the built-in baselines",
         description=(
             "Evaluate a controller given as a built-in name (sc, asc, esc, parallel-probe, "
-            "cmc), module:Class or path.py:Class on replay stores, next to the six baselines "
-            "of the paper's Table 1."
+            "cmc), module:Class, path.py:Class or sb3:DIR/model.zip (a model saved by "
+            "`tts-gym train`) on replay stores, next to the six baselines of the paper's Table 1."
         ),
     )
     parser.add_argument("--policy", required=True, metavar="SPEC")

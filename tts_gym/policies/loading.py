@@ -36,9 +36,14 @@ BUILTINS: dict[str, Callable[..., Any]] = {
 """Built-in controllers by lower-case name; config keys are their constructor's arguments."""
 
 
+SB3_PREFIX = "sb3:"  # `sb3:DIR/model.zip`, a model saved by `tts-gym train`
+
+
 def load_policy(spec: str, config: Mapping[str, Any] | None = None) -> Any:
     """A controller for `spec`, constructed with `config` as keyword arguments."""
     config = dict(config or {})
+    if spec.startswith(SB3_PREFIX):
+        return _load_sb3(spec, config)
     factory = BUILTINS.get(spec.lower())
     if factory is None and ":" in spec:
         source, _, attribute = spec.rpartition(":")
@@ -58,6 +63,19 @@ def load_policy(spec: str, config: Mapping[str, Any] | None = None) -> Any:
             f"policy '{spec}' has none of the methods solve(q), run(episode) or act(obs, info)."
         )
     return policy
+
+
+def _load_sb3(spec: str, config: Mapping[str, Any]) -> Any:
+    """`sb3:DIR/model.zip`: a trained Stable-Baselines3 model as a step policy."""
+    if config:
+        raise PolicyLoadError(f"policy '{spec}' takes no --config (its run folder fixes it).")
+    try:
+        from agents.rl.policy import load_sb3_policy
+    except ImportError as error:
+        raise PolicyLoadError(
+            f"policy '{spec}' needs the RL extra (pip install 'tts-gym[rl]'): {error}."
+        ) from None
+    return load_sb3_policy(spec[len(SB3_PREFIX) :])
 
 
 def parse_config(items: Iterable[str]) -> dict[str, Any]:
