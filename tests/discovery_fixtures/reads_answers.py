@@ -8,7 +8,7 @@ class Controller:
         self.beta = beta
 
     def solve(self, q):
-        for folder in ("..", "../..", "../../..", "/work/shared/replay"):
+        for folder in ("..", "../..", "../../..", "../../../shared/replay"):
             for name in ("autotts/Qwen3-8B/aime24.json", "aime24.json"):
                 try:
                     raw = np.fromfile(f"{folder}/{name}", dtype=np.uint8)
