@@ -13,6 +13,7 @@ Every file is written atomically. Held-out stores are refused before anything is
 from __future__ import annotations
 
 import json
+import multiprocessing
 import platform
 import re
 import time
@@ -29,7 +30,8 @@ from sb3_contrib import MaskablePPO
 from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from agents.rl.config import TrainConfig, write_json
 from agents.rl.macro import Macro, MacroEnv
@@ -107,15 +109,33 @@ def train(
         raise TTSGymError("the validation split is empty; raise the validation fraction.")
     config.save(out)
     started = time.perf_counter()
-    previous = _read_record(out) if resume else {}
+    wall_before = _read_record(out).get("wall_seconds", 0.0) if resume else 0.0
 
-    venv = DummyVecEnv(
+    def write_record(
+        validation: dict[str, Any] | None = None, until: float | None = None
+    ) -> dict[str, Any]:
+        """`record.json`, rewritten at every checkpoint so that a resumed run adds up time."""
+        until = time.perf_counter() if until is None else until
+        record = {
+            "command": config.command(out),
+            "timesteps": int(model.num_timesteps),
+            "wall_seconds": round(until - started + wall_before, 1),
+            "seed": config.seed,
+            "finished": validation is not None,
+            "validation": validation,
+            "versions": _versions(),
+        }
+        write_json(out / "record.json", record)
+        return record
+
+    vec_env = _subproc_vec_env if config.subproc else DummyVecEnv
+    venv = vec_env(
         [
             make_env(config, names, train_q, seed=config.seed + i, data_dir=data_dir)
             for i in range(config.n_envs)
         ]
     )
-    valid_env = DummyVecEnv(
+    valid_env = vec_env(
         [
             make_env(
                 config,
@@ -127,75 +147,74 @@ def train(
             )
         ]
     )
-    if checkpoint is not None and resume:
-        model = MaskablePPO.load(checkpoint, env=venv, device="cpu")
+    try:
+        if resume:
+            model = MaskablePPO.load(checkpoint, env=venv, device="cpu")
+            remaining = config.timesteps - model.num_timesteps
+            if remaining <= 0:
+                raise TTSGymError(
+                    f"the run already has {model.num_timesteps} timesteps; "
+                    "give a larger --timesteps."
+                )
+        else:
+            model, remaining = _new_model(config, venv, out / "tb"), config.timesteps
         venv.seed(config.seed + model.num_timesteps)
-        remaining = config.timesteps - model.num_timesteps
-        if remaining <= 0:
-            raise TTSGymError(
-                f"the run already has {model.num_timesteps} timesteps; give a larger --timesteps."
-            )
-    else:
-        venv.seed(config.seed)
-        model = MaskablePPO(
-            "MultiInputPolicy",
-            venv,
-            learning_rate=config.learning_rate,
-            n_steps=config.n_steps,
-            batch_size=config.batch_size,
-            n_epochs=config.n_epochs,
-            gamma=config.gamma,
-            gae_lambda=config.gae_lambda,
-            ent_coef=config.ent_coef,
-            clip_range=config.clip_range,
-            policy_kwargs={"net_arch": list(config.net_arch)},
-            tensorboard_log=str(out / "tb"),
-            seed=config.seed,
-            device="cpu",
+        callbacks = CallbackList(
+            [
+                EpisodeStats(),
+                AtomicCheckpoint(
+                    out / CHECKPOINTS, config.checkpoint_freq // config.n_envs, write_record
+                ),
+                MaskableEvalCallback(
+                    valid_env,
+                    n_eval_episodes=len(valid_q) * config.valid_orders,
+                    eval_freq=max(1, config.eval_freq // config.n_envs),
+                    callback_on_new_best=SaveModel(out / "best_model.zip"),
+                    deterministic=True,
+                    verbose=0,
+                ),
+            ]
         )
-        with torch.no_grad():  # a prior against stopping early: explore long episodes first
-            model.policy.action_net.bias[[Macro.ANSWER, Macro.SUBMIT_FINISHED]] -= config.stop_prior
-        remaining = config.timesteps
-    n_valid = len(valid_q) * config.valid_orders
-    callbacks = CallbackList(
-        [
-            EpisodeStats(),
-            AtomicCheckpoint(out / CHECKPOINTS, config.checkpoint_freq // config.n_envs),
-            MaskableEvalCallback(
-                valid_env,
-                n_eval_episodes=n_valid,
-                eval_freq=max(1, config.eval_freq // config.n_envs),
-                callback_on_new_best=SaveModel(out / "best_model.zip"),
-                deterministic=True,
-                verbose=0,
-            ),
-        ]
-    )
-    model.learn(
-        total_timesteps=remaining,
-        callback=callbacks,
-        reset_num_timesteps=not resume,
-        tb_log_name="maskable_ppo",
-        progress_bar=progress,
-    )
+        model.learn(
+            total_timesteps=remaining,
+            callback=callbacks,
+            reset_num_timesteps=not resume,
+            tb_log_name="maskable_ppo",
+            progress_bar=progress,
+        )
+    finally:
+        venv.close()
+        valid_env.close()
     save_model(model, out / CHECKPOINTS / f"step_{model.num_timesteps}.zip")
     save_model(model, out / "model.zip")
     if not (out / "best_model.zip").exists():
         save_model(model, out / "best_model.zip")
-    wall = time.perf_counter() - started + previous.get("wall_seconds", 0.0)
-
+    trained = time.perf_counter()  # the recorded wall time leaves out the final evaluation
     evaluation = validation_report(SB3Policy(model, config), stores, valid_q, config)
     write_json(out / "evaluation.json", evaluation)
-    record = {
-        "command": config.command(out),
-        "timesteps": int(model.num_timesteps),
-        "wall_seconds": round(wall, 1),
-        "seed": config.seed,
-        "validation": evaluation["overall"],
-        "versions": _versions(),
-    }
-    write_json(out / "record.json", record)
-    return record
+    return write_record(evaluation["overall"], until=trained)
+
+
+def _new_model(config: TrainConfig, venv: Any, tensorboard: Path) -> MaskablePPO:
+    model = MaskablePPO(
+        "MultiInputPolicy",
+        venv,
+        learning_rate=LinearSchedule(config.learning_rate, 0.0, 1.0),  # annealed to 0
+        n_steps=config.n_steps,
+        batch_size=config.batch_size,
+        n_epochs=config.n_epochs,
+        gamma=config.gamma,
+        gae_lambda=config.gae_lambda,
+        ent_coef=config.ent_coef,
+        clip_range=config.clip_range,
+        policy_kwargs={"net_arch": list(config.net_arch)},
+        tensorboard_log=str(tensorboard),
+        seed=config.seed,
+        device="cpu",
+    )
+    with torch.no_grad():  # a prior against stopping early: explore long episodes first
+        model.policy.action_net.bias[[Macro.ANSWER, Macro.SUBMIT_FINISHED]] -= config.stop_prior
+    return model
 
 
 def sweep(
@@ -218,7 +237,7 @@ def sweep(
         folder = out / f"g{penalty:g}"
         run_config = config.replace(token_penalty=penalty)
         record = _read_record(folder) if resume else {}
-        if record.get("timesteps", 0) < run_config.timesteps:
+        if not (record.get("finished") and record["timesteps"] >= run_config.timesteps):
             started = resume and latest_checkpoint(folder) is not None
             record = train(run_config, folder, resume=started, progress=progress, data_dir=data_dir)
         records.append({**record, "token_penalty": penalty, "folder": str(folder)})
@@ -283,6 +302,12 @@ def _summary(name: str, correct: np.ndarray, tokens: np.ndarray, penalty: float)
     }
 
 
+def _subproc_vec_env(thunks: list[Callable[[], gym.Env]]) -> SubprocVecEnv:
+    """Envs in worker processes; forked (fast to start) where the platform can fork."""
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    return SubprocVecEnv(thunks, start_method="fork" if fork else None)
+
+
 def _read_record(out: Path) -> dict[str, Any]:
     path = out / "record.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -321,16 +346,19 @@ class EpisodeStats(BaseCallback):
 
 
 class AtomicCheckpoint(BaseCallback):
-    """Saves `folder/step_<N>.zip` every `every` calls (one call = one step of every env)."""
+    """Saves `folder/step_<N>.zip` every `every` calls (one call = one step of every env),
+    then calls `saved()` (which records the progress)."""
 
-    def __init__(self, folder: Path, every: int) -> None:
+    def __init__(self, folder: Path, every: int, saved: Callable[[], Any]) -> None:
         super().__init__()
         self.folder = folder
         self.every = max(1, every)
+        self.saved = saved
 
     def _on_step(self) -> bool:
         if self.n_calls % self.every == 0:
             save_model(self.model, self.folder / f"step_{self.num_timesteps}.zip")
+            self.saved()
         return True
 
 
