@@ -4,7 +4,8 @@
 can run in a sandbox on a `strip_gold` store; `score` compares with the gold answers
 afterwards, in the trusted process. Engine controllers (`run(episode)`) and imperative ones
 (`solve(q)`) run directly on the engine; step policies (`act(obs, info)`) run through
-`TTSControl-v0`.
+`TTSControl-v0`, or, when they offer `play_store(store, orders, questions=...)` (trained
+networks that batch their forwards), all at once through it.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def run_store(
     trace: bool = False,
 ) -> Outcomes:
     """Play `policy` on each question (all, or the given indices) under each order."""
+    if not trace and callable(getattr(policy, "play_store", None)):
+        return policy.play_store(store, orders, questions=questions)
     started = time.process_time()
     play = player(policy, store, trace)
     answers: list[list[str | None]] = []
