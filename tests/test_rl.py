@@ -195,9 +195,9 @@ def test_short_training_beats_a_random_masked_policy(store_path: Path) -> None:
     policy = load_sb3_policy(out / "model.zip")
     trained_acc, trained_tokens = play(store_path, config, policy.act)
     random_acc, random_tokens = play(store_path, config)
-    assert trained_acc / trained_tokens > random_acc / random_tokens  # accuracy per token
+    assert trained_acc / trained_tokens > 1.5 * random_acc / random_tokens  # accuracy per token
     penalty = config.token_penalty / 1e6  # and the trade-off it was trained for
-    assert trained_acc - penalty * trained_tokens > random_acc - penalty * random_tokens + 0.15
+    assert trained_acc - penalty * trained_tokens > random_acc - penalty * random_tokens + 0.2
 
 
 def test_resume_continues_from_the_last_checkpoint(store_path: Path, tmp_path: Path) -> None:
