@@ -5,22 +5,21 @@
 
 autotts protocol (the paper's 100 orders per question). Prints one markdown table (accuracy
 in percent and mean tokens per question in thousands, per store and averaged over the
-stores) and the wall time of the RL evaluation (batched, stores spread over `--jobs`
-processes), and writes the numbers as JSON (default: `heldout.json` beside the model).
+stores) and the wall time of the RL evaluation (batched forwards, questions spread over
+`--jobs` processes), and writes the numbers as JSON (default: `heldout.json` beside the model).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import time
 from pathlib import Path
 
 import numpy as np
 
 from agents.rl.policy import load_sb3_policy
-from tts_gym.evaluation import Protocol, evaluate, score
+from tts_gym.evaluation import Protocol, evaluate
 from tts_gym.evaluation.evaluate import resolve_stores
 from tts_gym.evaluation.parallel import available_cores
 from tts_gym.policies.builtin import (
@@ -56,20 +55,11 @@ policy = load_sb3_policy(args.model)
 names = [store.name for store in stores]
 rows: dict[str, dict[str, tuple[float, float]]] = {}  # method -> store -> (acc %, tokens k)
 
-
-def play(index: int) -> tuple[float, float]:
-    """(accuracy %, tokens k) of the RL policy on stores[index] (run in a forked worker)."""
-    store = stores[index]
-    outcomes = policy.play_store(store, protocol)
-    return 100 * float(score(outcomes, store).mean()), float(outcomes.tokens.mean()) / 1000
-
-
 started = time.perf_counter()
-with multiprocessing.get_context("fork").Pool(min(args.jobs, len(stores))) as pool:
-    rows[policy.name] = dict(zip(names, pool.map(play, range(len(stores))), strict=True))
+rl_cells = evaluate(policy, stores, protocol, jobs=args.jobs)  # batched through play_store
 rl_wall = time.perf_counter() - started
 
-for cell in evaluate(BASELINES, stores, protocol, jobs=args.jobs):
+for cell in [*rl_cells, *evaluate(BASELINES, stores, protocol, jobs=args.jobs)]:
     rows.setdefault(cell.method, {})[cell.store.name] = (cell.acc, cell.tokens_k)
 
 short = [name.removeprefix("autotts/").replace("qwen3-", "") for name in names]

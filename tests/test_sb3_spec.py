@@ -34,8 +34,8 @@ def test_eval_runs_a_saved_sb3_model(tmp_path, capsys):
     policy = load_sb3_policy(tmp_path / "run" / "model.zip")
     batched_calls = []
     play_store = policy.play_store
-    policy.play_store = lambda *args, **kwargs: batched_calls.append(1) or play_store(
-        *args, **kwargs
+    policy.play_store = lambda *args, **kwargs: (
+        batched_calls.append(1) or play_store(*args, **kwargs)
     )
     orders = [[7, 6, 5, 4, 3, 2, 1, 0], [0, 1, 2, 3, 4, 5, 6, 7]]
     loaded = load_store(store)
