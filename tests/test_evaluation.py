@@ -170,3 +170,16 @@ def test_a_raising_controller_is_one_sentence(shared_replay):
     store = load_store("autotts/qwen3-8b/aime24")
     with pytest.raises(PolicyError, match=r"policy 'Broken' raised ZeroDivisionError.*question 0"):
         run_store(Broken(), store, autotts_orders(128, 2))
+
+
+def test_a_raising_batched_player_is_one_sentence(shared_replay):
+    class BrokenBatch:
+        def act(self, obs, info):
+            return 0
+
+        def play_store(self, store, orders, questions=None):
+            return 1 / 0
+
+    store = load_store("autotts/qwen3-8b/aime24")
+    with pytest.raises(PolicyError, match=r"'BrokenBatch' raised ZeroDivisionError.* in play_store"):
+        run_store(BrokenBatch(), store, autotts_orders(128, 2))

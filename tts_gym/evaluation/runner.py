@@ -76,7 +76,13 @@ def run_store(
 ) -> Outcomes:
     """Play `policy` on each question (all, or the given indices) under each order."""
     if not trace and callable(getattr(policy, "play_store", None)):
-        return policy.play_store(store, orders, questions=questions)
+        try:
+            return policy.play_store(store, orders, questions=questions)
+        except Exception as error:  # one sentence naming the policy, as for `act`
+            raise PolicyError(
+                f"policy '{policy_name(policy)}' raised {brief(error)} in play_store "
+                f"(on {store.name})."
+            ) from error
     started = time.process_time()
     play = player(policy, store, trace)
     answers: list[list[str | None]] = []
