@@ -181,5 +181,7 @@ def test_a_raising_batched_player_is_one_sentence(shared_replay):
             return 1 / 0
 
     store = load_store("autotts/qwen3-8b/aime24")
-    with pytest.raises(PolicyError, match=r"'BrokenBatch' raised ZeroDivisionError.* in play_store"):
+    with pytest.raises(
+        PolicyError, match=r"'BrokenBatch' raised ZeroDivisionError.* in play_store"
+    ):
         run_store(BrokenBatch(), store, autotts_orders(128, 2))
