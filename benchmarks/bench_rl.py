@@ -17,18 +17,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tts_gym_agents.rl.policy import load_sb3_policy
 
-from agents.rl.policy import load_sb3_policy
-from tts_gym.evaluation import Protocol, evaluate
-from tts_gym.evaluation.evaluate import resolve_stores
-from tts_gym.evaluation.parallel import available_cores
-from tts_gym.policies.builtin import (
+from tts_gym.control.builtin import (
     AdaptiveConsistency,
     ConfidenceMomentum,
     EarlyStoppingConsistency,
     ParallelProbe,
     SelfConsistency,
 )
+from tts_gym.evaluation import Protocol, evaluate
+from tts_gym.evaluation.evaluate import resolve_stores
+from tts_gym.evaluation.parallel import available_cores
 from tts_gym.store.files import atomic_write
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "agents/rl/models/ppo-search/model.zip"

@@ -9,8 +9,8 @@ live ones in lockstep, and answers as soon as three finished branches agree.
 import argparse
 from collections import Counter
 
+from tts_gym.control.builtin import AdaptiveConsistency, ConfidenceMomentum
 from tts_gym.evaluation import compare, evaluate
-from tts_gym.policies.builtin import AdaptiveConsistency, ConfidenceMomentum
 
 
 class FirstToThree:

@@ -1,8 +1,8 @@
 """PPO with action masking on TTSControl-v0, in one readable file (CleanRL style).
 
 What `tts-gym train` does with Stable-Baselines3's MaskablePPO, written out: the same env
-(TTSControl-v0 seen through the macro actions of `agents.rl.macro`), the same reward, and the
-PPO loop in plain torch, with illegal actions masked out of the policy's distribution.
+(TTSControl-v0 seen through the macro actions of `tts_gym_agents.rl.macro`), the same reward,
+and the PPO loop in plain torch, with illegal actions masked out of the policy's distribution.
 
     python examples/train_ppo.py --stores search --total-timesteps 200000
     python examples/train_ppo.py --stores path/to/store.json --total-timesteps 4096
@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical
+from tts_gym_agents.rl.macro import Macro, MacroEnv
+from tts_gym_agents.rl.split import check_training_stores
 
-from agents.rl.macro import Macro, MacroEnv
-from agents.rl.split import check_training_stores
 from tts_gym import ENV_ID
 
 

@@ -1,37 +1,49 @@
-"""Shared fixtures. The real AutoTTS stores are read from `../shared/replay` (never committed)."""
+"""Shared fixtures and markers.
+
+The real AutoTTS stores are read from the data folder (`$TTS_GYM_DATA`, else the user cache
+that `tts-gym fetch --all` fills); they are never committed. Tests that need them carry the
+`real_stores` marker (or use the `shared_replay` fixture) and are skipped, saying how to get
+the stores, when the folder does not hold all twelve. CI sets TTS_GYM_DATA=../shared/replay.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_REPLAY = Path(
-    os.environ.get("TTS_GYM_DATA", REPO_ROOT.parent / "shared" / "replay")
-).resolve()
-os.environ.setdefault("TTS_GYM_DATA", str(SHARED_REPLAY))
+from tts_gym.store import CATALOG, data_dir
+
+DATA = data_dir().resolve()
+HAVE_STORES = all((DATA / entry.relative_path).is_file() for entry in CATALOG.values())
+NO_STORES = (
+    f"the twelve AutoTTS stores are not in {DATA}: run `tts-gym fetch --all` or set TTS_GYM_DATA"
+)
 
 
 @pytest.fixture(scope="session")
 def shared_replay() -> Path:
-    """The folder holding `autotts/<Model>/<benchmark>.json`; the tests need the real stores."""
-    if not (SHARED_REPLAY / "autotts").is_dir():
-        pytest.fail(f"the AutoTTS replay stores are expected at {SHARED_REPLAY} (see README)")
-    return SHARED_REPLAY
+    """The data folder holding `autotts/<Model>/<benchmark>.json` (skips without the stores)."""
+    if not HAVE_STORES:
+        pytest.skip(NO_STORES)
+    return DATA
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "slow: long checks (minutes); opt in with `pytest -m slow`, skipped otherwise"
     )
+    config.addinivalue_line(
+        "markers", "real_stores: needs the twelve AutoTTS stores (skipped when they are absent)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if "slow" in (config.option.markexpr or ""):
-        return
-    skip = pytest.mark.skip(reason="slow: opt in with `pytest -m slow`")
+    run_slow = "slow" in (config.option.markexpr or "")
+    skip_slow = pytest.mark.skip(reason="slow: opt in with `pytest -m slow`")
+    skip_data = pytest.mark.skip(reason=NO_STORES)
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(skip_slow)
+        if "real_stores" in item.keywords and not HAVE_STORES:
+            item.add_marker(skip_data)

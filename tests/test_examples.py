@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO_ROOT
+import pytest
+
+from tests.support import REPO_ROOT
 
 
 def run_example(name: str, *args: str) -> str:
@@ -20,6 +22,7 @@ def run_example(name: str, *args: str) -> str:
     return result.stdout
 
 
+@pytest.mark.real_stores
 def test_quickstart():
     out = run_example("quickstart.py", "--episodes", "50")
     assert "accuracy" in out and "tokens" in out

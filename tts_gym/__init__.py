@@ -1,9 +1,20 @@
-"""tts-gym: test-time-scaling control as a Gymnasium environment over replayed reasoning."""
+"""tts-gym: test-time-scaling control as a Gymnasium environment over replayed reasoning.
+
+Importing the package registers the environments and stays light: the evaluation harness
+(`tts_gym.evaluate`) and everything it needs are imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from gymnasium.envs.registration import register, registry
 
-from tts_gym.env import ActionKind, TTSControlEnv, decode_action, encode_action
-from tts_gym.evaluation import evaluate
+from tts_gym.engine.actions import ActionKind, decode_action, encode_action
+from tts_gym.env import TTSControlEnv
+
+if TYPE_CHECKING:
+    from tts_gym.evaluation import evaluate
 
 __version__ = "0.1.0"
 
@@ -12,3 +23,11 @@ if ENV_ID not in registry:
     register(id=ENV_ID, entry_point="tts_gym.env:TTSControlEnv")
 
 __all__ = ["ENV_ID", "ActionKind", "TTSControlEnv", "decode_action", "encode_action", "evaluate"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "evaluate":
+        from tts_gym.evaluation import evaluate
+
+        return evaluate
+    raise AttributeError(f"module 'tts_gym' has no attribute '{name}'")

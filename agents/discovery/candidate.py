@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tts_gym_agents.discovery.sandbox import Limits, run_candidate
 
-from agents.discovery.sandbox import Limits, run_candidate
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
 from tts_gym.evaluation.runner import Outcomes, score

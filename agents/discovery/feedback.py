@@ -14,8 +14,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from agents.discovery.candidate import Evaluation, SweepPoint
-from agents.discovery.scoring import BaselineResult, Matchup
+from tts_gym_agents.discovery.candidate import Evaluation, SweepPoint
+from tts_gym_agents.discovery.scoring import BaselineResult, Matchup
 
 FeedbackMode = Literal["full", "scalar"]
 N_COSTLY, N_WRONG = 2, 3

@@ -21,13 +21,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.discovery.archive import BEST, RunArchive
-from agents.discovery.candidate import Evaluation, evaluate_candidate, load_stores
-from agents.discovery.feedback import score_line
-from agents.discovery.loop import DiscoveryConfig
-from agents.discovery.prompts import CONTROLLER_CLASS
-from agents.discovery.sandbox import Limits
-from agents.discovery.scoring import (
+from tts_gym_agents.discovery.archive import BEST, RunArchive
+from tts_gym_agents.discovery.candidate import Evaluation, evaluate_candidate, load_stores
+from tts_gym_agents.discovery.feedback import score_line
+from tts_gym_agents.discovery.loop import DiscoveryConfig
+from tts_gym_agents.discovery.prompts import CONTROLLER_CLASS
+from tts_gym_agents.discovery.sandbox import Limits
+from tts_gym_agents.discovery.scoring import (
     SEARCH_BASELINES,
     BaselineResult,
     area_scores,
@@ -35,6 +35,7 @@ from agents.discovery.scoring import (
     cmc_baselines,
     overall,
 )
+
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import Cell
 from tts_gym.evaluation.plots import pareto_plot

@@ -240,9 +240,10 @@ def install_audit_hook(
 
 def readable_roots() -> list[Path]:
     """What a sandboxed candidate may read besides its scratch folder: Python and tts-gym."""
-    import agents
+    import tts_gym_agents
+
     import tts_gym
 
     roots = {sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix}
-    roots |= {os.path.dirname(tts_gym.__file__), os.path.dirname(agents.__file__)}
+    roots |= {os.path.dirname(tts_gym.__file__), os.path.dirname(tts_gym_agents.__file__)}
     return sorted(Path(os.path.realpath(root)) for root in roots)

@@ -20,31 +20,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.discovery import feedback as fb
-from agents.discovery.archive import BEST, RunArchive
-from agents.discovery.candidate import (
+from tts_gym_agents.discovery import feedback as fb
+from tts_gym_agents.discovery.archive import BEST, RunArchive
+from tts_gym_agents.discovery.candidate import (
     DEFAULT_BETAS,
     Evaluation,
     SweepSettings,
     evaluate_candidate,
     load_stores,
 )
-from agents.discovery.prompts import (
+from tts_gym_agents.discovery.prompts import (
     CONTROLLER_CLASS,
     CONTROLLER_FILE,
     HISTORY_DIR,
     round_message,
     system_prompt,
 )
-from agents.discovery.proposers import Proposer, RoundTask, make_proposer
-from agents.discovery.sandbox import Limits
-from agents.discovery.scoring import (
+from tts_gym_agents.discovery.proposers import Proposer, RoundTask, make_proposer
+from tts_gym_agents.discovery.sandbox import Limits
+from tts_gym_agents.discovery.scoring import (
     BaselineResult,
     area_scores,
     matchups,
     overall,
     run_baselines,
 )
+
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agents.discovery.candidate import SweepSettings
-from agents.discovery.feedback import TRACE_LEGEND, FeedbackMode, baselines_table
-from agents.discovery.rules import ALLOWED_MODULES, VOTING_MODULE
-from agents.discovery.scoring import SEARCH_BASELINES, BaselineResult
+from tts_gym_agents.discovery.candidate import SweepSettings
+from tts_gym_agents.discovery.feedback import TRACE_LEGEND, FeedbackMode, baselines_table
+from tts_gym_agents.discovery.rules import ALLOWED_MODULES, VOTING_MODULE
+from tts_gym_agents.discovery.scoring import SEARCH_BASELINES, BaselineResult
 
 CONTROLLER_FILE = "controller.py"
 CONTROLLER_CLASS = "Controller"

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.discovery.isolation import VIOLATION_EXIT, readable_roots
-from agents.discovery.processes import run_group
+from tts_gym_agents.discovery.isolation import VIOLATION_EXIT, readable_roots
+from tts_gym_agents.discovery.processes import run_group
+
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
 from tts_gym.store.replay import CONFIDENCE_KEY, ReplayStore
@@ -150,7 +151,14 @@ def _run_worker(scratch: Path, private: Path, limits: Limits) -> tuple[int, bool
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     }
-    command = [sys.executable, "-s", "-B", "-m", "agents.discovery.sandbox_worker", "request.json"]
+    command = [
+        sys.executable,
+        "-s",
+        "-B",
+        "-m",
+        "tts_gym_agents.discovery.sandbox_worker",
+        "request.json",
+    ]
     with open(private / "out", "wb") as out, open(private / "err", "wb") as err:
         return run_group(
             command, cwd=scratch, env=env, timeout=limits.wall_seconds, stdout=out, stderr=err

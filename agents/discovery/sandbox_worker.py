@@ -23,8 +23,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from agents.discovery import isolation, rules
-from tts_gym.policies.errors import PolicyError
+from tts_gym_agents.discovery import isolation, rules
+
+from tts_gym.control.errors import PolicyError
 
 MAX_TRACE_HEAD, MAX_TRACE_TAIL = 40, 20
 

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from tts_gym_agents.discovery.candidate import Evaluation, SweepPoint, SweepSettings
 
-from agents.discovery.candidate import Evaluation, SweepPoint, SweepSettings
+from tts_gym.control import load_policy
 from tts_gym.evaluation.evaluate import Cell, Setting, evaluate_settings
-from tts_gym.policies import load_policy
 from tts_gym.store.replay import ReplayStore
 
 

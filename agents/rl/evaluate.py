@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from tts_gym_agents.rl.macro import MacroEnv
 
-from agents.rl.macro import MacroEnv
 from tts_gym.env import TTSControlEnv
 from tts_gym.evaluation.runner import Orders, Outcomes
 from tts_gym.store import ReplayStore

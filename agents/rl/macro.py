@@ -14,7 +14,7 @@ primitive actions that depends on the observations alone:
 
 Rewards of the primitive steps are summed, so a macro episode's return is exactly the env's
 return. Because macros read only observations and the primitive mask, a trained policy also
-runs on the plain env as a step policy (`MacroStepPolicy`, `agents.rl.policy`).
+runs on the plain env as a step policy (`MacroStepPolicy`, `tts_gym_agents.rl.policy`).
 """
 
 from __future__ import annotations

@@ -13,19 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tts_gym_agents.rl.config import CONFIG_FILE, TrainConfig
+from tts_gym_agents.rl.evaluate import play_store
+from tts_gym_agents.rl.macro import MacroPlanner, MacroStepPolicy
 
-from agents.rl.config import CONFIG_FILE, TrainConfig
-from agents.rl.evaluate import play_store
-from agents.rl.macro import MacroPlanner, MacroStepPolicy
+from tts_gym.control.errors import PolicyLoadError
 from tts_gym.evaluation.runner import Orders, Outcomes
-from tts_gym.policies.errors import PolicyLoadError
 from tts_gym.store import ReplayStore
 
 MODEL_FILE = "model.zip"
 
 
 class SB3Policy:
-    """A MaskablePPO model that picks macros; see `agents.rl.macro`."""
+    """A MaskablePPO model that picks macros; see `tts_gym_agents.rl.macro`."""
 
     def __init__(self, model: Any, config: TrainConfig, name: str | None = None) -> None:
         self.model = model
@@ -61,14 +61,26 @@ class SB3Policy:
         return int(self.choose(batch, legal[None])[0])
 
 
+def load_scheme(path: str, config: dict[str, Any]) -> SB3Policy:
+    """The `sb3:` policy scheme: `sb3:DIR/model.zip` (registered as an entry point)."""
+    if config:
+        raise PolicyLoadError(f"policy 'sb3:{path}' takes no --config (its run folder fixes it).")
+    return load_sb3_policy(path)
+
+
 def load_sb3_policy(path: str | Path, name: str | None = None) -> SB3Policy:
     """Load `DIR/model.zip` (or any .zip in a run folder, or the folder itself).
 
     The run's `config.json` must sit beside the model. Inference runs on one CPU thread:
     the network is small, and a single thread keeps forked evaluation workers safe.
     """
-    import torch
-    from sb3_contrib import MaskablePPO
+    try:
+        import torch
+        from sb3_contrib import MaskablePPO
+    except ImportError as error:
+        raise PolicyLoadError(
+            f"policy 'sb3:{path}' needs the RL extra (pip install 'tts-gym[rl]'): {error}."
+        ) from None
 
     path = Path(path)
     model_path = path / MODEL_FILE if path.is_dir() else path

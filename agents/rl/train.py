@@ -32,17 +32,17 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
-
-from agents.rl.config import TrainConfig, write_json
-from agents.rl.macro import Macro, MacroEnv
-from agents.rl.policy import SB3Policy
-from agents.rl.split import (
+from tts_gym_agents.rl.config import TrainConfig, write_json
+from tts_gym_agents.rl.macro import Macro, MacroEnv
+from tts_gym_agents.rl.policy import SB3Policy
+from tts_gym_agents.rl.split import (
     Episode,
     QuestionSubset,
     assert_not_held_out,
     check_training_stores,
     split_questions,
 )
+
 from tts_gym import ENV_ID
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import numpy_orders

@@ -10,6 +10,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from tts_gym.control.base import policy_name
+from tts_gym.control.loading import load_policy, parse_config, parse_value
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import (
     Cell,
@@ -23,8 +25,6 @@ from tts_gym.evaluation.paper import table1_controllers
 from tts_gym.evaluation.protocols import PROTOCOLS, Protocol
 from tts_gym.evaluation.report import FORMATS, emit, fmt, interval, to_csv, to_json
 from tts_gym.evaluation.stats import PairedComparison
-from tts_gym.policies.base import policy_name
-from tts_gym.policies.loading import load_policy, parse_config, parse_value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

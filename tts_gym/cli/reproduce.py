@@ -10,12 +10,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from tts_gym.control.base import policy_name
 from tts_gym.evaluation.evaluate import Setting, evaluate_settings, policy_config
 from tts_gym.evaluation.paper import PRINTED_ROUNDING, table1_controllers, table1_stores
 from tts_gym.evaluation.parallel import available_cores
 from tts_gym.evaluation.protocols import Protocol
 from tts_gym.evaluation.report import FORMATS, emit, fmt, paper_row, to_csv, to_json
-from tts_gym.policies.base import policy_name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

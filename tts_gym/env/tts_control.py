@@ -15,19 +15,14 @@ import numpy as np
 from gymnasium import spaces
 
 from tts_gym.engine import NO_ANSWER, Episode
-from tts_gym.env.actions import (
-    ActionKind,
-    MaskedDiscrete,
-    decode_action,
-    encode_action,
-    n_actions,
-)
+from tts_gym.engine.actions import ActionKind, decode_action, encode_action, n_actions
 from tts_gym.env.observation import (
     FEATURE_CAP,
     GLOBAL_FEATURES,
     SLOT_FEATURES,
     ObservationBuilder,
 )
+from tts_gym.env.spaces import MaskedDiscrete
 from tts_gym.errors import IllegalActionError
 from tts_gym.store import Question, ReplayStore, expand_store_names, load_store
 

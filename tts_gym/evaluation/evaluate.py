@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from tts_gym.control.base import policy_name
+from tts_gym.control.loading import load_policy
 from tts_gym.evaluation.parallel import Job, run_jobs
 from tts_gym.evaluation.protocols import Protocol, get_protocol
 from tts_gym.evaluation.runner import Outcomes, score
 from tts_gym.evaluation.stats import PairedComparison, bootstrap_ci, paired_difference
-from tts_gym.policies.base import policy_name
-from tts_gym.policies.loading import load_policy
 from tts_gym.store.catalog import expand_store_names
 from tts_gym.store.replay import ReplayStore, load_store
 

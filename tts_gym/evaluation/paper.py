@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tts_gym.policies.builtin import (
+from tts_gym.control.builtin import (
     AdaptiveConsistency,
     ConfidenceMomentum,
     EarlyStoppingConsistency,

@@ -49,11 +49,11 @@ class Proposer(Protocol):
 def make_proposer(name: str, *, model: str, max_turns: int, executable: str = "claude") -> Proposer:
     """The proposer called `name`; missing requirements fail here, before any round starts."""
     if name == "anthropic":
-        from agents.discovery.proposers.anthropic_api import AnthropicProposer
+        from tts_gym_agents.discovery.proposers.anthropic_api import AnthropicProposer
 
         return AnthropicProposer(model=model, max_turns=max_turns)
     if name == "claude-code":
-        from agents.discovery.proposers.claude_code import ClaudeCodeProposer
+        from tts_gym_agents.discovery.proposers.claude_code import ClaudeCodeProposer
 
         return ClaudeCodeProposer(model=model, max_turns=max_turns, executable=executable)
     raise TTSGymError(f"unknown proposer '{name}'; use one of {', '.join(PROPOSERS)}.")

@@ -16,9 +16,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agents.discovery.pricing import dollars, price_of, usage_tokens
-from agents.discovery.prompts import CONTROLLER_FILE
-from agents.discovery.proposers import Proposal, RoundTask
+from tts_gym_agents.discovery.pricing import dollars, price_of, usage_tokens
+from tts_gym_agents.discovery.prompts import CONTROLLER_FILE
+from tts_gym_agents.discovery.proposers import Proposal, RoundTask
+
 from tts_gym.errors import TTSGymError
 
 MAX_READ_CHARS = 40_000

@@ -17,8 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from agents.discovery.processes import run_group
-from agents.discovery.proposers import Proposal, RoundTask
+from tts_gym_agents.discovery.processes import run_group
+from tts_gym_agents.discovery.proposers import Proposal, RoundTask
+
 from tts_gym.errors import TTSGymError
 
 ALLOWED_TOOLS = "Read,Edit,Write,Glob,Grep"

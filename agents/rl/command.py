@@ -1,0 +1,105 @@
+"""`tts-gym train`: train an RL controller (MaskablePPO) on the search stores.
+
+tts-gym train --out runs/ppo                        one run (config, model, evaluation)
+tts-gym train --out runs/ppo --resume               continue from its last checkpoint
+tts-gym train --out runs/sweep --sweep 0.05,0.1,0.2  one run per token penalty, then a table
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from tts_gym.errors import TTSGymError
+
+_DEFAULTS_FROM_CONFIG = ("token_penalty", "timesteps", "seed", "n_envs", "max_branches")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train an RL controller (MaskablePPO) on the search stores",
+        description=(
+            "Train MaskablePPO on TTSControl-v0 (macro actions: answer, submit, widen, advance) "
+            "into a run folder: config.json, model.zip, best_model.zip (best on a validation "
+            "split of the training stores), checkpoints/, tb/ (TensorBoard) and evaluation.json. "
+            "Held-out stores are refused. Evaluate with `tts-gym eval --policy sb3:DIR/model.zip`."
+        ),
+    )
+    parser.add_argument("--algo", choices=("maskable-ppo",), default="maskable-ppo")
+    parser.add_argument(
+        "--stores", nargs="+", metavar="STORE", help="training stores (default: search)"
+    )
+    parser.add_argument("--token-penalty", type=float, metavar="G", help="reward per 1e6 tokens")
+    parser.add_argument("--timesteps", type=int, metavar="N", help="macro decisions in all")
+    parser.add_argument("--seed", type=int, metavar="S")
+    parser.add_argument("--n-envs", type=int, metavar="K", help="parallel training envs")
+    parser.add_argument("--max-branches", type=int, metavar="M", help="env slots")
+    parser.add_argument("--out", required=True, metavar="DIR", help="run folder")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    parser.add_argument(
+        "--sweep", metavar="G,G,...", help="one run per token penalty, in DIR/g<G>, then a table"
+    )
+    parser.add_argument("--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tts_gym_agents.rl.config import TrainConfig
+    from tts_gym_agents.rl.train import sweep, train
+
+    out = Path(args.out)
+    given = {
+        name: getattr(args, name)
+        for name in _DEFAULTS_FROM_CONFIG
+        if getattr(args, name, None) is not None
+    }
+    if args.stores is not None:
+        given["stores"] = tuple(args.stores)
+    progress = not args.no_progress and sys.stderr.isatty()
+    if args.sweep:
+        penalties = _penalties(args.sweep)
+        config = TrainConfig(algo=args.algo, **given)
+        results = sweep(
+            config, penalties, out, resume=args.resume, progress=progress, data_dir=args.data_dir
+        )
+        print(f"{'token_penalty':>13} {'val acc':>8} {'val tokens_k':>12}  run")
+        for penalty, record in zip(penalties, results, strict=True):
+            valid = record["validation"]
+            print(
+                f"{penalty:>13g} {100 * valid['accuracy']:>8.1f} {valid['tokens_k']:>12.1f}  "
+                f"{record['folder']}"
+            )
+        return 0
+    if args.resume:
+        known = {f.name for f in fields(TrainConfig)}
+        changed = sorted(set(given) - {"timesteps"} & known)
+        if changed:
+            raise TTSGymError(
+                f"--resume keeps the run's settings; only --timesteps may change (got "
+                f"{', '.join('--' + name.replace('_', '-') for name in changed)})."
+            )
+        config = TrainConfig.load(out).replace(**given)
+    else:
+        config = TrainConfig(algo=args.algo, **given)
+    record = train(config, out, resume=args.resume, progress=progress, data_dir=args.data_dir)
+    valid = record["validation"]
+    print(
+        f"trained {record['timesteps']} timesteps in {record['wall_seconds'] / 60:.1f} min; "
+        f"validation: accuracy {100 * valid['accuracy']:.1f}%, {valid['tokens_k']:.1f}k tokens; "
+        f"model: {out / 'model.zip'}"
+    )
+    return 0
+
+
+def _penalties(text: str) -> list[float]:
+    try:
+        values = [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise TTSGymError(f"--sweep takes comma-separated numbers, got '{text}'.") from None
+    if not values:
+        raise TTSGymError("--sweep needs at least one token penalty.")
+    return values

@@ -1,0 +1,263 @@
+"""RL controllers: macro actions, the held-out guard, training, resume, loading, the example."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+pytest.importorskip("sb3_contrib")
+
+from tts_gym_agents.rl.config import TrainConfig  # noqa: E402
+from tts_gym_agents.rl.macro import Macro, MacroEnv  # noqa: E402
+from tts_gym_agents.rl.policy import load_sb3_policy  # noqa: E402
+from tts_gym_agents.rl.split import (  # noqa: E402
+    QuestionSubset,
+    check_training_stores,
+    split_questions,
+)
+from tts_gym_agents.rl.train import latest_checkpoint, sweep, train  # noqa: E402
+
+from tests.support import REPO_ROOT  # noqa: E402
+from tts_gym import ENV_ID  # noqa: E402
+from tts_gym.cli import main  # noqa: E402
+from tts_gym.env import TTSControlEnv  # noqa: E402
+from tts_gym.errors import TTSGymError  # noqa: E402
+from tts_gym.evaluation.protocols import numpy_orders  # noqa: E402
+from tts_gym.evaluation.runner import player  # noqa: E402
+from tts_gym.store import CATALOG, load_store  # noqa: E402
+from tts_gym.store.synthetic import generate_store, write_store  # noqa: E402
+
+REPO = REPO_ROOT
+# Small and quick: 12 branches of at most 4k tokens, answers that get clearer with votes.
+TINY = TrainConfig(
+    subproc=False,
+    max_branches=8,
+    n_envs=4,
+    n_steps=128,
+    batch_size=128,
+    n_epochs=4,
+    valid_fraction=0.25,
+    valid_orders=2,
+    eval_freq=1024,
+    checkpoint_freq=1024,
+)
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = generate_store(10, 12, seed=11, solve_rate=(0.3, 0.9), tokens=(1_000, 4_000))
+    return write_store(store, tmp_path_factory.mktemp("rl") / "synthetic.json")
+
+
+# The run that must learn something: tokens priced high enough that reading every branch is
+# not the best answer on this small store, and no prior against stopping early.
+LEARN = {"timesteps": 4096, "token_penalty": 20.0, "stop_prior": 0.0}
+
+
+def tiny(store_path: Path, **changes) -> TrainConfig:
+    return TINY.replace(stores=(str(store_path),), **changes)
+
+
+def play(store_path: Path, config: TrainConfig, act=None) -> tuple[float, float]:
+    """(accuracy, mean tokens) of `act(obs, info)` (default: random legal actions) on the
+    plain env, over every question of the store under 4 orders each."""
+    env = TTSControlEnv(stores=[str(store_path)], max_branches=config.max_branches)
+    env.action_space.seed(0)
+    act = act or (lambda obs, info: env.action_space.sample())  # samples legal actions
+    correct, tokens = [], []
+    for q, question in enumerate(env.stores[0].questions):
+        for order in numpy_orders(question.n_branches, 4, [7, q]):
+            obs, info = env.reset(options={"question": q, "order": order})
+            done = False
+            while not done:
+                obs, _, done, _, info = env.step(act(obs, info))
+            correct.append(info["correct"])
+            tokens.append(info["tokens"])
+    return float(np.mean(correct)), float(np.mean(tokens))
+
+
+# ---- macros -------------------------------------------------------------------------------
+def test_macro_return_is_the_env_reward(store_path: Path) -> None:
+    env = MacroEnv(gym.make(ENV_ID, stores=[str(store_path)], max_branches=8, token_penalty=2.0))
+    rng = np.random.default_rng(0)
+    for episode in range(20):
+        env.reset(seed=episode)
+        total, done, info = 0.0, False, {}
+        while not done:
+            legal = np.flatnonzero(env.action_masks())
+            going = legal[legal >= Macro.WIDEN]
+            macro = rng.choice(going) if going.size and rng.random() < 0.8 else legal[0]
+            _, reward, done, _, info = env.step(macro)
+            total += reward
+        assert total == pytest.approx(info["correct"] - 2.0 * info["tokens"] / 1e6)
+
+
+def test_advance_stops_when_a_branch_finishes(store_path: Path) -> None:
+    env = MacroEnv(gym.make(ENV_ID, stores=[str(store_path)], max_branches=8))
+    env.reset(seed=3)
+    env.step(Macro.WIDEN)
+    env.step(Macro.ADVANCE)
+    episode = env.unwrapped.episode
+    assert episode.n_opened == 4 and any(episode.finished)
+    alive = [d for d, f in zip(episode.depth, episode.finished, strict=True) if not f]
+    assert len(set(alive)) <= 1  # lockstep: the alive branches are equally deep
+
+
+def test_step_policy_and_batched_play_agree(store_path: Path) -> None:
+    policy = load_sb3_policy(_trained(store_path, tiny(store_path, **LEARN)))
+    store = load_store(store_path)
+    orders = lambda q, n: numpy_orders(n, 3, [1, q])  # noqa: E731
+    batched = policy.play_store(store, orders)
+    play = player(policy, store)
+    for q in range(store.n_questions):
+        for o, order in enumerate(orders(q, store.questions[q].n_branches)):
+            answer, tokens, _ = play(q, order)
+            assert (answer, tokens) == (batched.answers[q][o], batched.tokens[q, o])
+
+
+# ---- held-out stores are never read -------------------------------------------------------
+def test_held_out_stores_are_refused(shared_replay: Path) -> None:
+    with pytest.raises(TTSGymError, match="held out"):
+        check_training_stores(["search", "autotts/qwen3-8b/aime25"])
+    with pytest.raises(TTSGymError, match="held out"):
+        check_training_stores(["held-out"])
+    path = shared_replay / CATALOG["autotts/qwen3-4b/hmmt25"].relative_path
+    with pytest.raises(TTSGymError, match="held-out store 'autotts/qwen3-4b/hmmt25'"):
+        check_training_stores([str(path)])
+
+
+def test_training_on_search_reads_no_held_out_file(
+    shared_replay: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tts_gym.store.replay as replay
+
+    opened: list[Path] = []
+    resolve = replay.resolve_store
+
+    def spy(spec, folder=None):
+        path, entry = resolve(spec, folder)
+        opened.append(path.resolve())
+        return path, entry
+
+    monkeypatch.setattr(replay, "resolve_store", spy)
+    config = TINY.replace(timesteps=256, n_envs=2, n_steps=64, batch_size=64, valid_orders=1)
+    train(config, tmp_path / "run")
+    held_out = {
+        (shared_replay / e.relative_path).resolve()
+        for e in CATALOG.values()
+        if e.role == "held-out"
+    }
+    assert opened and not held_out & set(opened)
+
+
+def test_validation_split_is_seeded_and_disjoint(store_path: Path) -> None:
+    stores = [load_store(store_path)] * 2
+    train_q, valid_q = split_questions(stores, 0.25, seed=5)
+    assert (train_q, valid_q) == split_questions(stores, 0.25, seed=5)
+    assert not set(train_q) & set(valid_q)
+    assert len(valid_q) == 4 and len(train_q) == 16
+    first_store = [episode for episode in valid_q if episode[0] == 0]
+    env = QuestionSubset(gym.make(ENV_ID, stores=[str(store_path)]), first_store)
+    seen = set()
+    for seed in range(30):
+        env.reset(seed=seed)
+        seen.add(env.unwrapped.episode.question.index)
+    assert seen == {q for _, q in first_store}
+
+
+# ---- training -----------------------------------------------------------------------------
+_RUNS: dict[tuple, Path] = {}
+
+
+def _trained(store_path: Path, config: TrainConfig) -> Path:
+    """A run of `config` (trained once per test session)."""
+    key = (str(store_path), config)
+    if key not in _RUNS:
+        out = store_path.parent / f"run{len(_RUNS)}"
+        train(config, out)
+        _RUNS[key] = out
+    return _RUNS[key]
+
+
+def test_short_training_beats_a_random_masked_policy(store_path: Path) -> None:
+    config = tiny(store_path, **LEARN)
+    out = _trained(store_path, config)
+    assert {"config.json", "model.zip", "best_model.zip", "evaluation.json", "record.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    assert list((out / "tb").iterdir())
+    record = json.loads((out / "record.json").read_text())
+    assert record["timesteps"] == 4096 and "--token-penalty 20" in record["command"]
+
+    policy = load_sb3_policy(out / "model.zip")
+    trained_acc, trained_tokens = play(store_path, config, policy.act)
+    random_acc, random_tokens = play(store_path, config)
+    assert trained_acc / trained_tokens > 1.5 * random_acc / random_tokens  # accuracy per token
+    penalty = config.token_penalty / 1e6  # and the trade-off it was trained for
+    assert trained_acc - penalty * trained_tokens > random_acc - penalty * random_tokens + 0.2
+
+
+def test_resume_continues_from_the_last_checkpoint(store_path: Path, tmp_path: Path) -> None:
+    config = tiny(store_path, timesteps=1024, checkpoint_freq=512)
+    out = tmp_path / "run"
+    train(config, out)
+    assert latest_checkpoint(out).name == "step_1024.zip"
+    with pytest.raises(TTSGymError, match="already has 1024 timesteps"):
+        train(config, out, resume=True)
+    record = train(config.replace(timesteps=2048), out, resume=True)
+    assert record["timesteps"] == 2048
+    assert latest_checkpoint(out).name == "step_2048.zip"
+    assert load_sb3_policy(out).model.num_timesteps == 2048
+
+
+def test_sweep_traces_one_run_per_penalty(store_path: Path, tmp_path: Path) -> None:
+    config = tiny(store_path, timesteps=512, eval_freq=512, checkpoint_freq=512)
+    records = sweep(config, [0.5, 4.0], tmp_path / "sweep")
+    assert [r["token_penalty"] for r in records] == [0.5, 4.0]
+    assert json.loads((tmp_path / "sweep" / "sweep.json").read_text())[1]["folder"].endswith("g4")
+    again = sweep(config, [0.5, 4.0], tmp_path / "sweep", resume=True)  # finished: kept
+    assert [r["wall_seconds"] for r in again] == [r["wall_seconds"] for r in records]
+
+
+# ---- command line -------------------------------------------------------------------------
+def test_cli_user_errors_are_one_line(
+    store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["train", "--stores", "held-out", "--out", str(tmp_path / "a")]) == 1
+    assert "held out" in capsys.readouterr().err
+    empty = tmp_path / "b"
+    empty.mkdir()
+    TINY.replace(stores=(str(store_path),)).save(empty)
+    assert main(["train", "--out", str(empty), "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "no checkpoint" in err and len(err.strip().splitlines()) == 1
+    assert main(["train", "--out", str(tmp_path / "c"), "--stores", "nope/x/y"]) == 1
+
+
+def test_cli_trains_and_the_harness_evaluates_the_model(
+    store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from tts_gym.evaluation import evaluate
+
+    out = tmp_path / "cli"
+    argv = ["train", "--stores", str(store_path), "--timesteps", "512", "--token-penalty", "0.5"]
+    assert main([*argv, "--max-branches", "8", "--n-envs", "2", "--out", str(out)]) == 0
+    assert "validation: accuracy" in capsys.readouterr().out
+    policy = load_sb3_policy(out / "model.zip")
+    cells = evaluate(policy, str(store_path), "default", n_orders=2, jobs=1)
+    assert cells[0].method == "MaskablePPO(g=0.5)" and cells[0].n_episodes == 20
+
+
+# ---- the CleanRL-style example ------------------------------------------------------------
+def test_example_runs_on_a_synthetic_store(store_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("train_ppo", REPO / "examples" / "train_ppo.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    argv = ["--stores", str(store_path), "--max-branches", "8", "--total-timesteps", "1024"]
+    result = example.main([*argv, "--num-envs", "4", "--num-steps", "128", "--update-epochs", "2"])
+    assert np.isfinite(result["first_return"]) and np.isfinite(result["last_return"])

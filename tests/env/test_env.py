@@ -1,0 +1,393 @@
+"""TTSControl-v0: Gymnasium and SB3 checks, determinism, pickling, vectorisation, cost model."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import tts_gym
+from tts_gym import ActionKind, TTSControlEnv, decode_action, encode_action
+from tts_gym.env.observation import GLOBAL_FEATURES, SLOT_FEATURES
+from tts_gym.errors import IllegalActionError
+from tts_gym.store import CATALOG
+from tts_gym.store.synthetic import generate_store, write_store
+
+AUTOTTS = sorted(CATALOG)
+SLOT = {name: i for i, name in enumerate(SLOT_FEATURES)}
+GLOBAL = {name: i for i, name in enumerate(GLOBAL_FEATURES)}
+
+
+@pytest.fixture(scope="module")
+def edge_stores(tmp_path_factory) -> dict[str, str]:
+    """Synthetic stores with what the real ones lack: few branches, no probes, 'ERR' only."""
+    folder = tmp_path_factory.mktemp("synthetic")
+    specs = {
+        "three_branches": dict(n_questions=4, n_branches=3, seed=1),
+        "no_probes": dict(n_questions=4, n_branches=6, zero_probe_share=1.0, seed=2),
+        "all_err": dict(n_questions=3, n_branches=8, all_err_questions=3, seed=3),
+        "confidence": dict(n_questions=5, n_branches=(2, 20), confidence=True, seed=4),
+    }
+    return {
+        name: str(write_store(generate_store(**spec), folder / f"{name}.json"))
+        for name, spec in specs.items()
+    }
+
+
+def random_masked_action(info: dict, rng: np.random.Generator, stop_weight: float = 0.02) -> int:
+    """A random legal action; ANSWER and SUBMIT are rare so episodes run long."""
+    legal = np.flatnonzero(info["action_mask"])
+    weights = np.array(
+        [
+            stop_weight if decode_action(a)[0] in (ActionKind.ANSWER, ActionKind.SUBMIT) else 1.0
+            for a in legal
+        ]
+    )
+    return int(rng.choice(legal, p=weights / weights.sum()))
+
+
+# ---- Gymnasium conventions --------------------------------------------------------------------
+@pytest.mark.real_stores
+def test_registered_on_import():
+    assert tts_gym.ENV_ID in gym.registry
+    env = gym.make("TTSControl-v0")
+    assert isinstance(env.unwrapped, TTSControlEnv)
+    assert env.unwrapped.stores[0].name == "autotts/qwen3-0.6b/aime24"  # default: search stores
+    assert {s.role for s in env.unwrapped.stores} == {"search"}
+
+
+@pytest.mark.real_stores
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("store", ["autotts/qwen3-8b/aime24", "autotts/qwen3-0.6b/hmmt25"])
+def test_check_env_real_stores(store):
+    env = gym.make("TTSControl-v0", stores=[store])
+    check_env(env.unwrapped, skip_render_check=False)
+    sb3_check_env(TTSControlEnv(stores=[store]))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("name", ["three_branches", "no_probes", "all_err", "confidence"])
+def test_check_env_synthetic_stores(edge_stores, name):
+    check_env(TTSControlEnv(stores=[edge_stores[name]], max_branches=8))
+    sb3_check_env(TTSControlEnv(stores=[edge_stores[name]], max_branches=8))
+
+
+def rollout(env: gym.Env, seed: int, steps: int) -> list:
+    rng = np.random.default_rng(seed)
+    obs, info = env.reset(seed=seed)
+    record = []
+    for _ in range(steps):
+        action = random_masked_action(info, rng)
+        obs, reward, terminated, truncated, info = env.step(action)
+        record.append((action, {k: v.copy() for k, v in obs.items()}, reward, terminated, info))
+        if terminated:
+            obs, info = env.reset()
+    return record
+
+
+@pytest.mark.real_stores
+@pytest.mark.parametrize("env_id", [k for k in gym.registry if k.startswith("TTSControl")])
+def test_same_seed_same_rollout(env_id):
+    first = rollout(gym.make(env_id), seed=7, steps=400)
+    second = rollout(gym.make(env_id), seed=7, steps=400)
+    other = rollout(gym.make(env_id), seed=8, steps=400)
+    for (a1, o1, r1, t1, i1), (a2, o2, r2, t2, i2) in zip(first, second, strict=True):
+        assert a1 == a2 and r1 == r2 and t1 == t2
+        assert all(np.array_equal(o1[k], o2[k]) for k in o1)
+        assert i1.keys() == i2.keys()
+        assert all(np.array_equal(i1[k], i2[k]) for k in i1)
+    assert [r[0] for r in first] != [r[0] for r in other]
+
+
+@pytest.mark.real_stores
+def test_pickled_env_continues_identically():
+    env = TTSControlEnv(stores=["autotts/qwen3-4b/aime24"])
+    rng = np.random.default_rng(0)
+    _, info = env.reset(seed=11)
+    for _ in range(5):
+        _, _, terminated, _, info = env.step(random_masked_action(info, rng, stop_weight=0))
+    clone = pickle.loads(pickle.dumps(env))
+    for _ in range(30):
+        action = random_masked_action(info, rng, stop_weight=0)
+        o1, r1, t1, _, info = env.step(action)
+        o2, r2, t2, _, _ = clone.step(action)
+        assert r1 == r2 and t1 == t2
+        assert all(np.array_equal(o1[k], o2[k]) for k in o1)
+
+
+@pytest.mark.real_stores
+def test_make_vec_eight_envs():
+    envs = gym.make_vec("TTSControl-v0", num_envs=8)
+    obs, info = envs.reset(seed=3)
+    assert obs["slots"].shape == (8, 64, len(SLOT_FEATURES))
+    assert info["action_mask"].shape == (8, envs.single_action_space.n)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        actions = [rng.choice(np.flatnonzero(m)) for m in info["action_mask"]]
+        obs, rewards, terminated, truncated, info = envs.step(np.array(actions))
+        assert obs["globals"].shape == (8, len(GLOBAL_FEATURES))
+    envs.close()
+
+
+@pytest.mark.real_stores
+def test_action_space_sample_is_legal():
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"])
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(200):
+        action = env.action_space.sample()
+        assert env.action_masks()[action]
+        _, _, terminated, _, _ = env.step(action)
+        if terminated:
+            env.reset()
+
+
+def test_action_encoding_round_trips():
+    for m in (1, 5, 64):
+        indices = [encode_action(kind, slot, m) for kind in ActionKind for slot in range(m)]
+        assert sorted(set(indices)) == list(range(tts_gym.env.n_actions(m)))
+        for index in range(tts_gym.env.n_actions(m)):
+            kind, slot = decode_action(index, m)
+            assert encode_action(kind, slot, m) == index
+    with pytest.raises(ValueError):
+        decode_action(tts_gym.env.n_actions(4), 4)
+
+
+# ---- the replay, checked against the raw JSON --------------------------------------------------
+class ShadowModel:
+    """BASELINES.md section 1 re-derived from the raw JSON, independent of the engine."""
+
+    def __init__(self, raw_question: dict, order: list[int], max_branches: int):
+        self.branches = raw_question["each_branch"]
+        self.interval = raw_question["probe_freq"]
+        self.order, self.max_branches = order, max_branches
+        self.slots: list[dict] = []
+        self.tokens = 0
+
+    def expected_mask(self, n_actions: int) -> np.ndarray:
+        mask = np.zeros(n_actions, dtype=np.int8)
+        mask[ActionKind.ANSWER] = 1
+        can_open = len(self.slots) < min(len(self.order), self.max_branches)
+        mask[ActionKind.BRANCH] = mask[ActionKind.READ] = can_open
+        for i, s in enumerate(self.slots):
+            alive = not (s["finished"] or s["pruned"])
+            mask[encode_action(ActionKind.CONTINUE, i, self.max_branches)] = alive
+            mask[encode_action(ActionKind.PRUNE, i, self.max_branches)] = alive
+            mask[encode_action(ActionKind.SUBMIT, i, self.max_branches)] = s["answer"] is not None
+        return mask
+
+    def explore(self, slot: int) -> tuple[str, int, bool]:
+        s = self.slots[slot]
+        probes, length, final = self.branches[s["branch"]]
+        if s["depth"] < len(probes):
+            answer, cost = probes[s["depth"]], self.interval
+            s["depth"] += 1
+        else:
+            answer, cost = final, max(0, length - s["charged"])
+            s["finished"] = True
+        s["charged"] += cost
+        s["answer"] = answer
+        return answer, cost, s["finished"]
+
+    def apply(self, kind: ActionKind, slot: int) -> tuple[str | None, int]:
+        if kind in (ActionKind.BRANCH, ActionKind.READ):
+            branch = self.order[len(self.slots)]
+            self.slots.append(
+                dict(branch=branch, depth=0, charged=0, finished=False, pruned=False, answer=None)
+            )
+            slot = len(self.slots) - 1
+            if kind is ActionKind.READ:
+                probes, length, final = self.branches[branch]
+                self.slots[slot].update(finished=True, charged=length, answer=final)
+                self.tokens += length
+                return final, length
+        if kind in (ActionKind.BRANCH, ActionKind.CONTINUE):
+            answer, cost, _ = self.explore(slot)
+            self.tokens += cost
+            return answer, cost
+        if kind is ActionKind.PRUNE:
+            self.slots[slot]["pruned"] = True
+        return None, 0
+
+
+@pytest.mark.parametrize("store", AUTOTTS)
+def test_random_masked_episodes_follow_the_cost_model(store, shared_replay):
+    entry = CATALOG[store]
+    raw = json.loads((shared_replay / entry.relative_path).read_text())
+    env = TTSControlEnv(stores=[store], token_penalty=0.7)
+    rng = np.random.default_rng(AUTOTTS.index(store))
+    n_actions = env.action_space.n
+    for episode in range(1000):
+        q = int(rng.integers(len(raw)))
+        order = rng.permutation(128).tolist()
+        _, info = env.reset(options={"question": q, "order": order})
+        shadow = ShadowModel(raw[q], order, env.max_branches)
+        total_reward, terminated = 0.0, False
+        while not terminated:
+            np.testing.assert_array_equal(info["action_mask"], shadow.expected_mask(n_actions))
+            masked = np.flatnonzero(info["action_mask"] == 0)
+            if episode % 10 == 0 and len(masked):  # a masked action is refused, state untouched
+                with pytest.raises(ValueError):
+                    env.step(int(rng.choice(masked)))
+            action = random_masked_action(info, rng, stop_weight=0.05)
+            kind, slot = decode_action(action)
+            if kind is ActionKind.SUBMIT:
+                expected_answer = shadow.slots[slot]["answer"]
+            revealed, cost = shadow.apply(kind, slot)
+            _, reward, terminated, truncated, info = env.step(action)
+            total_reward += reward
+            assert not truncated
+            assert info["step_cost"] == cost and info["tokens"] == shadow.tokens
+            if kind in (ActionKind.BRANCH, ActionKind.READ, ActionKind.CONTINUE):
+                assert info["revealed"] == revealed
+        if kind is ActionKind.SUBMIT:
+            assert info["answer"] == expected_answer
+        assert info["correct"] == (info["answer"] == raw[q]["gold_answer"])
+        expected_return = float(info["correct"]) - 0.7 * shadow.tokens / 1e6
+        assert total_reward == pytest.approx(expected_return, abs=1e-9)
+
+
+def test_hand_checked_episode(shared_replay):
+    """Qwen3-8B aime24, question 0, branches in stored order: every answer and charge by hand."""
+    raw = json.loads((shared_replay / "autotts/Qwen3-8B/aime24.json").read_text())[0]
+    probes0, tokens0, final0 = raw["each_branch"][0]
+    probes1, tokens1, final1 = raw["each_branch"][1]
+    assert (len(probes0), tokens0, final0) == (8, 3856, "204")  # the data this test spells out
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"])
+    env.reset(options={"question": 0, "order": list(range(128))})
+
+    _, reward, _, _, info = env.step(encode_action(ActionKind.BRANCH))
+    assert (info["slot"], info["revealed"], info["step_cost"]) == (0, "150", 500)
+    assert reward == pytest.approx(-0.5 * 500 / 1e6)
+    for k in range(1, 8):
+        _, _, _, _, info = env.step(encode_action(ActionKind.CONTINUE, 0))
+        assert (info["revealed"], info["step_cost"], info["finished"]) == (probes0[k], 500, False)
+    assert info["tokens"] == 8 * 500
+    # one more advance ends the branch: its final answer, charged max(0, 3856 - 4000) = 0
+    _, _, _, _, info = env.step(encode_action(ActionKind.CONTINUE, 0))
+    assert (info["revealed"], info["step_cost"], info["finished"]) == ("204", 0, True)
+    assert not env.action_masks()[encode_action(ActionKind.CONTINUE, 0)]
+
+    _, _, _, _, info = env.step(encode_action(ActionKind.READ))
+    assert (info["slot"], info["revealed"], info["step_cost"]) == (1, final1, tokens1)
+    _, reward, terminated, _, info = env.step(encode_action(ActionKind.SUBMIT, 0))
+    assert (
+        terminated and info["answer"] == "204" and info["correct"] == (raw["gold_answer"] == "204")
+    )
+    assert info["tokens"] == 4000 + tokens1
+    assert info["stop_reason"] == "submit"
+
+
+# ---- masks, errors and options -------------------------------------------------------------
+@pytest.mark.real_stores
+def test_masked_action_raises_value_error_saying_why():
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"])
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"CONTINUE\(3\) is masked: slot 3 is not open"):
+        env.step(encode_action(ActionKind.CONTINUE, 3))
+    with pytest.raises(IllegalActionError, match="SUBMIT"):
+        env.step(encode_action(ActionKind.SUBMIT, 0))
+    env.step(encode_action(ActionKind.READ))
+    with pytest.raises(ValueError, match="finished"):
+        env.step(encode_action(ActionKind.PRUNE, 0))
+    with pytest.raises(ValueError, match="outside"):
+        env.step(10_000)
+
+
+@pytest.mark.real_stores
+def test_max_branches_limits_slots():
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], max_branches=2)
+    env.reset(seed=0)
+    env.step(encode_action(ActionKind.BRANCH, 0, 2))
+    env.step(encode_action(ActionKind.BRANCH, 0, 2))
+    assert not env.action_masks()[ActionKind.BRANCH]
+    with pytest.raises(ValueError, match="all 2 slots are in use"):
+        env.step(encode_action(ActionKind.READ, 0, 2))
+
+
+@pytest.mark.real_stores
+def test_budget_leaves_only_answers():
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], budget=1000)
+    env.reset(seed=0)
+    env.step(encode_action(ActionKind.BRANCH))
+    env.step(encode_action(ActionKind.CONTINUE, 0))
+    kinds = {decode_action(a)[0] for a in np.flatnonzero(env.action_masks())}
+    assert kinds <= {ActionKind.ANSWER, ActionKind.SUBMIT, ActionKind.PRUNE}
+    with pytest.raises(ValueError, match="budget"):
+        env.step(encode_action(ActionKind.CONTINUE, 0))
+
+
+def test_probe_reveals_when_continue_does_not(shared_replay):
+    raw = json.loads((shared_replay / "autotts/Qwen3-8B/aime24.json").read_text())[0]
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], reveal_on_continue=False, probe_cost=7)
+    env.reset(options={"question": 0, "order": list(range(128))})
+    _, _, _, _, info = env.step(encode_action(ActionKind.BRANCH))
+    assert info["revealed"] is None and not env.action_masks()[encode_action(ActionKind.SUBMIT, 0)]
+    _, _, _, _, info = env.step(encode_action(ActionKind.CONTINUE, 0))
+    _, _, _, _, info = env.step(encode_action(ActionKind.PROBE, 0))
+    assert (info["revealed"], info["step_cost"]) == (raw["each_branch"][0][0][1], 7)
+    assert not env.action_masks()[encode_action(ActionKind.PROBE, 0)]  # nothing new to see
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"question": 30}, "outside 0..29"),
+        ({"question": 0, "store": 3}, "outside 0..0"),
+        ({"question": 0, "store": "nope"}, "not one of"),
+        ({"question": 0, "order": [1, 1]}, "distinct"),
+        ({"store": 0}, "needs options"),
+    ],
+)
+@pytest.mark.real_stores
+def test_bad_reset_options(options, message):
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"])
+    with pytest.raises(ValueError, match=message):
+        env.reset(options=options)
+
+
+@pytest.mark.real_stores
+def test_observation_hides_answers_and_tracks_votes():
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"])
+    env.reset(options={"question": 0, "order": list(range(128))})
+    for _ in range(3):
+        obs, *_ = env.step(encode_action(ActionKind.READ))
+    episode = env.episode
+    answers = [episode.answer_text(a) for a in episode.revealed]
+    # per-episode ids in order of first appearance, never the strings
+    first_seen = list(dict.fromkeys(answers))
+    assert obs["answer_id"][:3].tolist() == [first_seen.index(a) for a in answers]
+    assert obs["slots"][:3, SLOT["finished"]].tolist() == [1, 1, 1]
+    top = max(answers.count(a) for a in answers)
+    assert obs["globals"][GLOBAL["leader_share"]] == pytest.approx(top / 3)
+    assert obs["slots"][3:].sum() == 0
+
+
+def test_confidence_enters_the_observation(edge_stores):
+    with open(edge_stores["confidence"]) as handle:
+        raw = json.load(handle)
+    q = next(i for i, item in enumerate(raw) if len(item["each_branch"][0][0]) >= 2)
+    env = TTSControlEnv(stores=[edge_stores["confidence"]], max_branches=8)
+    env.reset(options={"question": q, "order": list(range(len(raw[q]["each_branch"])))})
+    obs, *_ = env.step(encode_action(ActionKind.BRANCH, 0, 8))
+    expected = raw[q]["segment_confidence"][0][0]
+    assert obs["slots"][0, SLOT["confidence"]] == pytest.approx(expected)
+    obs, *_ = env.step(encode_action(ActionKind.CONTINUE, 0, 8))
+    assert obs["slots"][0, SLOT["confidence"]] == pytest.approx(raw[q]["segment_confidence"][0][1])
+
+
+@pytest.mark.real_stores
+def test_deepcopy_keeps_mask_in_sync():
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"])
+    env.reset(seed=0)
+    clone = copy.deepcopy(env)
+    clone.step(encode_action(ActionKind.BRANCH))
+    assert clone.action_masks()[encode_action(ActionKind.CONTINUE, 0)]
+    assert clone.action_space.legal is clone._mask
+    assert not env.action_masks()[encode_action(ActionKind.CONTINUE, 0)]

@@ -1,0 +1,19 @@
+"""The published reference controllers, exactly as BASELINES.md section 4 specifies them."""
+
+from tts_gym.control.builtin.cmc import CMCSchedule, ConfidenceMomentum, cmc_schedule
+from tts_gym.control.builtin.consistency import (
+    AdaptiveConsistency,
+    EarlyStoppingConsistency,
+    SelfConsistency,
+)
+from tts_gym.control.builtin.parallel_probe import ParallelProbe
+
+__all__ = [
+    "AdaptiveConsistency",
+    "CMCSchedule",
+    "ConfidenceMomentum",
+    "EarlyStoppingConsistency",
+    "ParallelProbe",
+    "SelfConsistency",
+    "cmc_schedule",
+]
