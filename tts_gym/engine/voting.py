@@ -52,8 +52,8 @@ def _exact_confidence(top1: int, top2: int) -> float:
     return sum(comb(n, k) for k in range(top1 + 1)) / (1 << n)
 
 
-def _confidence_table(size: int) -> tuple[tuple[float, ...], ...]:
-    """Exact table from cumulative rows of Pascal's triangle (integer arithmetic)."""
+def confidence_table(size: int) -> tuple[tuple[float, ...], ...]:
+    """`beta_confidence` for counts below `size`, exact (cumulative rows of Pascal's triangle)."""
     cumulative: list[list[int]] = []  # cumulative[n][k] = sum_{j <= k} C(n, j)
     row = [1]
     for n in range(2 * size):
@@ -73,7 +73,7 @@ def _confidence_table(size: int) -> tuple[tuple[float, ...], ...]:
     )
 
 
-_CONFIDENCE_TABLE = _confidence_table(_TABLE_SIZE)
+_CONFIDENCE_TABLE = confidence_table(_TABLE_SIZE)
 
 
 @lru_cache(maxsize=4096)
