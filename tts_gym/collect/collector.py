@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from tts_gym.collect.answers import GoldMatcher, last_boxed, probe_answer
-from tts_gym.collect.backends.base import BACKENDS, Backend, SamplingConfig, load_backend
+from tts_gym.collect.backends import BACKENDS, Backend, SamplingConfig, load_backend
 from tts_gym.collect.confidence import segment_group_confidence, segment_mean_logprob
 from tts_gym.collect.errors import CollectError
 from tts_gym.collect.prompt import INSTRUCTION, PromptFormat, load_tokenizer

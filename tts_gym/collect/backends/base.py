@@ -11,8 +11,6 @@ from typing import Protocol
 
 import numpy as np
 
-BACKENDS = ("vllm", "transformers")
-
 
 @dataclass(frozen=True)
 class SamplingConfig:
@@ -40,20 +38,3 @@ class Backend(Protocol):
     def probe(self, prefixes: list[list[int]], max_tokens: int) -> list[list[int]]:
         """Greedy continuations (token ids, at most `max_tokens`) of each prefix, in order."""
         ...
-
-
-def load_backend(
-    name: str, model: str, *, seed: int, top_logprobs: int, tensor_parallel_size: int = 1
-) -> Backend:
-    """Import the backend's library only when it is chosen (vLLM is an optional extra)."""
-    if name == "vllm":
-        from tts_gym.collect.backends.vllm import VLLMBackend
-
-        return VLLMBackend(
-            model, seed=seed, top_logprobs=top_logprobs, tensor_parallel_size=tensor_parallel_size
-        )
-    if name == "transformers":
-        from tts_gym.collect.backends.transformers import TransformersBackend
-
-        return TransformersBackend(model)
-    raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
