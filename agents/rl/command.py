@@ -1,6 +1,7 @@
 """`tts-gym train`: train an RL controller (MaskablePPO) on the search stores.
 
-tts-gym train --out runs/ppo                        one run (config, model, evaluation)
+tts-gym train                                       one run in runs/train/<settings>
+tts-gym train --out runs/ppo                        one run in runs/ppo (config, model, evaluation)
 tts-gym train --out runs/ppo --resume               continue from its last checkpoint
 tts-gym train --out runs/sweep --sweep 0.05,0.1,0.2  one run per token penalty, then a table
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from tts_gym.errors import TTSGymError
 
+DEFAULT_ROOT = Path("runs/train")
 _DEFAULTS_FROM_CONFIG = ("token_penalty", "timesteps", "seed", "n_envs", "max_branches")
 
 
@@ -37,13 +39,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, metavar="S")
     parser.add_argument("--n-envs", type=int, metavar="K", help="parallel training envs")
     parser.add_argument("--max-branches", type=int, metavar="M", help="env slots")
-    parser.add_argument("--out", required=True, metavar="DIR", help="run folder")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="run folder (default: runs/train/<algo>-g<penalty>-m<max branches>-s<seed>)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     parser.add_argument(
         "--sweep", metavar="G,G,...", help="one run per token penalty, in DIR/g<G>, then a table"
     )
     parser.add_argument("--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
@@ -51,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
     from tts_gym_agents.rl.config import TrainConfig
     from tts_gym_agents.rl.train import sweep, train
 
-    out = Path(args.out)
     given = {
         name: getattr(args, name)
         for name in _DEFAULTS_FROM_CONFIG
@@ -59,10 +64,13 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.stores is not None:
         given["stores"] = tuple(args.stores)
-    progress = not args.no_progress and sys.stderr.isatty()
+    progress = not args.quiet and sys.stderr.isatty()
     if args.sweep:
         penalties = _penalties(args.sweep)
         config = TrainConfig(algo=args.algo, **given)
+        out = Path(
+            args.out or DEFAULT_ROOT / f"{config.algo}-sweep-m{config.max_branches}-s{config.seed}"
+        )
         results = sweep(
             config, penalties, out, resume=args.resume, progress=progress, data_dir=args.data_dir
         )
@@ -75,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
             )
         return 0
     if args.resume:
+        if args.out is None:
+            raise TTSGymError("--resume needs the run folder: --out DIR.")
+        out = Path(args.out)
         known = {f.name for f in fields(TrainConfig)}
         changed = sorted(set(given) - {"timesteps"} & known)
         if changed:
@@ -85,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         config = TrainConfig.load(out).replace(**given)
     else:
         config = TrainConfig(algo=args.algo, **given)
+        out = Path(args.out or DEFAULT_ROOT / config.run_name())
     record = train(config, out, resume=args.resume, progress=progress, data_dir=args.data_dir)
     valid = record["validation"]
     print(

@@ -71,6 +71,10 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in raw.items() if key in known})
 
+    def run_name(self) -> str:
+        """A folder name that tells runs apart by what is usually varied."""
+        return f"{self.algo}-g{self.token_penalty:g}-m{self.max_branches}-s{self.seed}"
+
     def replace(self, **changes: Any) -> TrainConfig:
         return TrainConfig(**{**asdict(self), **changes})
 

@@ -239,15 +239,18 @@ def test_cli_user_errors_are_one_line(
     assert main(["train", "--out", str(tmp_path / "c"), "--stores", "nope/x/y"]) == 1
 
 
-def test_cli_trains_and_the_harness_evaluates_the_model(
-    store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+def test_cli_trains_into_the_default_folder_and_the_harness_evaluates_the_model(
+    store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tts_gym.evaluation import evaluate
 
-    out = tmp_path / "cli"
+    monkeypatch.chdir(tmp_path)
     argv = ["train", "--stores", str(store_path), "--timesteps", "512", "--token-penalty", "0.5"]
-    assert main([*argv, "--max-branches", "8", "--n-envs", "2", "--out", str(out)]) == 0
-    assert "validation: accuracy" in capsys.readouterr().out
+    assert main([*argv, "--max-branches", "8", "--n-envs", "2", "-q"]) == 0
+    out = tmp_path / "runs/train/maskable-ppo-g0.5-m8-s0"
+    assert f"model: {out.relative_to(tmp_path)}/model.zip" in capsys.readouterr().out
+    assert main([*argv, "--max-branches", "8", "--n-envs", "2", "-q"]) == 1  # never overwrites
+    assert "already holds a training run" in capsys.readouterr().err
     policy = load_sb3_policy(out / "model.zip")
     cells = evaluate(policy, str(store_path), "default", n_orders=2, jobs=1)
     assert cells[0].method == "MaskablePPO(g=0.5)" and cells[0].n_episodes == 20
