@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from tts_gym.errors import TTSGymError
+from tts_gym.files import from_json, read_json
 from tts_gym.store.files import atomic_write
 
 ALGOS = ("maskable-ppo",)
@@ -62,14 +63,9 @@ class TrainConfig:
     @classmethod
     def load(cls, folder: Path) -> TrainConfig:
         path = folder / CONFIG_FILE
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise TTSGymError(f"{folder} holds no {CONFIG_FILE}; it is no training run.") from None
-        except json.JSONDecodeError as error:
-            raise TTSGymError(f"{path} is not valid JSON ({error.msg}).") from None
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in raw.items() if key in known})
+        if not path.is_file():
+            raise TTSGymError(f"{folder} holds no {CONFIG_FILE}; it is no training run.")
+        return from_json(cls, read_json(path, "run config"), str(path))
 
     def run_name(self) -> str:
         """A folder name that tells runs apart by what is usually varied."""

@@ -12,7 +12,6 @@ Every file is written atomically. Held-out stores are refused before anything is
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import platform
 import re
@@ -46,6 +45,7 @@ from tts_gym_agents.rl.split import (
 from tts_gym import ENV_ID
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import numpy_orders
+from tts_gym.files import read_json_object
 from tts_gym.store import ReplayStore, load_store
 from tts_gym.store.files import atomic_write
 
@@ -309,8 +309,15 @@ def _subproc_vec_env(thunks: list[Callable[[], gym.Env]]) -> SubprocVecEnv:
 
 
 def _read_record(out: Path) -> dict[str, Any]:
+    """The run's `record.json` ({} before the first checkpoint), checked where resume reads it."""
     path = out / "record.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    record = read_json_object(path, "run record")
+    for key, kind in (("wall_seconds", (int, float)), ("timesteps", int), ("finished", bool)):
+        if key in record and not isinstance(record[key], kind):
+            raise TTSGymError(f"the run record {path}: '{key}' has the wrong type.")
+    return record
 
 
 def _versions() -> dict[str, str]:

@@ -32,6 +32,7 @@ from tts_gym.collect.confidence import segment_group_confidence, segment_mean_lo
 from tts_gym.collect.errors import CollectError
 from tts_gym.collect.prompt import INSTRUCTION, PromptFormat, load_tokenizer
 from tts_gym.collect.questions import QuestionItem, read_questions
+from tts_gym.files import read_json
 from tts_gym.store.replay import CONFIDENCE_KEY, parse_questions
 
 EXTRA_KEYS = {
@@ -297,7 +298,7 @@ def _settings(config: CollectConfig, fmt: PromptFormat, tokenizer: Any) -> dict[
 def _resume_state(
     out: Path, meta_file: Path, items: list[QuestionItem], settings: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    metadata = _read_json(meta_file, "metadata file") if meta_file.exists() else None
+    metadata = read_json(meta_file, "metadata file") if meta_file.exists() else None
     if metadata is not None:
         old = metadata.get("settings") if isinstance(metadata, dict) else None
         if not isinstance(old, dict):
@@ -312,7 +313,7 @@ def _resume_state(
         return [], metadata
     if metadata is None:
         raise CollectError(f"cannot resume {out}: its metadata file {meta_file} is missing.")
-    records = _read_json(out, "store")
+    records = read_json(out, "store")
     parse_questions(records, out)
     if len(records) > len(items):
         raise CollectError(
@@ -326,18 +327,6 @@ def _resume_state(
                 "of the question file."
             )
     return records, metadata
-
-
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as error:
-        raise CollectError(
-            f"cannot resume: the {what} {path} is not valid JSON ({error.msg})."
-        ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CollectError(f"cannot resume: the {what} {path} cannot be read ({error}).") from None
 
 
 def _metadata(
