@@ -237,6 +237,12 @@ def test_cli_user_errors_are_one_line(
     err = capsys.readouterr().err
     assert "no checkpoint" in err and len(err.strip().splitlines()) == 1
     assert main(["train", "--out", str(tmp_path / "c"), "--stores", "nope/x/y"]) == 1
+    capsys.readouterr()
+    for broken in ('{"seed": 0,', '{"token_penalty": "high"}', "[1]"):
+        (empty / "config.json").write_text(broken)
+        assert main(["train", "--out", str(empty), "--resume"]) == 1
+        err = capsys.readouterr().err
+        assert "config.json" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_trains_into_the_default_folder_and_the_harness_evaluates_the_model(
