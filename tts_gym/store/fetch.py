@@ -60,7 +60,9 @@ def fetch(
         url = f"{mirror.rstrip('/')}/{entry.relative_path}" if mirror else entry.url
         removed = remove_stale_partials(dest)
         if removed:
-            _say(progress, f"{entry.name}: removed {len(removed)} partial file(s) of killed fetches.")
+            _say(
+                progress, f"{entry.name}: removed {len(removed)} partial file(s) of killed fetches."
+            )
         if dest.is_file():
             if _checksum(dest) == entry.sha256:
                 _say(progress, f"{entry.name}: already present at {dest} (checksum ok).")

@@ -33,9 +33,9 @@ CONFIDENCE_KEY = "segment_confidence"
 
 MAX_STORE_MB_ENV_VAR = "TTS_GYM_MAX_STORE_MB"
 DEFAULT_MAX_STORE_MB = 128
-"""About 50 times the largest published store (2.6 MB): room for stores of ~1,500 questions of
-128 branches. Parsing costs about 10-25 bytes of memory per byte of file, so the cap also
-bounds what a hostile file can take."""
+"""About 40 times the largest published store (3.1 MB): room for ~1,200 questions of 128
+branches. Parsing takes ~10-13 bytes of memory per byte of a real store and up to ~40 for a
+hostile one (tiny nested lists), so the cap also bounds what a file can cost."""
 
 MAX_TOKENS = 2**31 - 1
 """Bound on `branch_tokens` and `probe_freq`. Any one value fits int32 and a sum over 2**32
@@ -141,7 +141,12 @@ def check_store_size(path: str | os.PathLike, size: int) -> None:
 
 @lru_cache(maxsize=32)
 def _load_cached(path: str, _mtime: int, _size: int, entry: CatalogEntry | None) -> ReplayStore:
-    file = Path(path)
+    return read_store(Path(path), entry)
+
+
+def read_store(file: Path, entry: CatalogEntry | None = None) -> ReplayStore:
+    """Read, hash, parse and validate one file (uncached); `entry`: the catalog name it was
+    asked for, which its content overrides."""
     data = _read_capped(file)
     sha256 = hashlib.sha256(data).hexdigest()
     questions = parse_questions(_parse_json(data, file), file)
@@ -158,7 +163,11 @@ def _read_capped(file: Path) -> bytes:
     cap = max_store_bytes()
     try:
         with open(file, "rb") as handle:
-            data = handle.read(cap + 1)
+            size = os.fstat(handle.fileno()).st_size
+            check_store_size(file, size)
+            data = handle.read(size + 1)  # not read(cap): that would allocate the whole cap
+            if len(data) > size:
+                data += handle.read(cap + 1 - len(data))
     except OSError as error:
         raise StoreError(f"{file}: cannot be read ({error.strerror or error}).") from None
     check_store_size(file, len(data))
