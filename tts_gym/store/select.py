@@ -88,16 +88,12 @@ def select_stores(
     one sentence before any store is parsed; see `identify_stores`.
     """
     expanded = _expand(specs)
-    if refuse_held_out:
-        given = [spec for spec in expanded if isinstance(spec, ReplayStore)]
-        refuse_held_out_stores(given, refuse_held_out)
-    refs = iter(identify_stores(expanded, data_dir, refuse_held_out=refuse_held_out))
-    stores = [
-        spec if isinstance(spec, ReplayStore) else load_store(next(refs).spec, data_dir)
-        for spec in expanded
-    ]
-    if refuse_held_out:  # what was parsed is what was hashed, unless the file changed since
-        refuse_held_out_stores(stores, refuse_held_out)
+    if not refuse_held_out:  # loading hashes each file anyway: nothing to check first
+        return [s if isinstance(s, ReplayStore) else load_store(s, data_dir) for s in expanded]
+    refuse_held_out_stores([s for s in expanded if isinstance(s, ReplayStore)], refuse_held_out)
+    identify_stores(expanded, data_dir, refuse_held_out=refuse_held_out)
+    stores = [s if isinstance(s, ReplayStore) else load_store(s, data_dir) for s in expanded]
+    refuse_held_out_stores(stores, refuse_held_out)  # the same content, unless a file changed
     return stores
 
 

@@ -3,10 +3,7 @@ and a final report refuses a held-out store that was searched on under another n
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,28 +12,23 @@ from tts_gym_agents.discovery.final import run_final
 from tts_gym_agents.discovery.loop import DiscoveryConfig
 from tts_gym_agents.discovery.sandbox import Limits
 
+from tests.agents.conftest import HELD_OUT
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
 from tts_gym.store import CATALOG
 
-HELD_OUT = "autotts/qwen3-8b/aime25"
 
-
-def test_search_refuses_a_renamed_held_out_copy(shared_replay: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "fresh.json"
-    shutil.copyfile(shared_replay / CATALOG[HELD_OUT].relative_path, copy)
+def test_search_refuses_a_renamed_held_out_copy(
+    held_out_copy: Path, tts_gym_process, tmp_path: Path
+) -> None:
     runs = tmp_path / "runs"
-    done = subprocess.run(
-        [sys.executable, "-m", "tts_gym.cli", "discover", "x", "--runs-dir", str(runs)]
-        + ["--stores", "autotts/qwen3-8b/aime24", str(copy)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TTS_GYM_DATA": str(shared_replay), "ANTHROPIC_API_KEY": "unused"},
+    stores = ["--stores", "autotts/qwen3-8b/aime24", str(held_out_copy)]
+    done = tts_gym_process(
+        "discover", "x", "--runs-dir", str(runs), *stores, ANTHROPIC_API_KEY="unused"
     )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr == (
-        f"tts-gym discover: '{copy}' is the held-out store '{HELD_OUT}' (same sha256): "
+        f"tts-gym discover: '{held_out_copy}' is the held-out store '{HELD_OUT}' (same sha256): "
         "a discovery search never reads held-out stores.\n"
     )
     assert not runs.exists()
@@ -51,7 +43,7 @@ def test_final_report_refuses_a_store_searched_under_another_name(
     archive = RunArchive.create(root, DiscoveryConfig(stores=(str(searched),)).to_json())
     archive.write(BEST, '{"round": 1, "score": 0.1, "controller": "round-0001/controller.py"}')
     archive.close()
-    stores = ["autotts/qwen3-8b/aime25", "autotts/qwen3-8b/aime24"]
+    stores = [HELD_OUT, "autotts/qwen3-8b/aime24"]
     with pytest.raises(TTSGymError) as caught:
         run_final(root, stores, Protocol("default", 2, 0), Limits(), str(shared_replay))
     assert str(caught.value) == (
