@@ -19,7 +19,7 @@ from tts_gym.cli import main
 from tts_gym.errors import StoreError
 from tts_gym.store import CATALOG, GROUPS
 from tts_gym.store.fetch import fetch
-from tts_gym.store.files import sha256_file
+from tts_gym.store.files import atomic_write, remove_stale_partials, sha256_file
 
 NAME = "autotts/qwen3-4b/aime24"  # the smallest real store (about 2 MB)
 ENTRY = CATALOG[NAME]
@@ -260,3 +260,22 @@ def test_an_unwritable_data_folder_is_named(
         "written, make that folder writable or choose another data folder with --data-dir or "
         "$TTS_GYM_DATA.\n"
     )
+
+
+def test_only_unheld_partials_of_the_destination_are_removed(tmp_path: Path) -> None:
+    dest = tmp_path / "aime24.json"
+    names = [
+        ".aime24.json.0123abcd.part",
+        ".aime24.json.01234567.tmp",
+        ".aime25.json.0123abcd.part",
+    ]
+    names += [".aime24.json.0123ABCD.part", "aime24.json.0123abcd.part"]
+    for name in names:
+        (tmp_path / name).write_text("x")
+    assert remove_stale_partials(dest) == [tmp_path / names[0]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
+    with atomic_write(dest) as handle:  # a write holds its own partial file against cleaners
+        (partial,) = set(tmp_path.glob(".aime24.json.*.part")) - {tmp_path / names[3]}
+        assert remove_stale_partials(dest) == [] and partial.exists()
+        handle.write(b"[]")
+    assert dest.read_bytes() == b"[]" and not partial.exists()

@@ -99,7 +99,10 @@ def _create_partial(dest: Path) -> tuple[Path, int]:
         fd = os.open(tmp, flags, 0o666)
         if fcntl is None:
             return tmp, fd
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: write unlocked, as nothing can tell
+            return tmp, fd
         if os.fstat(fd).st_nlink:  # not removed as stale between its creation and the lock
             return tmp, fd
         os.close(fd)
@@ -113,8 +116,8 @@ def _remove_if_unheld(path: Path) -> bool:
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False  # a write under way
+        except OSError:
+            return False  # a write under way (or no locks here: then nothing is stale)
         path.unlink()
         return True
     finally:
