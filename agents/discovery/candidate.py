@@ -18,15 +18,15 @@ from typing import Any
 import numpy as np
 from tts_gym_agents.discovery.sandbox import Limits, run_candidate
 
-from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
 from tts_gym.evaluation.runner import Outcomes, score
-from tts_gym.store import expand_store_names, load_store
+from tts_gym.store import select_stores
 from tts_gym.store.replay import ReplayStore
 
 DEFAULT_BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 TOKEN_TOLERANCE = 0.02
 MAX_MISMATCHES_SHOWN = 3
+SEARCH = "a discovery search"
 _REPLAY_KEYS = ("answers", "tokens", "traces")
 
 
@@ -80,19 +80,8 @@ class Evaluation:
 def load_stores(
     specs: Sequence[str], data_dir: str | None = None, *, held_out_ok: bool = False
 ) -> list[ReplayStore]:
-    """Load stores by name, group or path; held-out catalog stores only when allowed."""
-    stores = []
-    for spec in expand_store_names(list(specs)):
-        store = load_store(spec, data_dir)
-        if store.role == "held-out" and not held_out_ok:
-            raise TTSGymError(
-                f"{store.name} is a held-out store: discovery does not read it before "
-                "`tts-gym discover --final`."
-            )
-        stores.append(store)
-    if not stores:
-        raise TTSGymError("no stores given.")
-    return stores
+    """Load stores by name, group or path; held-out ones (by name or content) only if allowed."""
+    return select_stores(specs, data_dir, refuse_held_out=None if held_out_ok else SEARCH)
 
 
 def evaluate_candidate(

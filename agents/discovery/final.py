@@ -41,6 +41,7 @@ from tts_gym.evaluation.evaluate import Cell
 from tts_gym.evaluation.plots import pareto_plot
 from tts_gym.evaluation.protocols import Protocol
 from tts_gym.store.replay import ReplayStore
+from tts_gym.store.select import identify_stores, shared_stores
 
 FINAL = "final"
 
@@ -75,9 +76,9 @@ def _run_final(
     if best is None:
         raise TTSGymError(f"no round of {root} passed the checks; there is nothing to evaluate.")
     config = DiscoveryConfig.from_json(archive.config)
-    searched = {s.name for s in load_stores(config.stores, config.data_dir)}
+    searched = identify_stores(config.stores, config.data_dir)
     stores = load_stores(held_out, data_dir or config.data_dir, held_out_ok=True)
-    overlap = sorted(searched & {s.name for s in stores})
+    overlap = shared_stores(searched, stores)
     if overlap:
         raise TTSGymError(f"{', '.join(overlap)} was searched on, so it cannot be held out.")
     settings = dataclasses.replace(

@@ -1,7 +1,8 @@
 """Which questions training may see: held-out stores never, a validation split of the rest.
 
-Training stores are checked before anything is loaded (by catalog role, and by path for files
-that are catalog stores in disguise), and the envs check the roles of what they loaded again.
+Training stores go through the store selector, which refuses held-out stores (by name, and by
+content for files that are catalog stores in disguise) before anything is parsed; the envs
+check what they loaded again.
 The validation split holds out a seeded share of every training store's questions; the
 `QuestionSubset` wrapper keeps an env's episodes inside one side of the split.
 """
@@ -9,7 +10,6 @@ The validation split holds out a seeded share of every training store's question
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -17,37 +17,22 @@ import numpy as np
 
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import numpy_orders
-from tts_gym.store import CATALOG, ReplayStore, expand_store_names
-from tts_gym.store.paths import catalog_path
+from tts_gym.store import ReplayStore, identify_stores, refuse_held_out_stores
 
 Episode = tuple[int, int]  # (store index, question index)
 
 
+TRAINING = "training"
+
+
 def check_training_stores(specs: Sequence[str], data_dir: str | None = None) -> list[str]:
-    """Expand `specs` and refuse any held-out store, before a single one is read."""
-    names = expand_store_names(list(specs))
-    if not names:
-        raise TTSGymError("no training stores given.")
-    held_out = {
-        catalog_path(entry, data_dir).resolve(): name
-        for name, entry in CATALOG.items()
-        if entry.role == "held-out"
-    }
-    for name in names:
-        entry = CATALOG.get(name.lower())
-        if entry is not None and entry.role == "held-out":
-            raise TTSGymError(f"store '{name}' is held out and never used for training.")
-        if entry is None and Path(name).resolve() in held_out:
-            found = held_out[Path(name).resolve()]
-            raise TTSGymError(f"'{name}' is the held-out store '{found}'; it is never trained on.")
-    return names
+    """Expand `specs` and refuse any held-out store (by name or content) before one is parsed."""
+    return [ref.spec for ref in identify_stores(specs, data_dir, refuse_held_out=TRAINING)]
 
 
 def assert_not_held_out(stores: Sequence[ReplayStore]) -> None:
-    """The last line of defence: what an env actually loaded has no held-out role."""
-    for store in stores:
-        if store.role == "held-out":
-            raise AssertionError(f"held-out store {store.name} was loaded for training.")
+    """The last line of defence: what an env actually loaded is no held-out store."""
+    refuse_held_out_stores(stores, TRAINING)
 
 
 def split_questions(

@@ -35,6 +35,7 @@ from tts_gym_agents.rl.config import TrainConfig, write_json
 from tts_gym_agents.rl.macro import Macro, MacroEnv
 from tts_gym_agents.rl.policy import SB3Policy
 from tts_gym_agents.rl.split import (
+    TRAINING,
     Episode,
     QuestionSubset,
     assert_not_held_out,
@@ -46,7 +47,7 @@ from tts_gym import ENV_ID
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import numpy_orders
 from tts_gym.files import read_json_object
-from tts_gym.store import ReplayStore, load_store
+from tts_gym.store import ReplayStore, select_stores
 from tts_gym.store.files import atomic_write
 
 CHECKPOINTS = "checkpoints"
@@ -102,8 +103,7 @@ def train(
     if not resume and (out / "config.json").exists():
         raise TTSGymError(f"{out} already holds a training run; use --resume or another --out.")
 
-    stores = [load_store(name, data_dir) for name in names]
-    assert_not_held_out(stores)
+    stores = select_stores(names, data_dir, refuse_held_out=TRAINING)
     train_q, valid_q = split_questions(stores, config.valid_fraction, config.seed)
     if not valid_q:
         raise TTSGymError("the validation split is empty; raise the validation fraction.")

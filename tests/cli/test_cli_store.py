@@ -97,3 +97,21 @@ def test_validate_as_a_process_prints_no_traceback(tmp_path: Path) -> None:
     assert done.stderr == f"tts-gym validate: {path}: question 2: field 'probe_freq' " + (
         "must be a positive integer, got 0.\n"
     )
+
+
+def test_validate_names_a_renamed_catalog_store(
+    shared_replay: Path, tmp_path: Path, capsys
+) -> None:
+    copy = tmp_path / "whatever.json"
+    copy.write_bytes(
+        (shared_replay / CATALOG["autotts/qwen3-8b/hmmt25"].relative_path).read_bytes()
+    )
+    assert main(["validate", str(copy), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["name"], summary["role"], summary["path"]) == (
+        "autotts/qwen3-8b/hmmt25",
+        "held-out",
+        str(copy),
+    )
+    assert summary["sha256"] == CATALOG["autotts/qwen3-8b/hmmt25"].sha256
+    assert summary["catalog_checksum"] == "ok"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,20 +19,21 @@ from tts_gym.cli import main
 from tts_gym.errors import StoreError
 from tts_gym.store import CATALOG, GROUPS
 from tts_gym.store.fetch import fetch
-from tts_gym.store.files import sha256_file
+from tts_gym.store.files import atomic_write, remove_stale_partials, sha256_file
 
 NAME = "autotts/qwen3-4b/aime24"  # the smallest real store (about 2 MB)
 ENTRY = CATALOG[NAME]
 
 
 class MirrorHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder; under /drop/ it cuts the body in half, under /stall/ it stops sending."""
+    """Serves a folder; under /drop/ it cuts the body in half, under /stall/ it stops sending
+    (for 10 s), under /hang/ too (until the server stops)."""
 
     stop = threading.Event()
 
     def do_GET(self) -> None:
         kind, _, rest = self.path.lstrip("/").partition("/")
-        if kind not in ("drop", "stall"):
+        if kind not in ("drop", "stall", "hang"):
             return super().do_GET()
         body = (Path(self.directory) / "good" / rest).read_bytes()
         self.send_response(200)
@@ -37,8 +41,8 @@ class MirrorHandler(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body[: len(body) // 2])
         self.wfile.flush()
-        if kind == "stall":
-            self.stop.wait(10)
+        if kind != "drop":
+            self.stop.wait(10 if kind == "stall" else 300)
         self.close_connection = True
 
     def log_message(self, *args: object) -> None:
@@ -168,3 +172,110 @@ def test_cli_fetch_errors_are_one_line(mirror: str, tmp_path: Path, capsys) -> N
     with pytest.raises(SystemExit):
         main(["fetch", "--data-dir", str(tmp_path)])
     assert files_under(tmp_path) == []
+
+
+# ---- leftovers ----------------------------------------------------------------------------
+def start_fetch(mirror: str, data: Path, half: int) -> tuple[subprocess.Popen, Path]:
+    """A `tts-gym fetch` process stuck halfway through a download, and its partial file."""
+    argv = [sys.executable, "-m", "tts_gym.cli", "fetch", NAME, "--quiet"]
+    process = subprocess.Popen(
+        [*argv, "--data-dir", str(data), "--mirror", f"{mirror}/hang"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    folder = (data / ENTRY.relative_path).parent
+    known = set(folder.glob(".*.part")) if folder.exists() else set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        partials = set(folder.glob(".*.part")) - known if folder.exists() else set()
+        if partials and (partial := partials.pop()).stat().st_size == half:
+            return process, partial
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError("the fetch never got halfway")
+
+
+def test_kill_9_leftovers_are_removed_but_never_a_live_fetch(
+    mirror: str, shared_replay: Path, tmp_path: Path, capsys
+) -> None:
+    data = tmp_path / "data"
+    dest = data / ENTRY.relative_path
+    half = (shared_replay / ENTRY.relative_path).stat().st_size // 2
+    killed, leftover = start_fetch(mirror, data, half)
+    live, in_progress = start_fetch(mirror, data, half)
+    try:
+        killed.kill()  # SIGKILL: no handler runs, the partial file stays
+        killed.wait(timeout=30)
+        assert leftover.exists()
+        assert fetch([NAME], data, mirror=f"{mirror}/good", progress=True) == [dest]
+        assert "removed 1 partial file(s) of killed fetches" in capsys.readouterr().err
+        assert not leftover.exists() and in_progress.exists()  # the live fetch keeps its file
+        assert sha256_file(dest) == ENTRY.sha256
+    finally:
+        live.kill()
+        live.wait(timeout=30)
+    assert fetch([NAME], data, mirror="http://127.0.0.1:9", progress=False) == [dest]
+    assert files_under(data) == [dest]
+
+
+def in_tmpfs(options: str, folder: Path, argv: list[str]) -> subprocess.CompletedProcess:
+    """Run `argv` with a fresh tmpfs (mount `options`) on `folder`, then list what it holds.
+
+    The mount lives in a private user and mount namespace (`unshare -rm`), so it needs no
+    privileges and vanishes with the process.
+    """
+    script = 'D=$2; mount -t tmpfs -o "$1" tmpfs "$D" || exit 99; shift 2; "$@"'
+    script += '; code=$?; find "$D" -mindepth 1; exit $code'
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", options, str(folder), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode == 99:
+        pytest.skip(f"cannot mount a tmpfs in a user namespace here: {done.stderr.strip()}")
+    return done
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+@pytest.mark.parametrize(
+    "options, problem, where",
+    [
+        ("ro", "Read-only file system", ""),
+        ("size=1m", "No space left on device", "/autotts/Qwen3-4B"),
+    ],
+    ids=["read-only", "full"],
+)
+def test_an_unwritable_data_folder_is_named(
+    mirror: str, tmp_path: Path, options: str, problem: str, where: str
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    argv = [sys.executable, "-m", "tts_gym.cli", "fetch", NAME, "--data-dir", str(data), "--quiet"]
+    done = in_tmpfs(options, data, [*argv, "--mirror", f"{mirror}/good"])
+    assert done.returncode == 1
+    assert done.stdout == ""  # `find` listed nothing: no partial file, no folder left
+    assert done.stderr == (
+        f"tts-gym fetch: cannot write {NAME} into {data}{where} ({problem}); nothing was "
+        "written, make that folder writable or choose another data folder with --data-dir or "
+        "$TTS_GYM_DATA.\n"
+    )
+
+
+def test_only_unheld_partials_of_the_destination_are_removed(tmp_path: Path) -> None:
+    dest = tmp_path / "aime24.json"
+    names = [
+        ".aime24.json.0123abcd.part",
+        ".aime24.json.01234567.tmp",
+        ".aime25.json.0123abcd.part",
+    ]
+    names += [".aime24.json.0123ABCD.part", "aime24.json.0123abcd.part"]
+    for name in names:
+        (tmp_path / name).write_text("x")
+    assert remove_stale_partials(dest) == [tmp_path / names[0]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
+    with atomic_write(dest) as handle:  # a write holds its own partial file against cleaners
+        (partial,) = set(tmp_path.glob(".aime24.json.*.part")) - {tmp_path / names[3]}
+        assert remove_stale_partials(dest) == [] and partial.exists()
+        handle.write(b"[]")
+    assert dest.read_bytes() == b"[]" and not partial.exists()

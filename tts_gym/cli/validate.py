@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from tts_gym.store.catalog import CATALOG
-from tts_gym.store.files import sha256_file
 from tts_gym.store.replay import load_store
 from tts_gym.store.summary import summarize
 
@@ -20,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="check a replay store and summarise it",
         description=(
             "Load a store (catalog name or JSON file) with full validation and print a summary; "
-            "a malformed store gives one sentence naming the file, question and field."
+            "a malformed store gives one sentence naming the file, question and field. A file "
+            "whose content is a catalog store is reported under that store's name."
         ),
     )
     parser.add_argument("store", metavar="PATH_OR_NAME")
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     entry = CATALOG.get(store.name)
     # A catalog store that loads may still not be the pinned version: say so, do not fail.
     summary["catalog_checksum"] = (
-        None if entry is None else ("ok" if sha256_file(store.path) == entry.sha256 else "differs")
+        None if entry is None else ("ok" if store.sha256 == entry.sha256 else "differs")
     )
     if args.format == "json":
         print(json.dumps(summary, indent=2))

@@ -24,7 +24,7 @@ from tts_gym.env.observation import (
 )
 from tts_gym.env.spaces import MaskedDiscrete
 from tts_gym.errors import IllegalActionError
-from tts_gym.store import Question, ReplayStore, expand_store_names, load_store
+from tts_gym.store import Question, ReplayStore, select_stores
 
 TOKEN_UNIT = 1_000_000  # the reward charges token_penalty per million tokens
 
@@ -60,8 +60,6 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
         data_dir: str | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if isinstance(stores, str):
-            stores = [stores]
         if max_branches < 1:
             raise ValueError(f"max_branches must be at least 1, got {max_branches}.")
         if budget is not None and budget <= 0:
@@ -70,11 +68,7 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
             raise ValueError(f"probe_cost must be non-negative, got {probe_cost}.")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}.")
-        self.stores: tuple[ReplayStore, ...] = tuple(
-            load_store(name, data_dir) for name in expand_store_names(list(stores))
-        )
-        if not self.stores:
-            raise ValueError("stores is empty: give at least one store name or path.")
+        self.stores: tuple[ReplayStore, ...] = tuple(select_stores(stores, data_dir))
         self.questions: tuple[tuple[int, Question], ...] = tuple(
             (s, q) for s, store in enumerate(self.stores) for q in store.questions
         )

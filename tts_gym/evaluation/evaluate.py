@@ -20,8 +20,8 @@ from tts_gym.evaluation.parallel import Job, run_jobs
 from tts_gym.evaluation.protocols import Protocol, get_protocol
 from tts_gym.evaluation.runner import Outcomes, score
 from tts_gym.evaluation.stats import PairedComparison, bootstrap_ci, paired_difference
-from tts_gym.store.catalog import expand_store_names
-from tts_gym.store.replay import ReplayStore, load_store
+from tts_gym.store.replay import ReplayStore
+from tts_gym.store.select import select_stores
 
 
 @dataclass
@@ -196,15 +196,7 @@ def resolve_stores(
     data_dir: str | os.PathLike | None = None,
 ) -> list[ReplayStore]:
     """Load names, group names (`all`, `search`, `held-out`) and paths; pass stores through."""
-    if isinstance(stores, (str, os.PathLike, ReplayStore)):
-        stores = [stores]
-    loaded = []
-    for item in stores:
-        if isinstance(item, ReplayStore):
-            loaded.append(item)
-        else:
-            loaded.extend(load_store(name, data_dir) for name in expand_store_names([str(item)]))
-    return loaded
+    return select_stores(stores, data_dir)
 
 
 def format_config(config: Mapping[str, Any]) -> str:

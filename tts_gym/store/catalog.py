@@ -74,6 +74,17 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
+_BY_SHA256 = {entry.sha256: entry for entry in CATALOG.values()}
+
+
+def identify(sha256: str, named: CatalogEntry | None = None) -> CatalogEntry | None:
+    """The catalog store a file is: by content when its sha256 is pinned here, else by name.
+
+    Content wins, so a catalog store copied under another name or path is still that store.
+    """
+    return _BY_SHA256.get(sha256, named)
+
+
 def catalog_entry(name: str) -> CatalogEntry:
     try:
         return CATALOG[name.lower()]

@@ -1,13 +1,15 @@
 """Download catalog stores into the data folder: checksummed, atomic, with a progress bar.
 
-A store is streamed into a temporary file beside its destination while its sha256 is
-computed, checked against the catalog (and against Content-Length), and only then renamed into
-place, so the data folder holds either the verified store or nothing. No dependency beyond the
-standard library and tqdm.
+A store is streamed into a partial file beside its destination while its sha256 is computed,
+checked against the catalog (and against Content-Length), and only then renamed into place, so
+the data folder holds either the verified store or nothing. Partial files left by a fetch that
+was killed outright are removed by the next fetch of that store (`files.atomic_write`). No
+dependency beyond the standard library and tqdm.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -21,12 +23,18 @@ from tqdm import tqdm
 
 from tts_gym.errors import StoreError
 from tts_gym.store.catalog import CatalogEntry, catalog_entry, expand_store_names
-from tts_gym.store.files import CHUNK_BYTES, atomic_write, sha256_file
-from tts_gym.store.paths import catalog_path
+from tts_gym.store.files import CHUNK_BYTES, atomic_write, remove_stale_partials, sha256_file
+from tts_gym.store.paths import DATA_ENV_VAR, catalog_path
 
 MIRROR_ENV_VAR = "TTS_GYM_MIRROR"
 DEFAULT_TIMEOUT_S = 60.0
 _USER_AGENT = "tts-gym (https://github.com/zhengkid/AutoTTS replay stores)"
+# errors of the local disk rather than the network (those without a file name)
+_DISK_ERRNOS = {
+    getattr(errno, name)
+    for name in ("EROFS", "EACCES", "EPERM", "ENOSPC", "EDQUOT", "EFBIG", "EISDIR", "ENOTDIR")
+    if hasattr(errno, name)
+}
 
 
 def fetch(
@@ -50,8 +58,13 @@ def fetch(
     for entry in entries:
         dest = catalog_path(entry, data_dir)
         url = f"{mirror.rstrip('/')}/{entry.relative_path}" if mirror else entry.url
+        removed = remove_stale_partials(dest)
+        if removed:
+            _say(
+                progress, f"{entry.name}: removed {len(removed)} partial file(s) of killed fetches."
+            )
         if dest.is_file():
-            if sha256_file(dest) == entry.sha256:
+            if _checksum(dest) == entry.sha256:
                 _say(progress, f"{entry.name}: already present at {dest} (checksum ok).")
                 paths.append(dest)
                 continue
@@ -114,17 +127,28 @@ def _download(entry: CatalogEntry, url: str, dest: Path, progress: bool, timeout
         raise StoreError(
             f"{what} was cut off ({error or type(error).__name__}) after {_of(received, expected)}"
         ) from None
-    except PermissionError as error:
-        raise StoreError(
-            f"cannot write {entry.name} into {dest.parent} ({error.strerror}); "
-            "choose another data folder with --data-dir or $TTS_GYM_DATA."
-        ) from None
     except OSError as error:
+        if error.filename is not None or error.errno in _DISK_ERRNOS:
+            folder = Path(error.filename).parent if error.filename is not None else dest.parent
+            raise StoreError(
+                f"cannot write {entry.name} into {folder} ({error.strerror or error}); nothing "
+                "was written, make that folder writable or choose another data folder with "
+                f"--data-dir or ${DATA_ENV_VAR}."
+            ) from None
         raise StoreError(
             f"{what} failed ({error.strerror or error}) after {_of(received, expected)}"
         ) from None
     except KeyboardInterrupt:
         raise StoreError(f"{what} was interrupted after {_of(received, expected)}") from None
+
+
+def _checksum(path: Path) -> str:
+    try:
+        return sha256_file(path)
+    except OSError as error:
+        raise StoreError(
+            f"cannot read {path} ({error.strerror or error}) to check it against the catalog."
+        ) from None
 
 
 def _content_length(response: http.client.HTTPResponse) -> int | None:

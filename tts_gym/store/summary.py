@@ -12,6 +12,8 @@ from tts_gym.store.replay import ERR, ReplayStore
 class StoreSummary:
     name: str
     path: str
+    role: str | None  # 'search' or 'held-out' for a catalog store (by content or name)
+    sha256: str  # of the file: the store's identity
     questions: int
     branches: int
     branches_min: int
@@ -52,6 +54,8 @@ def summarize(store: ReplayStore) -> StoreSummary:
     return StoreSummary(
         name=store.name,
         path=str(store.path),
+        role=store.role or None,
+        sha256=store.sha256,
         questions=store.n_questions,
         branches=len(tokens),
         branches_min=min(branches),
