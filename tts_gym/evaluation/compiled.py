@@ -1,10 +1,11 @@
 """The harness's compiled path: built-in controllers on every store at once, in this process.
 
 One compiled call per controller plays every (question, order) episode of all the stores
-(`tts_gym.control.builtin.compiled.play`), so Table 1 needs six calls. It runs in the calling
-process: the whole table takes about a second of CPU, less than forking workers and sending
-their results back would cost. Answer ids become the store's answer strings here, so the
-`Outcomes` are the ones `run_store` would give, episode by episode.
+(`tts_gym.control.builtin.compiled.play`), so Table 1 needs six calls. They run in the
+calling process, on threads (the kernels release the GIL): the whole table takes about two
+seconds of CPU, of which forked workers would spend a good part starting and loading the
+kernels. Answer ids become the store's answer strings here, so the `Outcomes` are the ones
+`run_store` would give, episode by episode.
 """
 
 from __future__ import annotations
@@ -22,19 +23,19 @@ from tts_gym.store.tables import StoreTables
 
 
 def run_compiled(
-    policies: Sequence[Any], stores: Sequence[ReplayStore], orders: Orders
+    policies: Sequence[Any], stores: Sequence[ReplayStore], orders: Orders, threads: int = 1
 ) -> list[list[Outcomes]]:
     """`run_store(policy, store, orders)` for every policy and store: outcomes[policy][store].
 
     Every policy must have a compiled version (`why_not_compiled(policy) is None`). A
-    controller's CPU time is shared out over the stores by their number of episodes.
+    controller's CPU time (all threads) is shared out over the stores by their episodes.
     """
     tables = StoreTables.build(stores)
     order_array, lengths = order_arrays(stores, orders)
     results = []
     for policy in policies:
         started = time.process_time()
-        answers, tokens = play(policy, tables, order_array, lengths)
+        answers, tokens = play(policy, tables, order_array, lengths, threads=threads)
         seconds = time.process_time() - started
         per_store = []
         for s, store in enumerate(stores):

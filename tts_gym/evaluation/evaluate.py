@@ -24,7 +24,7 @@ from tts_gym.control.builtin.compiled import COMPILED_TYPES, why_not_compiled
 from tts_gym.control.loading import load_policy
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.compiled import run_compiled
-from tts_gym.evaluation.parallel import Job, run_jobs
+from tts_gym.evaluation.parallel import Job, available_cores, run_jobs
 from tts_gym.evaluation.protocols import Protocol, get_protocol
 from tts_gym.evaluation.runner import Outcomes, score
 from tts_gym.evaluation.stats import PairedComparison, bootstrap_ci, paired_difference
@@ -32,7 +32,8 @@ from tts_gym.store.catalog import expand_store_names
 from tts_gym.store.replay import ReplayStore, load_store
 
 ENGINES = ("compiled", "python")
-"""`compiled`: built-ins on the compiled core (the default); `python`: everything on `Episode`."""
+"""`compiled`: built-ins on the compiled core; `python`: everything on `Episode`."""
+DEFAULT_ENGINE = "compiled"
 
 
 @dataclass
@@ -105,15 +106,16 @@ def evaluate(
     trace: bool = False,
     progress: bool = False,
     data_dir: str | os.PathLike | None = None,
-    engine: str = "compiled",
+    engine: str = DEFAULT_ENGINE,
 ) -> list[Cell]:
     """Score controller(s) on store(s); one `Cell` per (store, controller), store-major.
 
     `policy`: a controller of any kind (`run`, `solve` or `act`), a spec string for
     `load_policy` (with `config`), or a list of them. `protocol`: "autotts" (the paper's 100
     orders, no intervals) or "default" (seeded numpy orders, bootstrap 95% intervals over
-    questions). `jobs`: worker processes for the controllers that run on `Episode` (default:
-    every available core). `engine`: "compiled" (built-ins compiled) or "python".
+    questions). `jobs`: worker processes for the controllers that run on `Episode`, threads
+    for the compiled ones (default: every available core). `engine`: "compiled" (built-ins
+    run compiled) or "python" (everything on `Episode`, the reference).
     """
     policies = [policy] if _is_single(policy) else list(policy)
     settings = [_setting(p, config) for p in policies]
@@ -152,7 +154,7 @@ def evaluate_settings(
     trace: bool = False,
     progress: bool = False,
     data_dir: str | os.PathLike | None = None,
-    engine: str = "compiled",
+    engine: str = DEFAULT_ENGINE,
 ) -> list[Cell]:
     """`evaluate` for labelled settings (what sweeps and the CLI build)."""
     if engine not in ENGINES:
@@ -166,7 +168,8 @@ def evaluate_settings(
     runs.update(zip(on_episode, run_jobs(jobs_list, jobs, progress=progress), strict=True))
     fast = [i for i, fast in enumerate(compiled) if fast]
     if fast:
-        played = run_compiled([settings[i].policy for i in fast], loaded, protocol)
+        threads = jobs or available_cores()
+        played = run_compiled([settings[i].policy for i in fast], loaded, protocol, threads)
         for i, per_store in zip(fast, played, strict=True):
             runs.update(((s, i), outcomes) for s, outcomes in enumerate(per_store))
     cells = []
@@ -259,7 +262,7 @@ def _compiles(policy: Any) -> bool:
     """Whether `policy` runs compiled; a built-in that cannot says why (it still runs)."""
     reason = why_not_compiled(policy)
     if reason is not None and type(policy) in COMPILED_TYPES:
-        warnings.warn(f"{policy_name(policy)} runs on the Python engine: {reason}.", stacklevel=4)
+        warnings.warn(f"{policy_name(policy)} runs on the Python engine: {reason}.", stacklevel=2)
     return reason is None
 
 
