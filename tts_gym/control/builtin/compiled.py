@@ -199,19 +199,13 @@ def _play(kind, ints, floats, replay, probe_freq, conf, orders, order_lengths, s
 
 
 @numba.njit(cache=True)
-def _read(replay, q, b):
-    answer, cost = read(replay[2], replay[3], q, b)
-    return np.int64(answer), cost
-
-
-@numba.njit(cache=True)
 def _sc_episode(replay, q, order, n_order, ints, tally):
     n = ints[0]
     counts, rank, seen, stats = tally
     spent = 0
     n_read = 0
     while n_read < n and n_read < n_order:
-        answer, cost = _read(replay, q, order[n_read])
+        answer, cost = read(replay[2], replay[3], q, order[n_read])
         spent += cost
         n_read += 1
         vote(counts, rank, seen, stats, answer)
@@ -225,7 +219,7 @@ def _asc_episode(replay, conf, q, order, n_order, ints, floats, tally):
     spent = 0
     n_read = 0
     while n_read < max_samples and n_read < n_order:
-        answer, cost = _read(replay, q, order[n_read])
+        answer, cost = read(replay[2], replay[3], q, order[n_read])
         spent += cost
         n_read += 1
         vote(counts, rank, seen, stats, answer)
@@ -245,7 +239,7 @@ def _esc_episode(replay, q, order, n_order, ints, tally):
         in_window = 0
         agree = True
         while in_window < window and n_read < n_order:
-            answer, cost = _read(replay, q, order[n_read])
+            answer, cost = read(replay[2], replay[3], q, order[n_read])
             spent += cost
             n_read += 1
             vote(counts, rank, seen, stats, answer)
@@ -260,16 +254,9 @@ def _esc_episode(replay, q, order, n_order, ints, tally):
 
 
 @numba.njit(cache=True)
-def _open(replay, interval, q, order, slots, slot):
-    """BRANCH into `slot`: its explore count and charge start at 0, then one explore."""
-    slots[_DEPTH, slot] = 0
-    slots[_CHARGED, slot] = 0
-    return _advance(replay, interval, q, order, slots, slot)
-
-
-@numba.njit(cache=True)
 def _advance(replay, interval, q, order, slots, slot):
-    """CONTINUE(slot): (answer, tokens charged, finished)."""
+    """CONTINUE(slot), or BRANCH into it once its explore count and charge are set to 0:
+    (answer, tokens charged, finished)."""
     probes, n_probes, lengths, finals = replay
     answer, cost, finished = explore(
         probes, n_probes, lengths, finals, interval, q, order[slot],
@@ -278,7 +265,7 @@ def _advance(replay, interval, q, order, slots, slot):
     if not finished:
         slots[_DEPTH, slot] += 1
     slots[_CHARGED, slot] += cost
-    return np.int64(answer), cost, finished
+    return answer, cost, finished
 
 
 @numba.njit(cache=True)
@@ -316,7 +303,8 @@ def _parallel_probe_episode(replay, interval, q, order, n_order, ints, counts, s
     spent = 0
     n = np.int64(0)
     while n < num_chains and n < n_order:
-        answer, cost, done = _open(replay, interval, q, order, slots, n)
+        slots[_DEPTH, n] = slots[_CHARGED, n] = 0  # BRANCH
+        answer, cost, done = _advance(replay, interval, q, order, slots, n)
         spent += cost
         latest[n] = answer
         finished[n] = done
@@ -399,7 +387,8 @@ def _sort_descending(items, n_items, keys):
 @numba.njit(cache=True)
 def _cmc_spawn(replay, interval, q, order, slots, slot, n_alive, tally):
     """BRANCH into `slot`; returns (tokens charged, number of alive slots)."""
-    answer, cost, done = _open(replay, interval, q, order, slots, slot)
+    slots[_DEPTH, slot] = slots[_CHARGED, slot] = 0
+    answer, cost, done = _advance(replay, interval, q, order, slots, slot)
     slots[_LATEST, slot] = answer
     slots[_FINISHED, slot] = done
     slots[_DROPPED, slot] = False
@@ -512,5 +501,5 @@ def _cmc_episode(replay, interval, conf, q, order, n_order, ints, floats, tally,
     if stats[VOTES] == 0:  # nothing finished: the majority of the latest answers not abandoned
         for s in range(n_opened):
             if not abandoned[s]:
-                vote(counts, rank, seen, stats, latest[s])
+                vote(counts, rank, seen, stats, np.int32(latest[s]))  # (one signature of vote)
     return stats[WINNER], spent
