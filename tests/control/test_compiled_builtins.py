@@ -203,6 +203,23 @@ def test_what_is_not_compiled_says_why(controller, reason):
         play(controller, StoreTables.build([]), np.zeros((0, 1, 1), np.int32), np.zeros((0, 1)))
 
 
+def test_play_refuses_orders_the_kernels_cannot_replay():
+    store = synthetic(EDGE_STORES["few"](), "few")
+    tables = StoreTables.build([store])
+    orders, lengths = order_arrays([store], lambda q, n: [list(range(n))])
+    outside = orders.copy()
+    outside[2, 0, 0] = store.questions[2].n_branches
+    too_long = lengths.copy()
+    too_long[1, 0] = orders.shape[2] + 1
+    for bad_orders, bad_lengths in (
+        (outside, lengths),
+        (orders, too_long),
+        (orders[:3], lengths[:3]),
+    ):
+        with pytest.raises(ValueError, match="an order is longer|orders cover 3 questions"):
+            play(SelfConsistency(), tables, bad_orders, bad_lengths)
+
+
 def test_compiled_types_are_the_five_builtins():
     assert {cls.__name__ for cls in COMPILED_TYPES} == {
         "SelfConsistency", "AdaptiveConsistency", "EarlyStoppingConsistency", "ParallelProbe",

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from tts_gym.control.builtin.compiled import play
+from tts_gym.evaluation.protocols import Protocol
 from tts_gym.evaluation.runner import Orders, Outcomes
 from tts_gym.store.replay import ReplayStore
 from tts_gym.store.tables import StoreTables
@@ -56,15 +58,36 @@ def order_arrays(stores: Sequence[ReplayStore], orders: Orders) -> tuple[np.ndar
     """Every question's orders as one padded array: (orders int32 [G, O, L], lengths [G, O]).
 
     Rows follow `StoreTables.build(stores)`. Raises `ValueError` when questions get different
-    numbers of orders or an order names a branch the question does not have.
+    numbers of orders or an order names a branch the question does not have. A protocol's
+    arrays are kept (read-only) for the next call on the same questions.
     """
+    branches = tuple(tuple(q.n_branches for q in store.questions) for store in stores)
+    names = tuple(store.name for store in stores)
+    if isinstance(orders, Protocol):
+        return _protocol_arrays(orders, branches, names)
+    return _order_arrays(orders, branches, names)
+
+
+@lru_cache(maxsize=2)
+def _protocol_arrays(
+    protocol: Protocol, branches: tuple[tuple[int, ...], ...], names: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    arrays = _order_arrays(protocol, branches, names)
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
+def _order_arrays(
+    orders: Orders, branches: tuple[tuple[int, ...], ...], names: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     converted: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # autotts: shared order lists
     per_question = []
-    for store in stores:
-        for q, question in enumerate(store.questions):
-            rows = orders(q, question.n_branches) if callable(orders) else orders
+    for store_branches, name in zip(branches, names, strict=True):
+        for q, n_branches in enumerate(store_branches):
+            rows = orders(q, n_branches) if callable(orders) else orders
             if id(rows) not in converted:
-                converted[id(rows)] = _order_rows(rows, question.n_branches, store.name, q)
+                converted[id(rows)] = _order_rows(rows, n_branches, name, q)
             per_question.append((rows, *converted[id(rows)]))  # `rows` alive: ids stay unique
     counts = {len(row_lengths) for _, _, row_lengths in per_question}
     if len(counts) > 1:

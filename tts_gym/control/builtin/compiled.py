@@ -92,17 +92,14 @@ def play(
         kind, ints, floats = _kernel_args(controller)
     except _NotCompiled as reason:
         raise ValueError(f"{controller!r} has no compiled version: {reason}") from None
-    if orders.ndim != 3 or order_lengths.shape != orders.shape[:2]:
-        raise ValueError("orders must be [questions, orders, branches] with lengths per episode.")
-    if orders.shape[0] != tables.n_questions:
-        raise ValueError(f"orders cover {orders.shape[0]} questions, tables {tables.n_questions}.")
     orders = np.ascontiguousarray(orders, dtype=np.int32)
     order_lengths = np.ascontiguousarray(order_lengths, dtype=np.int32)
+    _check_orders(tables, orders, order_lengths)
     n_questions, n_orders = order_lengths.shape
     answers = np.empty((n_questions, n_orders), dtype=np.int32)
     tokens = np.empty((n_questions, n_orders), dtype=np.int64)
     replay = (tables.probes, tables.n_probes, tables.lengths, tables.finals)
-    conf = _confidence(tables.max_branches)
+    conf = _confidence(max(tables.max_branches, orders.shape[2]))  # votes <= branches opened
 
     def play_questions(start: int, stop: int) -> None:
         # scratch, allocated here so that the kernels allocate nothing (and compile faster)
@@ -123,6 +120,16 @@ def play(
 
 class _NotCompiled(Exception):
     pass
+
+
+def _check_orders(tables: StoreTables, orders: np.ndarray, order_lengths: np.ndarray) -> None:
+    """The kernels do not check bounds: every order must name branches its question has."""
+    if orders.ndim != 3 or order_lengths.shape != orders.shape[:2]:
+        raise ValueError("orders must be [questions, orders, branches] with lengths per episode.")
+    if orders.shape[0] != tables.n_questions:
+        raise ValueError(f"orders cover {orders.shape[0]} questions, tables {tables.n_questions}.")
+    if not _orders_fit(tables.n_branches, orders, order_lengths):
+        raise ValueError("an order is longer than its row or names a branch its question lacks.")
 
 
 def _kernel_args(controller: Any) -> tuple[int, np.ndarray, np.ndarray]:
@@ -168,6 +175,20 @@ _N_SLOT_ARRAYS = 10
 _DEPTH, _CHARGED, _LATEST, _FINISHED, _DROPPED, _COUNTER, _DISAGREE, _LIST_A, _LIST_B, _LIST_C = (
     range(_N_SLOT_ARRAYS)
 )
+
+
+@numba.njit(cache=True)
+def _orders_fit(n_branches, orders, order_lengths):
+    width = orders.shape[2]
+    for g in range(orders.shape[0]):
+        for o in range(orders.shape[1]):
+            n_order = order_lengths[g, o]
+            if n_order < 0 or n_order > width:
+                return False
+            for k in range(n_order):
+                if orders[g, o, k] < 0 or orders[g, o, k] >= n_branches[g]:
+                    return False
+    return True
 
 
 @numba.njit(cache=True, nogil=True)
