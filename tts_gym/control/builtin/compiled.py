@@ -112,7 +112,7 @@ def play(
     if threads <= 1 or n_questions < 2:
         play_questions(0, n_questions)
     else:
-        bounds = np.linspace(0, n_questions, min(n_questions, 4 * threads) + 1).astype(int)
+        bounds = np.linspace(0, n_questions, min(n_questions, 16 * threads) + 1).astype(int)
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(play_questions, bounds[:-1], bounds[1:]))
     return answers, tokens
