@@ -33,11 +33,13 @@ from tts_gym.engine.core.replay import confidence_lookup, explore, read
 from tts_gym.engine.core.tally import TOP1, TOP2, VOTES, WINNER, clear_tally, new_tally, vote
 from tts_gym.store.tables import StoreTables
 
-SC, ASC, ESC, PARALLEL_PROBE, CMC = range(5)
+ASC, ESC, PARALLEL_PROBE, CMC = range(4)
 
-# per controller class: its kernel, the knobs that must be integers, the real-valued ones
+# per controller class: its kernel, the knobs that must be integers, the real-valued ones.
+# SC@N is ASC with N samples and a threshold no confidence passes: the same reads, the same
+# majority at the end.
 _KNOBS: dict[type, tuple[int, tuple[str, ...], tuple[str, ...]]] = {
-    SelfConsistency: (SC, ("n",), ()),
+    SelfConsistency: (ASC, ("n",), ()),
     AdaptiveConsistency: (ASC, ("max_samples",), ("threshold",)),
     EarlyStoppingConsistency: (ESC, ("max_samples", "window"), ()),
     ParallelProbe: (
@@ -154,6 +156,8 @@ def _kernel_args(controller: Any) -> tuple[int, np.ndarray, np.ndarray]:
         raise _NotCompiled("window=0 (the Python version raises ZeroDivisionError)")
     ints = np.array([getattr(controller, name) for name in int_names], dtype=np.int64)
     floats = np.array([getattr(controller, name) for name in float_names], dtype=np.float64)
+    if cls is SelfConsistency:
+        floats = np.array([np.inf])
     return kind, ints, floats
 
 
@@ -201,9 +205,7 @@ def _play(kind, ints, floats, replay, probe_freq, conf, orders, order_lengths, s
             order = orders[g, o]
             n_order = order_lengths[g, o]
             clear_tally(counts, seen, stats)
-            if kind == SC:
-                answer, spent = _sc_episode(replay, g, order, n_order, ints, tally)
-            elif kind == ASC:
+            if kind == ASC:
                 answer, spent = _asc_episode(replay, conf, g, order, n_order, ints, floats, tally)
             elif kind == ESC:
                 answer, spent = _esc_episode(replay, g, order, n_order, ints, tally)
@@ -217,20 +219,6 @@ def _play(kind, ints, floats, replay, probe_freq, conf, orders, order_lengths, s
                 )
             answers[g, o] = answer
             tokens[g, o] = spent
-
-
-@numba.njit(cache=True)
-def _sc_episode(replay, q, order, n_order, ints, tally):
-    n = ints[0]
-    counts, rank, seen, stats = tally
-    spent = 0
-    n_read = 0
-    while n_read < n and n_read < n_order:
-        answer, cost = read(replay[2], replay[3], q, order[n_read])
-        spent += cost
-        n_read += 1
-        vote(counts, rank, seen, stats, answer)
-    return stats[WINNER], spent
 
 
 @numba.njit(cache=True)
