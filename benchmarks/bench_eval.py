@@ -5,11 +5,12 @@
 Every run is a fresh process, as `tts-gym reproduce` is: the compiled engine cold (an empty
 JIT cache: `NUMBA_CACHE_DIR` is a new temporary folder, so the run compiles the kernels) and
 warm (the cache filled by an untimed run), medians over `--repeats`; then the Python engine
-once, in the same session, as the baseline. Prints per run the wall time of `evaluate` (store
-loading, compiling, playing, scoring) and of the whole process (interpreter start and imports
-too), and per controller the episodes per CPU second (compiled: the controller's kernel alone
-on one thread; python: CPU in the workers), which depend little on the number of cores or on
-what else the machine runs (the load average is printed beside them).
+once, in the same session, as the baseline. Prints per run the wall time of `evaluate`
+(store loading, compiling, playing, scoring) and of the whole process (interpreter start and
+imports too), the process's CPU time (all threads and workers), and per controller the
+episodes per CPU second (compiled: the controller's kernel alone on one thread; python: CPU
+in the workers), which depend little on the number of cores or on what else the machine runs
+(the load average is printed beside them).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def child(engine: str, jobs: int | None, stores: list[str], n_orders: int) -> No
         settings, stores, Protocol("autotts", n_orders), jobs=jobs, engine=engine
     )
     done = time.perf_counter()
+    times = os.times()
+    cpu = times.user + times.system + times.children_user + times.children_system
     per_method: dict[str, list[float]] = {}
     for cell in cells:  # python: CPU seconds in the workers
         episodes, seconds = per_method.setdefault(cell.method, [0, 0.0])
@@ -53,6 +56,7 @@ def child(engine: str, jobs: int | None, stores: list[str], n_orders: int) -> No
         "after": time.perf_counter() - done,  # the figures below: not part of the run
         "imports": imported - STARTED,
         "evaluate": done - imported,
+        "cpu": cpu,  # the whole process up to the scores, threads and workers included
         "cells": len(cells),
         "episodes": sum(cell.n_episodes for cell in cells),
         "per_method": per_method,
@@ -129,15 +133,19 @@ def main() -> None:
         f"processes (python) on {os.cpu_count()} cores; load average "
         f"{load_before[0]:.2f} before, {load_after[0]:.2f} after"
     )
-    print(f"{'run':14s} {'evaluate s':>11s} {'process s':>10s} {'min-max process s':>18s}  printed")
+    print(
+        f"{'run':14s} {'evaluate s':>11s} {'process s':>10s} {'min-max process s':>18s} "
+        f"{'process CPU s':>14s}  printed"
+    )
     for name, results in runs.items():
         evaluate = statistics.median(r["evaluate"] for r in results)
         process = [r["process"] for r in results]
         spread = f"{min(process):.1f}-{max(process):.1f}"
         printed = "/".join(map(str, results[0]["printed"]))
+        cpu = statistics.median(r["cpu"] for r in results)
         print(
-            f"{name:14s} {evaluate:>11.2f} {statistics.median(process):>10.2f} {spread:>18s}"
-            f"  {printed}   (median of {len(results)})"
+            f"{name:14s} {evaluate:>11.2f} {statistics.median(process):>10.2f} {spread:>18s} "
+            f"{cpu:>14.2f}  {printed}   (median of {len(results)})"
         )
     if "python" in runs:
         same = all(r["rows"] == runs["python"][0]["rows"] for r in runs["compiled warm"])
