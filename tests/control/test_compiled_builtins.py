@@ -3,8 +3,8 @@
 The reference is `controller.run(Episode(question, order))`; the compiled version plays the
 same (question, order) episodes in one call. Synthetic edge stores cover few branches,
 branches without probes, all-'ERR' questions, ties, branches that outlast every step limit and
-exhausted or empty orders; the real stores are sampled (`real_stores`), and `pytest -m slow`
-compares all 216,000 Table 1 episodes.
+exhausted or empty orders; the real stores are sampled (`real_stores`).
+`tests/evaluation/test_engines.py` compares all 216,000 Table 1 episodes (`pytest -m slow`).
 """
 
 from __future__ import annotations
@@ -240,20 +240,3 @@ def test_compiled_equals_python_on_a_sample_of_every_store(shared_replay, store_
     for controller in table1_controllers() + variants:
         assert_same(controller, store, [autotts] * store.n_questions, " (autotts orders)")
         assert_same(controller, store, numpy_orders, " (numpy orders)")
-
-
-@pytest.mark.slow
-@pytest.mark.real_stores
-def test_compiled_equals_python_on_all_of_table1(shared_replay):
-    """All 216,000 episodes of Table 1 (6 controllers x 12 stores x 30 questions x 100 orders)."""
-    stores = [load_store(name) for name in table1_stores()]
-    protocol = Protocol("autotts", 100)
-    for controller in table1_controllers():
-        got_answers, got_tokens = compiled(controller, stores, protocol, threads=2)
-        first = 0
-        for store in stores:
-            want_answers, want_tokens = reference(controller, store, protocol)
-            rows = slice(first, first + store.n_questions)
-            np.testing.assert_array_equal(got_answers[rows], want_answers, err_msg=store.name)
-            np.testing.assert_array_equal(got_tokens[rows], want_tokens, err_msg=store.name)
-            first += store.n_questions

@@ -10,9 +10,9 @@ import pytest
 from tests.support.autotts_controllers import ASCMethod
 from tts_gym.control.builtin import AdaptiveConsistency, ConfidenceMomentum, SelfConsistency
 from tts_gym.errors import TTSGymError
-from tts_gym.evaluation import Protocol, evaluate
+from tts_gym.evaluation import Protocol, Setting, evaluate, evaluate_settings
 from tts_gym.evaluation.compiled import order_arrays
-from tts_gym.evaluation.paper import PAPER_TABLE1, agrees, table1_controllers
+from tts_gym.evaluation.paper import PAPER_TABLE1, agrees, table1_controllers, table1_stores
 from tts_gym.store import load_store
 from tts_gym.store.synthetic import generate_store, write_store
 
@@ -58,6 +58,18 @@ def test_engines_give_identical_cells(shared_replay):
     python = evaluate(controllers, stores, n_orders=6, seed=4, engine="python")
     assert_same_cells(compiled, python)
     assert compiled[0].acc_ci is not None and compiled[0].acc_ci == python[0].acc_ci
+
+
+@pytest.mark.slow
+@pytest.mark.real_stores
+def test_engines_give_identical_episodes_on_all_of_table1(shared_replay):
+    """All 216,000 episodes of Table 1 (6 controllers x 12 stores x 30 questions x 100 orders)."""
+    settings = [Setting(c, c.name) for c in table1_controllers()]
+    protocol = Protocol("autotts", 100)
+    compiled = evaluate_settings(settings, table1_stores(), protocol, engine="compiled")
+    python = evaluate_settings(settings, table1_stores(), protocol, engine="python")
+    assert sum(cell.n_episodes for cell in compiled) == 216_000
+    assert_same_cells(compiled, python)
 
 
 def test_other_controllers_run_on_episode_next_to_compiled_ones(tmp_path):
