@@ -1,10 +1,10 @@
 """The harness's compiled path: built-in controllers on every store at once, in this process.
 
 One compiled call per controller plays every (question, order) episode of all the stores
-(`tts_gym.control.builtin.compiled.play`), so Table 1 needs six calls. They run in the
-calling process, on threads (the kernels release the GIL): the whole table takes about two
-seconds of CPU, of which forked workers would spend a good part starting and loading the
-kernels. Answer ids become the store's answer strings here, so the `Outcomes` are the ones
+(`tts_gym.control.builtin.compiled.play`), so Table 1 needs six calls, about two seconds of
+CPU. They run in the calling process, on threads (the kernels release the GIL), which measured
+faster than a forked pool that must start its workers and send results back (docs/evaluation.md,
+Speed). Answer ids become the store's answer strings here, so the `Outcomes` are the ones
 `run_store` would give, episode by episode.
 """
 
