@@ -1,7 +1,8 @@
 """The built-in controllers compiled: every (question, order) episode of a store set in one call.
 
 Each `_*_episode` function below is its Python reference (`consistency.py`,
-`parallel_probe.py`, `cmc.py`) step for step on `StoreTables` arrays, with the replay rules
+`parallel_probe.py`, `cmc.py`; SC@N runs as ASC that never stops early) step for step on
+`StoreTables` arrays, with the replay rules
 of `tts_gym.engine.core.replay` and the vote tallies of `tts_gym.engine.core.tally`; floats
 follow the reference's arithmetic order, so answers and tokens are equal episode by episode
 (the tests hold them equal on every store). `play` runs one controller on every question of
@@ -175,6 +176,9 @@ def _confidence(max_votes: int) -> np.ndarray:
 # ---- kernels: `replay` = (probes, n_probes, lengths, finals), `tally` = (counts, rank, seen,
 # stats) of tts_gym.engine.core.tally, `slots` = per-slot rows below --------------------------
 
+# per slot: explore count, tokens charged, latest answer, finished, pruned (Parallel-Probe) or
+# abandoned (CMC), off-track (Parallel-Probe) or CONTINUE count (CMC), CMC's disagreement, and
+# three slot lists
 _N_SLOT_ARRAYS = 10
 _DEPTH, _CHARGED, _LATEST, _FINISHED, _DROPPED, _COUNTER, _DISAGREE, _LIST_A, _LIST_B, _LIST_C = (
     range(_N_SLOT_ARRAYS)
