@@ -2,11 +2,11 @@
 
 Each `_*_episode` function below is its Python reference (`consistency.py`,
 `parallel_probe.py`, `cmc.py`; SC@N runs as ASC that never stops early) step for step on
-`StoreTables` arrays, with the replay rules
-of `tts_gym.engine.core.replay` and the vote tallies of `tts_gym.engine.core.tally`; floats
-follow the reference's arithmetic order, so answers and tokens are equal episode by episode
-(the tests hold them equal on every store). `play` runs one controller on every question of
-the tables under each of its orders in one call.
+`StoreTables` arrays, with the replay rules of `tts_gym.engine.core.replay` and the vote
+tallies of `tts_gym.engine.core.tally`; floats follow the reference's arithmetic order, so
+answers and tokens are equal episode by episode (the tests hold them equal on samples of every
+store). `play` runs one controller on every question of the tables under each of its orders
+in one call.
 
 Only the built-in classes themselves are compiled (a subclass may change `run`), and only with
 knobs of the types the kernels take; `why_not_compiled` says why a controller is not.
