@@ -132,3 +132,17 @@ def test_custom_controller_example_runs(shared_replay):
     )
     assert result.returncode == 0, result.stderr
     assert "FirstToThree" in result.stdout and "- ASC =" in result.stdout
+
+
+def test_reproduce_and_eval_csvs_are_identical_on_both_engines(shared_replay, capsys):
+    reproduce = ["reproduce", "--stores", STORE, "autotts/qwen3-0.6b/hmmt25", "--orders", "4"]
+    reproduce += ["--format", "csv"]
+    code, compiled, err = run_cli(capsys, *reproduce)
+    assert code == 0 and "(compiled engine, " in err
+    code, python, err = run_cli(capsys, *reproduce, "--engine", "python", "-j", "2")
+    assert code == 0 and "(python engine, 2 processes)" in err
+    assert compiled == python and len(csv_rows(compiled)) == 12
+    sweep = ["eval", "--policy", "cmc", "--sweep", "beta=0,0.3,1", "--stores", STORE]
+    sweep += ["--orders", "5", "--format", "csv", "-q"]
+    outputs = [run_cli(capsys, *sweep, "--engine", engine)[1] for engine in ("compiled", "python")]
+    assert outputs[0] == outputs[1] and len(csv_rows(outputs[0])) == 3 + 6

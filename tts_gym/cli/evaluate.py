@@ -14,6 +14,8 @@ from tts_gym.control.base import policy_name
 from tts_gym.control.loading import load_policy, parse_config, parse_value
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import (
+    DEFAULT_ENGINE,
+    ENGINES,
     Cell,
     Setting,
     compare,
@@ -60,7 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", "-o", metavar="FILE", help="write csv/json here (atomic)")
     parser.add_argument("--traces", metavar="FILE", help="per-episode traces of the policy (JSONL)")
     parser.add_argument("--plot", metavar="FILE.png", help="accuracy-vs-tokens plot")
-    parser.add_argument("--jobs", "-j", type=int, metavar="N", help="worker processes")
+    parser.add_argument(
+        "--jobs", "-j", type=int, metavar="N", help="worker processes (threads when compiled)"
+    )
+    add_engine_argument(parser)
     parser.add_argument(
         "--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA, else the cache)"
     )
@@ -81,7 +86,13 @@ def run(args: argparse.Namespace) -> int:
         baselines = [Setting(c, policy_name(c), policy_config(c)) for c in table1_controllers()]
     protocol = Protocol(args.protocol, args.orders, args.seed)
     progress = not args.quiet and sys.stderr.isatty()
-    common = dict(seed=args.seed, jobs=args.jobs, progress=progress, data_dir=args.data_dir)
+    common = dict(
+        seed=args.seed,
+        jobs=args.jobs,
+        progress=progress,
+        data_dir=args.data_dir,
+        engine=args.engine,
+    )
     # traces are recorded for the evaluated policy only, not for the baselines
     ours = evaluate_settings(
         policy_settings, args.stores, protocol, trace=bool(args.traces), **common
@@ -108,6 +119,16 @@ def run(args: argparse.Namespace) -> int:
 
         pareto_plot(cells, args.plot, title=f"{args.policy} vs baselines ({protocol.name})")
     return 0
+
+
+def add_engine_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=DEFAULT_ENGINE,
+        help="compiled: built-in controllers on the compiled core (default); python: every "
+        "controller on the reference Episode (same numbers, slower)",
+    )
 
 
 def parse_sweep(text: str) -> tuple[str, list[Any]]:

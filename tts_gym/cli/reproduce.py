@@ -10,6 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from tts_gym.cli.evaluate import add_engine_argument
 from tts_gym.control.base import policy_name
 from tts_gym.evaluation.evaluate import Setting, evaluate_settings, policy_config
 from tts_gym.evaluation.paper import PRINTED_ROUNDING, table1_controllers, table1_stores
@@ -38,8 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table")
     parser.add_argument("--output", "-o", metavar="FILE", help="write csv/json here (atomic)")
     parser.add_argument(
-        "--jobs", "-j", type=int, metavar="N", help="worker processes (default: all cores)"
+        "--jobs",
+        "-j",
+        type=int,
+        metavar="N",
+        help="worker processes, threads when compiled (default: all cores)",
     )
+    add_engine_argument(parser)
     parser.add_argument("--orders", type=int, default=100, help="branch orders (default 100)")
     parser.add_argument(
         "--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA, else the cache)"
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         progress=not args.quiet and sys.stderr.isatty(),
         data_dir=args.data_dir,
+        engine=args.engine,
     )
     wall = time.perf_counter() - started
     rows = [paper_row(cell) for cell in cells]
@@ -71,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         episodes = sum(cell.n_episodes for cell in cells)
         jobs = args.jobs or available_cores()
         print(
-            f"{len(cells)} cells, {episodes:,} episodes in {wall:.1f} s ({jobs} processes).",
+            f"{len(cells)} cells, {episodes:,} episodes in {wall:.1f} s ({args.engine} engine, "
+            f"{jobs} {'threads' if args.engine == 'compiled' else 'processes'}).",
             file=sys.stderr,
         )
     return 0

@@ -1,13 +1,18 @@
 """`evaluate(policy, stores, protocol=...)`: any controller(s) on any stores, scored.
 
-Every (store, controller) pair is one `Cell`; they all run in one pool of worker processes.
-Results are deterministic: the protocol fixes the orders and the bootstrap is seeded.
+Every (store, controller) pair is one `Cell`. With `engine="compiled"` (the default) the
+built-in controllers run compiled, one call per controller for all the stores; every other
+controller (from files, modules, the AutoTTS handle, RL policies), traced runs and
+`engine="python"` run on `Episode` in one pool of worker processes. Both engines give the same
+answers and tokens episode by episode. Results are deterministic: the protocol fixes the
+orders and the bootstrap is seeded.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,13 +20,20 @@ from typing import Any
 import numpy as np
 
 from tts_gym.control.base import policy_name
+from tts_gym.control.builtin.compiled import COMPILED_TYPES, why_not_compiled
 from tts_gym.control.loading import load_policy
-from tts_gym.evaluation.parallel import Job, run_jobs
+from tts_gym.errors import TTSGymError
+from tts_gym.evaluation.compiled import run_compiled
+from tts_gym.evaluation.parallel import Job, available_cores, run_jobs
 from tts_gym.evaluation.protocols import Protocol, get_protocol
 from tts_gym.evaluation.runner import Outcomes, score
 from tts_gym.evaluation.stats import PairedComparison, bootstrap_ci, paired_difference
 from tts_gym.store.replay import ReplayStore
 from tts_gym.store.select import select_stores
+
+ENGINES = ("compiled", "python")
+"""`compiled`: built-ins on the compiled core; `python`: everything on `Episode`."""
+DEFAULT_ENGINE = "compiled"
 
 
 @dataclass
@@ -94,13 +106,16 @@ def evaluate(
     trace: bool = False,
     progress: bool = False,
     data_dir: str | os.PathLike | None = None,
+    engine: str = DEFAULT_ENGINE,
 ) -> list[Cell]:
     """Score controller(s) on store(s); one `Cell` per (store, controller), store-major.
 
     `policy`: a controller of any kind (`run`, `solve` or `act`), a spec string for
     `load_policy` (with `config`), or a list of them. `protocol`: "autotts" (the paper's 100
     orders, no intervals) or "default" (seeded numpy orders, bootstrap 95% intervals over
-    questions). `jobs`: worker processes (default: every available core).
+    questions). `jobs`: worker processes for the controllers that run on `Episode`, threads
+    for the compiled ones (default: every available core). `engine`: "compiled" (built-ins
+    run compiled) or "python" (everything on `Episode`, the reference).
     """
     policies = [policy] if _is_single(policy) else list(policy)
     settings = [_setting(p, config) for p in policies]
@@ -114,6 +129,7 @@ def evaluate(
         trace=trace,
         progress=progress,
         data_dir=data_dir,
+        engine=engine,
     )
 
 
@@ -138,27 +154,40 @@ def evaluate_settings(
     trace: bool = False,
     progress: bool = False,
     data_dir: str | os.PathLike | None = None,
+    engine: str = DEFAULT_ENGINE,
 ) -> list[Cell]:
     """`evaluate` for labelled settings (what sweeps and the CLI build)."""
+    if engine not in ENGINES:
+        raise TTSGymError(f"unknown engine '{engine}'; use one of {', '.join(ENGINES)}.")
     protocol = get_protocol(protocol, n_orders, seed)
     loaded = resolve_stores(stores, data_dir)
-    pairs = [(store, setting) for store in loaded for setting in settings]
-    jobs_list = [Job(setting.policy, store, protocol, trace) for store, setting in pairs]
-    outcomes = run_jobs(jobs_list, jobs, progress=progress)
+    compiled = [engine == "compiled" and not trace and _compiles(s.policy) for s in settings]
+    runs: dict[tuple[int, int], Outcomes] = {}  # (store, setting) -> outcomes
+    on_episode = [(s, i) for s in range(len(loaded)) for i, fast in enumerate(compiled) if not fast]
+    jobs_list = [Job(settings[i].policy, loaded[s], protocol, trace) for s, i in on_episode]
+    runs.update(zip(on_episode, run_jobs(jobs_list, jobs, progress=progress), strict=True))
+    fast = [i for i, fast in enumerate(compiled) if fast]
+    if fast:
+        threads = jobs or available_cores()
+        played = run_compiled([settings[i].policy for i in fast], loaded, protocol, threads)
+        for i, per_store in zip(fast, played, strict=True):
+            runs.update(((s, i), outcomes) for s, outcomes in enumerate(per_store))
     cells = []
-    for (store, setting), result in zip(pairs, outcomes, strict=True):
-        cell = Cell(
-            store=store,
-            method=setting.method,
-            protocol=protocol,
-            outcomes=result,
-            correct=score(result, store),
-            config=dict(setting.config),
-            series=setting.series or setting.method,
-        )
-        if protocol.reports_intervals:
-            _add_intervals(cell, seed)
-        cells.append(cell)
+    for s, store in enumerate(loaded):
+        for i, setting in enumerate(settings):
+            result = runs[s, i]
+            cell = Cell(
+                store=store,
+                method=setting.method,
+                protocol=protocol,
+                outcomes=result,
+                correct=score(result, store),
+                config=dict(setting.config),
+                series=setting.series or setting.method,
+            )
+            if protocol.reports_intervals:
+                _add_intervals(cell, seed)
+            cells.append(cell)
     return cells
 
 
@@ -219,6 +248,14 @@ def _setting(policy: Any, config: Mapping[str, Any] | None) -> Setting:
         raise ValueError("config applies to policy specs (strings), not to controller objects.")
     name = policy_name(policy)
     return Setting(policy, name, policy_config(policy))
+
+
+def _compiles(policy: Any) -> bool:
+    """Whether `policy` runs compiled; a built-in that cannot says why (it still runs)."""
+    reason = why_not_compiled(policy)
+    if reason is not None and type(policy) in COMPILED_TYPES:
+        warnings.warn(f"{policy_name(policy)} runs on the Python engine: {reason}.", stacklevel=2)
+    return reason is None
 
 
 def _is_single(policy: Any) -> bool:
