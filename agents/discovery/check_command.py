@@ -17,7 +17,8 @@ from tts_gym.errors import TTSGymError
 
 if TYPE_CHECKING:
     from tts_gym_agents.discovery.candidate import SweepSettings
-    from tts_gym_agents.discovery.sandbox import Limits
+
+    from tts_gym.evaluation.sandbox import Limits
 
 DEFAULT_QUESTIONS = 10
 DEFAULT_ORDERS = 2
@@ -119,7 +120,7 @@ def sweep_settings(args: argparse.Namespace, wall: float) -> SweepSettings:
 
 def sandbox_limits(args: argparse.Namespace, wall: float) -> Limits:
     """Wall time from --time-limit (else `wall`) and memory from --memory-mb."""
-    from tts_gym_agents.discovery.sandbox import Limits
+    from tts_gym.evaluation.sandbox import Limits
 
     seconds = wall if args.time_limit is None else args.time_limit
     if seconds <= 0 or args.memory_mb < 256:
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
     path, class_name = split_spec(args.spec)
     settings = sweep_settings(args, WALL_SECONDS)
-    stores = load_stores(args.stores, args.data_dir, held_out_ok=True)
+    stores = load_stores(args.stores, args.data_dir)
     evaluation = evaluate_candidate(path, class_name, stores, settings)
     print(json.dumps(evaluation.verdict(), indent=2))
     return 0 if evaluation.ok else 1

@@ -1,0 +1,250 @@
+"""The wire between the trusted parent and a sandboxed process: frames, kinds, strict codecs.
+
+Every message is a frame: a 4-byte little-endian length, then a body whose first byte is its
+kind. A few kinds carry JSON (rare, small messages); the two on the hot path are binary:
+
+- `ACTIONS` (sandbox -> parent): the pending action of every running episode and the end of
+  every episode whose controller returned, in one message: `u32 n | u32 episode[n] |
+  u8 op[n] | i32 slot[n] | u32 m | m x (u32 episode, u8 end kind, u32 length, UTF-8)`, end
+  kinds `END_NONE` (answered None), `END_ANSWER` (an answer string), `END_ERROR` (the
+  controller raised; the bytes say what);
+- `RESULTS` (parent -> sandbox): what each of those actions revealed, in the same order, and
+  the episodes to start: `u32 n | i32 answer[n] (per-episode id in order of first reveal,
+  NO_ANSWER, or ILLEGAL) | i32 slot[n] | u8 finished[n] | i64 tokens[n] | u32 t | t x (u32
+  index, u32 length, UTF-8: the text of a newly revealed answer, or why the action was
+  illegal) | u32 s | s x (u32 episode, u16 setting, u32 probe interval, u32 branches)`.
+
+Decoding checks every length; the parent treats anything that does not parse as a violation.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+MAX_FRAME = 64 * 1024 * 1024
+MAX_TEXT = 1 << 16
+"""Longest answer or error text accepted from a sandbox (bytes)."""
+
+# message kinds
+CONFINED = b"C"  # sandbox: the layers that hold (JSON), sent before untrusted code runs
+LOADED = b"H"  # sandbox: the loaded class (JSON: name, kind, parameters)
+FAILED = b"F"  # sandbox: the candidate could not be loaded (JSON: problem)
+VIOLATION = b"V"  # sandbox: the audit hook refused an action (JSON: reason)
+PLAY = b"P"  # parent: the settings to construct (JSON)
+RESULTS = b"R"
+ACTIONS = b"A"
+DONE = b"D"  # parent: no more episodes
+END = b"E"  # sandbox: finished (JSON: mapping keys read per setting)
+
+# actions (ops) of the question handle
+BRANCH, CONTINUE, PROBE, PRUNE, READ = range(5)
+OP_NAMES = ("BRANCH", "CONTINUE", "PROBE", "PRUNE", "READ")
+# result codes besides per-episode answer ids (>= 0)
+NO_ANSWER, ILLEGAL = -1, -2
+# episode ends
+END_NONE, END_ANSWER, END_ERROR = 0, 1, 2
+
+_U32 = struct.Struct("<I")
+_END = struct.Struct("<IBI")
+_TEXT = struct.Struct("<II")
+_START = struct.Struct("<IHII")
+
+
+class ChannelError(Exception):
+    """The peer closed the channel (`closed`) or sent something malformed."""
+
+    def __init__(self, message: str, *, closed: bool = False) -> None:
+        super().__init__(message)
+        self.closed = closed
+
+
+def printable(value: object, limit: int = 2000) -> str:
+    """Text from the other side, safe to show: printable characters only, and not too long."""
+    text = "".join(c if c.isprintable() or c in "\n\t" else "?" for c in str(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Channel:
+    """Frames over a connected, blocking stream socket, read through one buffer.
+
+    No timeouts here: the parent's watchdog kills the sandbox at its deadline, which closes
+    the socket, so a receive never waits longer than the run may last.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(True)
+        self.sock = sock
+        self._buffer = bytearray(1 << 16)
+        self._start = self._end = 0
+
+    def send(self, kind: bytes, body: bytes = b"") -> None:
+        try:
+            self.sock.sendall(_U32.pack(len(body) + 1) + kind + body)
+        except OSError as error:  # the peer is gone
+            raise ChannelError(f"the channel closed ({error.strerror})", closed=True) from None
+
+    def send_json(self, kind: bytes, data: Any) -> None:
+        self.send(kind, json.dumps(data).encode())
+
+    def receive(self) -> tuple[bytes, bytes]:
+        """(kind, body); `ChannelError` on a closed channel or a frame of a bad size."""
+        (length,) = _U32.unpack(self._take(4))
+        if not 1 <= length <= MAX_FRAME:
+            raise ChannelError(f"a message of {length} bytes (at most {MAX_FRAME} are accepted)")
+        frame = self._take(length)
+        return frame[:1], frame[1:]
+
+    def has_frame(self) -> bool:
+        """Whether a whole message is already buffered (a select() would not say so)."""
+        available = self._end - self._start
+        if available < 4:
+            return False
+        (length,) = _U32.unpack_from(self._buffer, self._start)
+        return available >= 4 + length
+
+    def _take(self, n: int) -> bytes:
+        if self._end - self._start < n:
+            self._fill(n)
+        start = self._start
+        self._start = start + n
+        return bytes(self._buffer[start : start + n])
+
+    def _fill(self, n: int) -> None:
+        """Read until `n` bytes are buffered (as many as the socket has, in few reads)."""
+        pending = self._buffer[self._start : self._end]
+        if len(self._buffer) < n:
+            self._buffer = bytearray(max(n, 2 * len(self._buffer)))
+        self._buffer[: len(pending)] = pending
+        self._start, self._end = 0, len(pending)
+        view = memoryview(self._buffer)
+        try:
+            while self._end < n:
+                try:
+                    got = self.sock.recv_into(view[self._end :])
+                except OSError as error:  # e.g. reset by a peer that died
+                    raise ChannelError(
+                        f"the channel closed ({error.strerror})", closed=True
+                    ) from None
+                if got == 0:
+                    raise ChannelError("the channel closed", closed=True)
+                self._end += got
+        finally:
+            view.release()
+
+
+def load_json(body: bytes, what: str) -> Any:
+    try:
+        return json.loads(body.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ChannelError(f"a malformed {what} message") from None
+
+
+# ---- ACTIONS --------------------------------------------------------------------------------
+def encode_actions(
+    episodes: array, ops: array, slots: array, ends: list[tuple[int, int, bytes]]
+) -> bytes:
+    parts = [_U32.pack(len(episodes)), episodes.tobytes(), ops.tobytes(), slots.tobytes()]
+    parts.append(_U32.pack(len(ends)))
+    for episode, kind, text in ends:
+        parts.append(_END.pack(episode, kind, len(text)))
+        parts.append(text)
+    return b"".join(parts)
+
+
+@dataclass
+class Actions:
+    episodes: list[int]
+    ops: list[int]
+    slots: list[int]
+    ends: list[tuple[int, int, bytes]]
+
+
+def decode_actions(body: bytes) -> Actions:
+    """Parse an ACTIONS body; `ChannelError` naming what is wrong with it."""
+    try:
+        (n,) = _U32.unpack_from(body, 0)
+        at = 4
+        episodes, ops, slots = array("I"), array("B"), array("i")
+        for vector in (episodes, ops, slots):
+            size = n * vector.itemsize
+            if at + size > len(body):
+                raise ChannelError("an ACTIONS message shorter than its count")
+            vector.frombytes(body[at : at + size])
+            at += size
+        (m,) = _U32.unpack_from(body, at)
+        at += 4
+        ends = []
+        for _ in range(m):
+            episode, kind, length = _END.unpack_from(body, at)
+            at += _END.size
+            if kind not in (END_NONE, END_ANSWER, END_ERROR) or length > MAX_TEXT:
+                raise ChannelError("an episode end of unknown kind or too long")
+            if at + length > len(body):
+                raise ChannelError("an ACTIONS message shorter than its texts")
+            ends.append((episode, kind, bytes(body[at : at + length])))
+            at += length
+    except struct.error:
+        raise ChannelError("a truncated ACTIONS message") from None
+    if at != len(body):
+        raise ChannelError("an ACTIONS message with trailing bytes")
+    return Actions(episodes.tolist(), ops.tolist(), slots.tolist(), ends)
+
+
+# ---- RESULTS --------------------------------------------------------------------------------
+@dataclass
+class Results:
+    answers: array  # i32
+    slots: array  # i32
+    finished: array  # u8
+    tokens: array  # i64
+    texts: list[tuple[int, bytes]]
+    starts: list[tuple[int, int, int, int]]  # (episode, setting, probe interval, branches)
+
+    @classmethod
+    def empty(cls) -> Results:
+        return cls(array("i"), array("i"), array("B"), array("q"), [], [])
+
+
+def encode_results(results: Results) -> bytes:
+    parts = [_U32.pack(len(results.answers))]
+    parts += [
+        results.answers.tobytes(),
+        results.slots.tobytes(),
+        results.finished.tobytes(),
+        results.tokens.tobytes(),
+        _U32.pack(len(results.texts)),
+    ]
+    for index, text in results.texts:
+        parts += [_TEXT.pack(index, len(text)), text]
+    parts.append(_U32.pack(len(results.starts)))
+    parts += [_START.pack(*start) for start in results.starts]
+    return b"".join(parts)
+
+
+def decode_results(body: bytes) -> Results:
+    """Parse a RESULTS body (the sandbox's side: the parent is trusted, so no checks)."""
+    (n,) = _U32.unpack_from(body, 0)
+    at = 4
+    results = Results.empty()
+    for vector in (results.answers, results.slots, results.finished, results.tokens):
+        size = n * vector.itemsize
+        vector.frombytes(body[at : at + size])
+        at += size
+    (t,) = _U32.unpack_from(body, at)
+    at += 4
+    for _ in range(t):
+        index, length = _TEXT.unpack_from(body, at)
+        at += _TEXT.size
+        results.texts.append((index, bytes(body[at : at + length])))
+        at += length
+    (s,) = _U32.unpack_from(body, at)
+    at += 4
+    for _ in range(s):
+        results.starts.append(_START.unpack_from(body, at))
+        at += _START.size
+    return results
