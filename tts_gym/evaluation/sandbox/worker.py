@@ -18,6 +18,7 @@ no store, no episode and no gold answer: only the answers its actions revealed.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import inspect
@@ -143,6 +144,7 @@ def main(argv: list[str]) -> int:
     if network is None and tcp_denied:
         network = "Landlock TCP rules"
     source = (scratch / request["filename"]).read_bytes()
+    gc.freeze()  # children share these pages; a collection in a child would copy them all
     control.send(
         json.dumps(
             {
