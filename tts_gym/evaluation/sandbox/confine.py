@@ -58,11 +58,12 @@ _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 _SECCOMP_MODE_FILTER = 2
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7, "arm64": 0xC00000B7}
 _DENIED_SYSCALLS = {
-    # fork, vfork, execve, execveat, mknod, mknodat, clone3, ptrace, process_vm_readv/writev
-    "x86_64": (57, 58, 59, 322, 133, 259, 435, 101, 310, 311),
-    "aarch64": (221, 281, 33, 435, 117, 270, 271),
+    # fork, vfork, execve, execveat, mknod, mknodat, ptrace, process_vm_readv/writev
+    "x86_64": (57, 58, 59, 322, 133, 259, 101, 310, 311),
+    "aarch64": (221, 281, 33, 117, 270, 271),
 }
 _CLONE = {"x86_64": 56, "aarch64": 220}
+_CLONE3 = 435  # its flags sit behind a pointer: answered ENOSYS, so libc falls back to clone
 _X32_SYSCALL_BIT = 0x40000000
 
 
@@ -191,7 +192,7 @@ class _SockFprog(ctypes.Structure):
 
 
 _LD_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
-_ALLOW, _EPERM = 0x7FFF0000, 0x00050000 | 1
+_ALLOW, _EPERM, _ENOSYS = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
 
 
 def seccomp_no_processes() -> str | None:
@@ -205,7 +206,7 @@ def seccomp_no_processes() -> str | None:
     if libc is None or machine not in _DENIED_SYSCALLS:
         return None
     denied = _DENIED_SYSCALLS[machine]
-    # Jump offsets count from the next instruction; DENY and ALLOW are the last two.
+    # Jump offsets count from the next instruction; the last three are the verdicts.
     program: list[tuple[int, int, int, int]] = [(_LD_ABS, 0, 0, 4)]  # arch
     body: list[tuple[int, str | int, str | int, int]] = [
         (_JEQ, 0, "deny", _AUDIT_ARCH[machine]),
@@ -215,18 +216,19 @@ def seccomp_no_processes() -> str | None:
         body.append((_JGE, "deny", 0, _X32_SYSCALL_BIT))
     body += [(_JEQ, "deny", 0, nr) for nr in denied]
     body += [
+        (_JEQ, "nosys", 0, _CLONE3),
         (_JEQ, 0, "allow", _CLONE[machine]),
         (_LD_ABS, 0, 0, 16),  # clone's flags (low word of the first argument)
         (_JSET, "allow", "deny", _CLONE_THREAD),
     ]
     end = len(program) + len(body)
-    targets = {"deny": end, "allow": end + 1}
+    targets = {"deny": end, "allow": end + 1, "nosys": end + 2}
     for index, (code, jt, jf, k) in enumerate(body, start=len(program)):
         here = index + 1
         jt = targets[jt] - here if isinstance(jt, str) else jt
         jf = targets[jf] - here if isinstance(jf, str) else jf
         program.append((code, jt, jf, k))
-    program += [(_RET, 0, 0, _EPERM), (_RET, 0, 0, _ALLOW)]
+    program += [(_RET, 0, 0, _EPERM), (_RET, 0, 0, _ALLOW), (_RET, 0, 0, _ENOSYS)]
     filters = (_SockFilter * len(program))(*[_SockFilter(*item) for item in program])
     fprog = _SockFprog(len(program), filters)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
