@@ -97,12 +97,14 @@ class LoadedClass:
     is_class: bool
     methods: tuple[str, ...]
     parameters: tuple[Parameter, ...] | None
+    label: str = ""  # its `name` (or AutoTTS `NAME`) attribute, as tables name it
 
     @classmethod
     def parse(cls, data: Any) -> LoadedClass:
         try:
             parameters = data["parameters"]
             loaded = cls(
+                label=_text(data["label"]),
                 name=_text(data["name"]),
                 is_class=data["is_class"] is True,
                 methods=tuple(_text(m) for m in data["methods"]),

@@ -251,8 +251,10 @@ def _describe(cls: Any) -> dict[str, Any]:
         except (TypeError, ValueError):
             parameters = None
     name = getattr(cls, "__name__", type(cls).__name__)
+    label = getattr(cls, "name", None) or getattr(cls, "NAME", None)  # as tables name it
     return {
         "name": str(name),
+        "label": label if isinstance(label, str) else str(name),
         "is_class": inspect.isclass(cls),
         "methods": methods,
         "parameters": parameters,
@@ -288,8 +290,7 @@ class _Hub:
         self.settings = settings
         self.path = path
         self.reads: list[set[str]] = [set() for _ in settings]
-        name = getattr(cls, "NAME", None) or getattr(cls, "name", None)
-        self.name = name if isinstance(name, str) else cls.__name__
+        self.name = _describe(cls)["label"]
         self.hub = greenlet.getcurrent()
         self.waiting: list[RemoteEpisode] = []  # in the order of the last ACTIONS message
 
