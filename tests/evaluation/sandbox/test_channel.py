@@ -13,26 +13,18 @@ from tts_gym.evaluation.sandbox import channel as ch
 
 def actions_body() -> bytes:
     return ch.encode_actions(
-        array("I", [7, 9]),
-        array("B", [ch.CONTINUE, ch.BRANCH]),
-        array("i", [2, 0]),
+        array("q", [7, ch.CONTINUE, 2, 9, ch.BRANCH, 0]),
         [(12, ch.END_NONE, b""), (11, ch.END_ANSWER, b"12")],
     )
 
 
 def test_actions_and_results_round_trip() -> None:
     actions = ch.decode_actions(actions_body())
-    assert (actions.episodes, actions.ops, actions.slots) == (
-        [7, 9],
-        [ch.CONTINUE, ch.BRANCH],
-        [2, 0],
-    )
+    assert actions.records == [7, ch.CONTINUE, 2, 9, ch.BRANCH, 0]
+    assert actions.episodes == [7, 9]
     assert actions.ends == [(12, ch.END_NONE, b""), (11, ch.END_ANSWER, b"12")]
     results = ch.Results(
-        array("i", [0, ch.ILLEGAL]),
-        array("i", [2, 0]),
-        array("B", [1, 0]),
-        array("q", [500, 500]),
+        array("q", [0, 2, 1, 500, ch.ILLEGAL, 0, 0, 500]),
         [(0, b"12"), (1, b"BRANCH: all 4 branches are already opened.")],
         [(5, 1, 500, 128)],
     )
@@ -45,7 +37,7 @@ def test_actions_and_results_round_trip() -> None:
     [
         (actions_body()[:-1], "shorter than its texts"),
         (actions_body() + b"\0", "trailing bytes"),
-        (struct.pack("<I", 1000) + b"\0" * 8, "shorter than its count"),
+        (struct.pack("<I", 1000) + b"\0" * 24, "shorter than its count"),
         (b"\1\0", "truncated"),
         (
             struct.pack("<II", 0, 1) + struct.pack("<IBI", 1, 9, 0),

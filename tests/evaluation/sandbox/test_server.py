@@ -25,10 +25,8 @@ def question(tmp_path_factory):
 SPEC = EpisodeSpec(0, 1, 0, 0)
 
 
-def actions(pairs, ends=()) -> ch.Actions:
-    return ch.Actions(
-        [p[0] for p in pairs], [p[1] for p in pairs], [p[2] for p in pairs], list(ends)
-    )
+def actions(triples, ends=()) -> ch.Actions:
+    return ch.Actions([value for triple in triples for value in triple], list(ends))
 
 
 def test_it_reveals_per_episode_ids_and_each_text_once(question) -> None:
@@ -48,18 +46,18 @@ def test_it_reveals_per_episode_ids_and_each_text_once(question) -> None:
             answer, slot, finished = reference.read(), reference.n_opened - 1, True
         else:
             answer, finished = reference.advance(slot)
-        assert (results.slots[0], bool(results.finished[0])) == (slot, finished)
-        assert results.tokens[0] == reference.tokens
+        got_answer, got_slot, got_finished, got_tokens = results.records
+        assert (got_slot, bool(got_finished), got_tokens) == (slot, finished, reference.tokens)
         text = reference.answer_text(answer)
         if text is None:
-            assert results.answers[0] == ch.NO_ANSWER
+            assert got_answer == ch.NO_ANSWER
             continue
         if text not in texts:  # a new answer: its text comes along, once
             assert results.texts == [(0, text.encode())]
             texts.append(text)
         else:
             assert results.texts == []
-        assert results.answers[0] == texts.index(text)  # ids in order of first reveal
+        assert got_answer == texts.index(text)  # ids in order of first reveal
     results, ended = server.apply(actions([], [(episode_id, ch.END_ANSWER, texts[0].encode())]))
     (done,) = ended
     assert (done.answer, done.tokens) == (texts[0], reference.tokens)
@@ -71,7 +69,7 @@ def test_an_illegal_action_is_told_to_the_controller_not_fatal(question) -> None
     server = EpisodeServer()
     episode_id = server.start(SPEC, question, list(range(question.n_branches)))[0]
     results, _ = server.apply(actions([(episode_id, ch.CONTINUE, 3)]))
-    assert results.answers[0] == ch.ILLEGAL
+    assert results.records[0] == ch.ILLEGAL
     assert b"no such slot" in results.texts[0][1]
     assert server.running == 1
 

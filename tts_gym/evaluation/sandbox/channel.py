@@ -4,15 +4,17 @@ Every message is a frame: a 4-byte little-endian length, then a body whose first
 kind. A few kinds carry JSON (rare, small messages); the two on the hot path are binary:
 
 - `ACTIONS` (sandbox -> parent): the pending action of every running episode and the end of
-  every episode whose controller returned, in one message: `u32 n | u32 episode[n] |
-  u8 op[n] | i32 slot[n] | u32 m | m x (u32 episode, u8 end kind, u32 length, UTF-8)`, end
-  kinds `END_NONE` (answered None), `END_ANSWER` (an answer string), `END_ERROR` (the
-  controller raised; the bytes say what);
+  every episode whose controller returned, in one message: `u32 n | n x i64 (episode, op,
+  slot) | u32 m | m x (u32 episode, u8 end kind, u32 length, UTF-8)`, end kinds `END_NONE`
+  (answered None), `END_ANSWER` (an answer string), `END_ERROR` (the controller raised; the
+  bytes say what);
 - `RESULTS` (parent -> sandbox): what each of those actions revealed, in the same order, and
-  the episodes to start: `u32 n | i32 answer[n] (per-episode id in order of first reveal,
-  NO_ANSWER, or ILLEGAL) | i32 slot[n] | u8 finished[n] | i64 tokens[n] | u32 t | t x (u32
-  index, u32 length, UTF-8: the text of a newly revealed answer, or why the action was
-  illegal) | u32 s | s x (u32 episode, u16 setting, u32 probe interval, u32 branches)`.
+  the episodes to start: `u32 n | n x i64 (answer: a per-episode id in order of first
+  reveal, NO_ANSWER or ILLEGAL; slot; finished; tokens spent) | u32 t | t x (u32 index, u32
+  length, UTF-8: the text of a newly revealed answer, or why the action was illegal) | u32 s
+  | s x (u32 episode, u16 setting, u32 probe interval, u32 branches)`.
+
+Records are flat int64 arrays, so that each action costs one call on either side.
 
 Decoding checks every length; the parent treats anything that does not parse as a violation.
 """
@@ -145,11 +147,12 @@ def load_json(body: bytes, what: str) -> Any:
 
 
 # ---- ACTIONS --------------------------------------------------------------------------------
-def encode_actions(
-    episodes: array, ops: array, slots: array, ends: list[tuple[int, int, bytes]]
-) -> bytes:
-    parts = [_U32.pack(len(episodes)), episodes.tobytes(), ops.tobytes(), slots.tobytes()]
-    parts.append(_U32.pack(len(ends)))
+_ACTION, _RESULT = 3, 4  # int64 fields per record
+
+
+def encode_actions(records: array, ends: list[tuple[int, int, bytes]]) -> bytes:
+    """`records`: int64 (episode, op, slot) triples, flat; `ends`: (episode, kind, text)."""
+    parts = [_U32.pack(len(records) // _ACTION), records.tobytes(), _U32.pack(len(ends))]
     for episode, kind, text in ends:
         parts.append(_END.pack(episode, kind, len(text)))
         parts.append(text)
@@ -158,10 +161,12 @@ def encode_actions(
 
 @dataclass
 class Actions:
-    episodes: list[int]
-    ops: list[int]
-    slots: list[int]
+    records: list[int]  # (episode, op, slot) triples, flat
     ends: list[tuple[int, int, bytes]]
+
+    @property
+    def episodes(self) -> list[int]:
+        return self.records[::_ACTION]
 
 
 def decode_actions(body: bytes) -> Actions:
@@ -169,13 +174,12 @@ def decode_actions(body: bytes) -> Actions:
     try:
         (n,) = _U32.unpack_from(body, 0)
         at = 4
-        episodes, ops, slots = array("I"), array("B"), array("i")
-        for vector in (episodes, ops, slots):
-            size = n * vector.itemsize
-            if at + size > len(body):
-                raise ChannelError("an ACTIONS message shorter than its count")
-            vector.frombytes(body[at : at + size])
-            at += size
+        size = n * _ACTION * 8
+        if at + size > len(body):
+            raise ChannelError("an ACTIONS message shorter than its count")
+        records = array("q")
+        records.frombytes(body[at : at + size])
+        at += size
         (m,) = _U32.unpack_from(body, at)
         at += 4
         ends = []
@@ -192,33 +196,26 @@ def decode_actions(body: bytes) -> Actions:
         raise ChannelError("a truncated ACTIONS message") from None
     if at != len(body):
         raise ChannelError("an ACTIONS message with trailing bytes")
-    return Actions(episodes.tolist(), ops.tolist(), slots.tolist(), ends)
+    return Actions(records.tolist(), ends)
 
 
 # ---- RESULTS --------------------------------------------------------------------------------
 @dataclass
 class Results:
-    answers: array  # i32
-    slots: array  # i32
-    finished: array  # u8
-    tokens: array  # i64
-    texts: list[tuple[int, bytes]]
+    records: array  # int64 (answer, slot, finished, tokens) per action, flat
+    texts: list[tuple[int, bytes]]  # (action index, text), in index order
     starts: list[tuple[int, int, int, int]]  # (episode, setting, probe interval, branches)
 
     @classmethod
     def empty(cls) -> Results:
-        return cls(array("i"), array("i"), array("B"), array("q"), [], [])
+        return cls(array("q"), [], [])
+
+    def __len__(self) -> int:
+        return len(self.records) // _RESULT
 
 
 def encode_results(results: Results) -> bytes:
-    parts = [_U32.pack(len(results.answers))]
-    parts += [
-        results.answers.tobytes(),
-        results.slots.tobytes(),
-        results.finished.tobytes(),
-        results.tokens.tobytes(),
-        _U32.pack(len(results.texts)),
-    ]
+    parts = [_U32.pack(len(results)), results.records.tobytes(), _U32.pack(len(results.texts))]
     for index, text in results.texts:
         parts += [_TEXT.pack(index, len(text)), text]
     parts.append(_U32.pack(len(results.starts)))
@@ -229,12 +226,9 @@ def encode_results(results: Results) -> bytes:
 def decode_results(body: bytes) -> Results:
     """Parse a RESULTS body (the sandbox's side: the parent is trusted, so no checks)."""
     (n,) = _U32.unpack_from(body, 0)
-    at = 4
+    at = 4 + n * _RESULT * 8
     results = Results.empty()
-    for vector in (results.answers, results.slots, results.finished, results.tokens):
-        size = n * vector.itemsize
-        vector.frombytes(body[at : at + size])
-        at += size
+    results.records.frombytes(body[4:at])
     (t,) = _U32.unpack_from(body, at)
     at += 4
     for _ in range(t):

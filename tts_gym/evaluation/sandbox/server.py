@@ -111,12 +111,11 @@ class EpisodeServer:
         if len(named) != len(live) or set(named) != live.keys():
             raise Rejection(self._coverage_problem(named))
         results = ch.Results.empty()
-        add_answer, add_slot = results.answers.append, results.slots.append
-        add_finished, add_tokens = results.finished.append, results.tokens.append
-        add_text = results.texts.append
+        add, add_text = results.records.extend, results.texts.append
         continue_, branch = ch.CONTINUE, ch.BRANCH
         index = -1
-        for episode_id, op, slot in zip(actions.episodes, actions.ops, actions.slots, strict=True):
+        records = iter(actions.records)
+        for episode_id, op, slot in zip(records, records, records, strict=True):
             index += 1
             item = live[episode_id]
             episode = item.episode
@@ -137,10 +136,7 @@ class EpisodeServer:
                 else:
                     raise Rejection(f"it sent an unknown action (code {op}).", spec=item.spec)
             except IllegalActionError as error:
-                add_answer(ch.ILLEGAL)
-                add_slot(slot)
-                add_finished(0)
-                add_tokens(episode.tokens)
+                add((ch.ILLEGAL, slot, 0, episode.tokens))
                 add_text((index, str(error).encode()))
                 continue
             if item.log is not None:
@@ -152,10 +148,7 @@ class EpisodeServer:
                     item.n_local += 1
                     add_text((index, item.question.answers[answer].encode()))
                 answer = local
-            add_answer(answer)
-            add_slot(slot)
-            add_finished(done)
-            add_tokens(episode.tokens)
+            add((answer, slot, done, episode.tokens))
         return results, [self._end(live.pop(eid), kind, text) for eid, kind, text in actions.ends]
 
     def _end(self, item: _Live, kind: int, text: bytes) -> Ended:

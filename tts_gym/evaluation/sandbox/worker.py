@@ -54,14 +54,15 @@ class RemoteEpisode:
     text arrives the first time), the slot, whether the branch finished, the tokens spent.
     """
 
-    __slots__ = ("id", "tokens", "n_opened", "n_branches", "texts", "hub", "runner")
+    __slots__ = ("id", "tokens", "n_opened", "n_branches", "texts", "text", "hub", "runner")
 
     def __init__(self, episode_id: int, n_branches: int, hub: greenlet.greenlet) -> None:
         self.id = episode_id
         self.tokens = 0
         self.n_opened = 0
         self.n_branches = n_branches
-        self.texts: list[str] = []
+        self.texts: list[str] = []  # revealed answers by per-episode id
+        self.text = ""  # the text that came with the last result, if any
         self.hub = hub
         self.runner: greenlet.greenlet | None = None
 
@@ -73,12 +74,11 @@ class RemoteEpisode:
         return None if answer < 0 else self.texts[answer]
 
     def _act(self, op: int, slot: int) -> tuple[int, int, int]:
-        answer, slot, finished, tokens, text = self.hub.switch((op, slot))
-        self.tokens = tokens
-        if answer == ch.ILLEGAL:
-            raise IllegalActionError(text)
-        if text is not None:
-            self.texts.append(text)
+        answer, slot, finished, self.tokens = self.hub.switch((self.id, op, slot))
+        if answer == len(self.texts):  # revealed for the first time: its text came along
+            self.texts.append(self.text)
+        elif answer == ch.ILLEGAL:
+            raise IllegalActionError(self.text)
         return answer, slot, finished
 
     def open(self) -> tuple[int, int, bool]:
@@ -304,32 +304,22 @@ class _Hub:
 
     def _round(self, results: ch.Results) -> None:
         """Resume each episode with its result, start the new ones, send all their actions."""
-        episodes, ops, slots = array("I"), array("B"), array("i")
-        add_episode, add_op, add_slot = episodes.append, ops.append, slots.append
+        records = array("q")
+        add = records.extend
         ends: list[tuple[int, int, bytes]] = []
-        pending: list[RemoteEpisode] = []
+        waiting, pending = self.waiting, []
         wait = pending.append
-        texts = dict(results.texts)
-        resumed = zip(
-            self.waiting,
-            results.answers,
-            results.slots,
-            results.finished,
-            results.tokens,
-            strict=True,
-        )
-        for index, (episode, answer, slot, finished, tokens) in enumerate(resumed):
-            text = texts.get(index) if texts else None
+        for index, text in results.texts:
+            waiting[index].text = text.decode()
+        values = iter(results.records.tolist())
+        resumed = zip(waiting, zip(values, values, values, values, strict=True), strict=True)
+        for episode, result in resumed:
             runner = episode.runner
-            request = runner.switch(
-                (answer, slot, finished, tokens, None if text is None else text.decode())
-            )
+            request = runner.switch(result)
             if runner.dead:
                 ends.append((episode.id, *request))
             else:
-                add_episode(episode.id)
-                add_op(request[0])
-                add_slot(request[1])
+                add(request)
                 wait(episode)
         for episode_id, setting, interval, n_branches in results.starts:
             episode = RemoteEpisode(episode_id, n_branches, self.hub)
@@ -338,13 +328,10 @@ class _Hub:
             if runner.dead:
                 ends.append((episode_id, *request))
             else:
-                add_episode(episode_id)
-                add_op(request[0])
-                add_slot(request[1])
+                add(request)
                 wait(episode)
         self.waiting = pending
-        actions = ch.encode_actions(episodes, ops, slots, ends)
-        self.channel.send(ch.ACTIONS, actions)
+        self.channel.send(ch.ACTIONS, ch.encode_actions(records, ends))
 
     def _body(self, episode: RemoteEpisode, setting: int, interval: int) -> tuple[int, bytes]:
         """One episode: construct the controller, solve, and end with its answer or error."""
