@@ -95,11 +95,17 @@ class Channel:
 
     def receive(self) -> tuple[bytes, bytes]:
         """(kind, body); `ChannelError` on a closed channel or a frame of a bad size."""
-        (length,) = _U32.unpack(self._take(4))
+        if self._end - self._start < 4:
+            self._fill(4)
+        (length,) = _U32.unpack_from(self._buffer, self._start)
         if not 1 <= length <= MAX_FRAME:
             raise ChannelError(f"a message of {length} bytes (at most {MAX_FRAME} are accepted)")
-        frame = self._take(length)
-        return frame[:1], frame[1:]
+        if self._end - self._start < 4 + length:
+            self._fill(4 + length)
+        start = self._start + 4
+        self._start = start + length
+        buffer = self._buffer
+        return bytes(buffer[start : start + 1]), bytes(buffer[start + 1 : start + length])
 
     def has_frame(self) -> bool:
         """Whether a whole message is already buffered (a select() would not say so)."""
@@ -108,13 +114,6 @@ class Channel:
             return False
         (length,) = _U32.unpack_from(self._buffer, self._start)
         return available >= 4 + length
-
-    def _take(self, n: int) -> bytes:
-        if self._end - self._start < n:
-            self._fill(n)
-        start = self._start
-        self._start = start + n
-        return bytes(self._buffer[start : start + n])
 
     def _fill(self, n: int) -> None:
         """Read until `n` bytes are buffered (as many as the socket has, in few reads)."""

@@ -24,7 +24,7 @@ import json
 import os
 import random
 import secrets
-import selectors
+import select
 import shutil
 import signal
 import socket
@@ -52,9 +52,9 @@ CONCURRENCY = 256
 """Most episodes running at once in the sandbox (fewer when there are fewer questions)."""
 """Groups of running episodes per session that take turns: the parent works on one while the
 sandbox works on the other."""
-SWEEP_SESSIONS = 8
+SWEEP_SESSIONS = 4
 """Fresh processes the sweep is spread over (each plays every question, one episode at a time)."""
-REPLAY_SESSIONS = 16
+REPLAY_SESSIONS = 8
 """Replayed episodes played at the same time (each in its own fresh process)."""
 FILE_LIMIT_MB = 64
 CPU_SHARE = 0.9
@@ -427,7 +427,10 @@ class _Session:
 
     def step(self) -> None:
         """Take its next ACTIONS message and answer it."""
-        actions = ch.decode_actions(self._expect(ch.ACTIONS))
+        kind, body = self.channel.receive()
+        if kind != ch.ACTIONS:
+            self._unexpected(kind, body, (ch.ACTIONS,))
+        actions = ch.decode_actions(body)
         self.in_flight = False
         try:
             results, done = self.server.apply(actions)
@@ -498,15 +501,19 @@ class _Session:
 
     def _receive(self, kinds: tuple[bytes, ...]) -> tuple[bytes, bytes]:
         kind, body = self.channel.receive()
+        if kind not in kinds:
+            self._unexpected(kind, body, kinds)
+        return kind, body
+
+    def _unexpected(self, kind: bytes, body: bytes, kinds: tuple[bytes, ...]) -> None:
+        """A message not due now: the audit hook's last word, or a violation of the format."""
         if kind == ch.VIOLATION:
             reason = ch.load_json(body, "violation")
             reason = reason.get("reason") if isinstance(reason, dict) else None
             raise Rejection(f"the sandbox stopped it: it {ch.printable(reason)}.")
-        if kind not in kinds:
-            raise ch.ChannelError(
-                f"a message of kind {kind!r} where {' or '.join(map(repr, kinds))} was due"
-            )
-        return kind, body
+        raise ch.ChannelError(
+            f"a message of kind {kind!r} where {' or '.join(map(repr, kinds))} was due"
+        )
 
     def _expect(self, kind: bytes) -> bytes:
         return self._receive((kind,))[1]
@@ -611,35 +618,40 @@ class _Run:
     def _drive(self, starts: Iterator[Callable[[], _Session]], width: int) -> None:
         """Keep up to `width` sessions playing (started as others end); answer whichever
         speaks next until all have ended."""
-        selector = selectors.DefaultSelector()
+        poller = select.poll()
         sessions: list[_Session] = []
+        playing: dict[int, _Session] = {}
 
         def launch() -> None:
-            while len(selector.get_map()) < width:
+            while len(playing) < width:
                 start = next(starts, None)
                 if start is None:
                     return
                 session = start()
                 sessions.append(session)
                 if session.in_flight:
-                    selector.register(session.sock, selectors.EVENT_READ, session)
+                    playing[session.sock.fileno()] = session
+                    poller.register(session.sock, select.POLLIN)
                 else:
                     self._guard(session, session.finish)
 
         try:
             launch()
-            while selector.get_map():
-                for key, _ in selector.select():
-                    session = key.data
-                    self._guard(session, session.step)
-                    while session.in_flight and session.channel.has_frame():
-                        self._guard(session, session.step)
+            while playing:
+                for fd, _ in poller.poll():
+                    session = playing[fd]
+                    try:
+                        session.step()
+                        while session.in_flight and session.channel.has_frame():
+                            session.step()
+                    except ch.ChannelError as error:
+                        raise session.broken(error) from None
                     if not session.in_flight:
-                        selector.unregister(session.sock)
+                        poller.unregister(fd)
+                        del playing[fd]
                         self._guard(session, session.finish)
                         launch()
         finally:
-            selector.close()
             for session in sessions:
                 session.close()
 
