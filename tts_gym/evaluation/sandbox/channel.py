@@ -99,6 +99,7 @@ class Channel:
             self._fill(4)
         (length,) = _U32.unpack_from(self._buffer, self._start)
         if not 1 <= length <= MAX_FRAME:
+            self._start += 4
             raise ChannelError(f"a message of {length} bytes (at most {MAX_FRAME} are accepted)")
         if self._end - self._start < 4 + length:
             self._fill(4 + length)
