@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import processes_in
+from tests.support import kill_9_mid_run
 from tts_gym.cli import main
 from tts_gym.control.builtin import ConfidenceMomentum
 from tts_gym.evaluation import Protocol, run_store, score
@@ -133,19 +132,8 @@ def test_kill_9_of_a_check_leaves_no_process_and_the_next_check_no_folder(
     spec = f"{FIXTURES / 'never_returns.py'}:Controller"
     command = [sys.executable, "-m", "tts_gym.cli", "check-controller", spec, *QUICK]
     check = subprocess.Popen([*command, "--time-limit", "120"], env=env)
-    deadline = time.monotonic() + 60
-    folders: list[Path] = []
-    while time.monotonic() < deadline and not (folders and processes_in(folders[0])):
-        folders = list(tmp_path.glob(f"{PREFIX}{check.pid}-*"))
-        time.sleep(0.1)
-    assert folders and processes_in(folders[0]), "the check never started its sandbox"
-    check.send_signal(signal.SIGKILL)
-    check.wait()
-    deadline = time.monotonic() + 10
-    while processes_in(folders[0]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert processes_in(folders[0]) == []
-    assert folders[0].exists()
+    left = kill_9_mid_run(check, tmp_path)
+    assert left.exists()
     good = f"{FIXTURES / 'good_controller.py'}:Controller"
     subprocess.run(
         [sys.executable, "-m", "tts_gym.cli", "check-controller", good, *QUICK],
@@ -153,7 +141,7 @@ def test_kill_9_of_a_check_leaves_no_process_and_the_next_check_no_folder(
         check=True,
         capture_output=True,
     )
-    assert not folders[0].exists()
+    assert not left.exists()
     assert list(tmp_path.glob(f"{PREFIX}*")) == []
 
 

@@ -102,3 +102,15 @@ HONEST = """
             return votes.most_common(1)[0][0] if votes else None
 """
 """Reads a few branches and takes the majority: what honest play earns."""
+
+
+def controller(solve: str, header: str = "") -> str:
+    """A candidate file: `header` (imports, helpers), then `Controller` whose `solve(q)` body
+    is `solve` (one statement a line)."""
+    return (
+        textwrap.dedent(header)
+        + "\n\nclass Controller:\n    def __init__(self, beta=0.5):\n        self.beta = beta\n\n"
+        + "    def solve(self, q):\n"
+        + textwrap.indent(textwrap.dedent(solve).strip(), "        ")
+        + "\n"
+    )

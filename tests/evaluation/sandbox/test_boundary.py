@@ -5,7 +5,6 @@ no process and (after the next run) no folder behind."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.evaluation.sandbox.support import HONEST, LIMITS, assert_rejected, play, small_store
-from tests.support import REPO_ROOT, processes_in
+from tests.support import REPO_ROOT, kill_9_mid_run
 from tts_gym.control.builtin import ConfidenceMomentum
 from tts_gym.evaluation import Protocol, run_store
 from tts_gym.evaluation.sandbox import (
@@ -153,20 +152,9 @@ def test_kill_9_of_a_run_leaves_no_process_and_the_next_run_removes_its_folder(t
     owner = subprocess.Popen(
         [sys.executable, "-c", script], env={**os.environ, "TMPDIR": str(tmp_path)}
     )
-    deadline = time.monotonic() + 30
-    folders: list[Path] = []
-    while time.monotonic() < deadline and not (folders and processes_in(folders[0])):
-        folders = list(tmp_path.glob(f"{PREFIX}{owner.pid}-*"))
-        time.sleep(0.1)
-    assert folders and processes_in(folders[0]), "the run did not start"
-    owner.send_signal(signal.SIGKILL)
-    owner.wait()
-    deadline = time.monotonic() + 10
-    while processes_in(folders[0]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert processes_in(folders[0]) == []
-    assert folders[0].exists()  # a kill -9 leaves the folder; the next run removes it
+    left = kill_9_mid_run(owner, tmp_path)
+    assert left.exists()  # a kill -9 leaves the folder; the next run removes it
     alive = tmp_path / f"{PREFIX}{os.getpid()}-{start_time(os.getpid())}-feed"
     alive.mkdir()  # a live owner's folder stays
-    assert remove_stale_folders(tmp_path) == [folders[0]]
-    assert not folders[0].exists() and alive.exists()
+    assert remove_stale_folders(tmp_path) == [left]
+    assert not left.exists() and alive.exists()

@@ -31,9 +31,21 @@ HOOK = """
 """
 
 
+ATTEMPT = """
+def attempt(*actions):
+    for action in actions:
+        try:
+            action()
+            print("allowed")
+        except PermissionError:
+            print("denied")
+"""
+"""Child code: `attempt(...)` prints whether each action was allowed or denied."""
+
+
 def run_child(code: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", ATTEMPT + textwrap.dedent(code)],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -75,16 +87,11 @@ def test_landlock_confines_reads_and_writes(tmp_path) -> None:
         from tts_gym.evaluation.sandbox.confine import landlock, readable_roots
         how, _ = landlock(readable_roots(), Path("{scratch}"))
         print(how)
-        for action in (
+        attempt(
             lambda: open("{outside}").read(),
             lambda: open("{tmp_path}/new", "w"),
             lambda: os.mkfifo("{tmp_path}/fifo"),
-        ):
-            try:
-                action()
-                print("allowed")
-            except PermissionError:
-                print("denied")
+        )
         Path("{scratch}/ok.txt").write_text("fine")
         print("scratch ok")
         """,
@@ -105,12 +112,7 @@ def test_seccomp_refuses_processes_but_not_threads(tmp_path) -> None:
         worker = threading.Thread(target=lambda: print("thread ok"))
         worker.start()
         worker.join()
-        for action in (os.fork, lambda: os.execv("/bin/true", ["true"]), lambda: os.mkfifo("f")):
-            try:
-                action()
-                print("allowed")
-            except PermissionError:
-                print("denied")
+        attempt(os.fork, lambda: os.execv("/bin/true", ["true"]), lambda: os.mkfifo("f"))
         """,
         tmp_path,
     )

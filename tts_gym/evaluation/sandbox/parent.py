@@ -1,18 +1,21 @@
 """Run an untrusted controller file through the boundary and read its results off our episodes.
 
-`run_isolated` starts the worker (a zygote, see `worker`) in a fresh folder, asks it for a
-first session in which the candidate is loaded and plays the whole sweep, then for one fresh
-session per replayed episode. Every answer, token count and trace comes from the parent's own
-episodes (`EpisodeServer`); the sandbox only ever sends actions and final answers.
+`run_isolated` starts the worker (a zygote, see `worker`) in a fresh folder and asks it for
+sessions, each a fresh process that loads the candidate: a few that share the sweep, then one
+per replayed episode. The parent drives all sessions at once (`poll` over their sockets),
+each message carrying the pending actions of every episode running in that session. Every
+answer, token count and trace comes from the parent's own episodes (`EpisodeServer`); the
+sandbox only ever sends actions and final answers.
 
-Scheduling: episodes start in an order drawn from a seed the candidate never sees, and two
-episodes of the same question (same benchmark and index, whatever the model) never run at
-the same time. A sample of episodes per (store, setting), also drawn from that seed, is
-replayed alone in a fresh process, where the controller must take exactly the same actions
-and give the same answer as in the sweep; otherwise the run is rejected, saying so. State
-carried between episodes (module globals, class attributes, caches) therefore buys nothing
-that a replay would not catch, and the chance of missing a controller that changed its play
-in a fraction f of the episodes is (1 - f) ** n for n replays.
+Scheduling: episodes start in an order drawn from a seed the candidate never sees, and a
+session never runs two episodes of the same question (store and index) at the same time; a
+hard question's episodes spread over all sessions. A sample of episodes per (store,
+setting), also drawn from that seed, is replayed alone in a fresh process, where the
+controller must take exactly the same actions and give the same answer as in the sweep;
+otherwise the run is rejected, saying so. State carried between episodes (module globals,
+class attributes, caches) therefore buys nothing that a replay would not catch, and the
+chance of missing a controller that changed its play in a fraction f of the episodes is
+(1 - f) ** n for n replays.
 
 Every failure is a sentence in `IsolatedRun.problems`, never an exception.
 """
@@ -49,9 +52,8 @@ from tts_gym.store.replay import ReplayStore
 REPLAYS_PER_CELL = 8
 """Episodes per (store, setting) replayed alone in a fresh process."""
 CONCURRENCY = 256
-"""Most episodes running at once in the sandbox (fewer when there are fewer questions)."""
-"""Groups of running episodes per session that take turns: the parent works on one while the
-sandbox works on the other."""
+"""Most episodes running at once in one sandboxed process (fewer when there are fewer
+questions)."""
 SWEEP_SESSIONS = 4
 """Fresh processes the sweep is spread over (each plays every question, one episode at a time)."""
 REPLAY_SESSIONS = 8

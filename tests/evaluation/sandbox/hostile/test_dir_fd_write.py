@@ -4,20 +4,7 @@ folder ends the run), and the events that carry one are resolved against it."""
 
 import pytest
 
-from tests.evaluation.sandbox.support import assert_rejected, play
-
-ATTACK = """
-    import os
-
-
-    class Controller:
-        def __init__(self, beta=0.5):
-            self.beta = beta
-
-        def solve(self, q):
-            {write}
-            return q.read()
-"""
+from tests.evaluation.sandbox.support import assert_rejected, controller, play
 
 
 @pytest.mark.parametrize(
@@ -36,5 +23,5 @@ ATTACK = """
     ],
 )
 def test_writes_relative_to_a_folder_descriptor_are_refused(tmp_path, write, reason) -> None:
-    run, _ = play(tmp_path, ATTACK.replace("{write}", write))
+    run, _ = play(tmp_path, controller(f"{write}\nreturn q.read()", "import os"))
     assert_rejected(run, reason)

@@ -4,26 +4,13 @@ where offered); nothing is created."""
 
 import pytest
 
-from tests.evaluation.sandbox.support import assert_rejected, play
-
-ATTACK = """
-    import os
-
-
-    class Controller:
-        def __init__(self, beta=0.5):
-            self.beta = beta
-
-        def solve(self, q):
-            os.{call}("{path}")
-            return q.read()
-"""
+from tests.evaluation.sandbox.support import assert_rejected, controller, play
 
 
 @pytest.mark.parametrize("call", ["mkfifo", "mknod"])
 def test_fifos_are_refused_outside_and_inside_the_folder(tmp_path, call: str) -> None:
     outside = tmp_path / "fifo"
     for path in (outside, "inside"):
-        run, _ = play(tmp_path, ATTACK.replace("{call}", call).replace("{path}", str(path)))
+        run, _ = play(tmp_path, controller(f'os.{call}("{path}")\nreturn q.read()', "import os"))
         assert_rejected(run, f"the sandbox stopped it: it made a fifo or device node (os.{call})")
     assert not outside.exists()

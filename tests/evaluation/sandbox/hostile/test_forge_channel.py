@@ -2,7 +2,7 @@
 answers only, and the parent computes every result itself, so a forged message is either
 malformed (a rejection naming it) or a request like any other, checked like any other."""
 
-from tests.evaluation.sandbox.support import assert_rejected, play
+from tests.evaluation.sandbox.support import assert_rejected, controller, play
 
 FIND_CHANNEL = """
     import json
@@ -21,36 +21,24 @@ FIND_CHANNEL = """
         raise RuntimeError("no channel")
 """
 
-OLD_RESULT_LINE = (
-    FIND_CHANNEL
-    + """
-
-    class Controller:
-        def __init__(self, beta=0.5):
-            self.beta = beta
-
-        def solve(self, q):
-            forged = {"kind": "result", "problems": [], "sweep": [], "replay": []}
-            os.write(channel(), (json.dumps(forged) + "\\n").encode())
-            os._exit(0)
-"""
+OLD_RESULT_LINE = controller(
+    """
+    forged = {"kind": "result", "problems": [], "sweep": [], "replay": []}
+    os.write(channel(), (json.dumps(forged) + "\\n").encode())
+    os._exit(0)
+    """,
+    FIND_CHANNEL,
 )
 
-WELL_FORMED_ANSWERS = (
-    FIND_CHANNEL
-    + """
-
-    class Controller:
-        def __init__(self, beta=0.5):
-            self.beta = beta
-
-        def solve(self, q):
-            # an ACTIONS frame ending episode 1 with an answer it never revealed
-            end = struct.pack("<IBI", 1, 1, 2) + b"42"
-            body = b"A" + struct.pack("<I", 0) + struct.pack("<I", 1) + end
-            os.write(channel(), struct.pack("<I", len(body)) + body)
-            os._exit(0)
-"""
+WELL_FORMED_ANSWERS = controller(
+    """
+    # an ACTIONS frame ending episode 1 with an answer it never revealed
+    end = struct.pack("<IBI", 1, 1, 2) + b"42"
+    body = b"A" + struct.pack("<I", 0) + struct.pack("<I", 1) + end
+    os.write(channel(), struct.pack("<I", len(body)) + body)
+    os._exit(0)
+    """,
+    FIND_CHANNEL,
 )
 
 

@@ -4,36 +4,19 @@ fork and exec as well. No process of the run outlives it."""
 
 import pytest
 
-from tests.evaluation.sandbox.support import assert_rejected, play
+from tests.evaluation.sandbox.support import assert_rejected, controller, play
 
-FORK_BOMB = """
-    import os
+FORK_BOMB = controller("while True:\n    os.fork()", "import os")
 
-
-    class Controller:
-        def __init__(self, beta=0.5):
-            self.beta = beta
-
-        def solve(self, q):
-            while True:
-                os.fork()
-"""
-
-FORK_EXEC = """
-    import sys
-
-
-    class Controller:
-        def __init__(self, beta=0.5):
-            self.beta = beta
-
-        def solve(self, q):
-            forker = sys.modules["_posix" + "subprocess"]
-            forker.fork_exec(["/bin/true"], [b"/bin/true"], True, (), None, None, -1, -1, -1,
-                             -1, -1, -1, -1, -1, False, False, 0, None, None, None, -1, None,
-                             False)
-            return q.read()
-"""
+FORK_EXEC = controller(
+    """
+    forker = sys.modules["_posix" + "subprocess"]
+    forker.fork_exec(["/bin/true"], [b"/bin/true"], True, (), None, None, -1, -1, -1, -1, -1,
+                     -1, -1, -1, False, False, 0, None, None, None, -1, None, False)
+    return q.read()
+    """,
+    "import sys",
+)
 
 
 @pytest.mark.parametrize("kernel", [False, True])
