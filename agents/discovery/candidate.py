@@ -112,8 +112,6 @@ def evaluate_candidate(
     class_name: str,
     stores: Sequence[ReplayStore],
     settings: SweepSettings,
-    *,
-    kernel: bool = True,
 ) -> Evaluation:
     """Check the source, play the sweep through the boundary, score it here, check it."""
     source = path.read_text(encoding="utf-8", errors="replace")
@@ -139,7 +137,6 @@ def evaluate_candidate(
         configure,
         trace_orders=1,
         limits=settings.limits,
-        kernel=kernel,
         preload=PRELOAD,
     )
     if not run.ok:
