@@ -1,10 +1,12 @@
-"""Evaluate one candidate exactly as the loop does: sandboxed sweep, then the checks, then scores.
+"""Evaluate one candidate exactly as the loop does: source rules, the boundary, checks, scores.
 
-The sandbox returns answers and tokens per (store, beta, question, order); here, in the
-trusted process, they are validated, scored against the gold answers, and checked: the same
-order gives the same result (a fresh controller replays the first order of every question in
-reverse question order), and average tokens do not fall as beta grows (per store, between
-neighbouring betas, within `tolerance`, relative).
+The source rules run here, on the file. The sweep runs through tts-gym's boundary
+(`tts_gym.evaluation.sandbox`): the candidate's process holds only what its own actions
+revealed, and every answer, token count and trace is read off the parent's own episodes;
+episodes replayed alone in fresh processes must go exactly as in the sweep. Here the knob
+rules are applied to the class the sandbox loaded, the answers are scored against the gold,
+and average tokens must not fall as beta grows (per store, between neighbouring betas,
+within `tolerance`, relative).
 """
 
 from __future__ import annotations
@@ -16,18 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tts_gym_agents.discovery.sandbox import Limits, run_candidate
+from tts_gym_agents.discovery import rules
 
 from tts_gym.evaluation.protocols import Protocol
 from tts_gym.evaluation.runner import Outcomes, score
+from tts_gym.evaluation.sandbox import (
+    ControllerSetting,
+    Limits,
+    LoadedClass,
+    Rejection,
+    run_isolated,
+)
 from tts_gym.store import select_stores
 from tts_gym.store.replay import ReplayStore
 
 DEFAULT_BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 TOKEN_TOLERANCE = 0.02
-MAX_MISMATCHES_SHOWN = 3
 SEARCH = "a discovery search"
-_REPLAY_KEYS = ("answers", "tokens", "traces")
+MAX_TRACE_HEAD, MAX_TRACE_TAIL = 40, 20
+PRELOAD = (*sorted(rules.ALLOWED_MODULES - {"__future__"}), rules.VOTING_MODULE)
+"""What the sandbox imports before it confines itself (the modules candidates may use)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,7 @@ class Evaluation:
     correct: dict[tuple[str, float], np.ndarray] = field(default_factory=dict)  # [q, order]
     outcomes: dict[tuple[str, float], Outcomes] = field(default_factory=dict)
     replay: list[dict[str, Any]] = field(default_factory=list)  # traced first orders
+    replayed: int = 0  # episodes replayed alone in a fresh process
 
     def verdict(self) -> dict[str, Any]:
         """The JSON verdict of `check-controller`."""
@@ -74,6 +85,7 @@ class Evaluation:
             "errors": self.errors,
             "sweep": [dataclasses.asdict(point) for point in self.sweep],
             "isolation": self.isolation,
+            "replayed": self.replayed,
         }
 
 
@@ -85,97 +97,83 @@ def load_stores(
 
 
 def evaluate_candidate(
-    path: Path, class_name: str, stores: Sequence[ReplayStore], settings: SweepSettings
+    path: Path,
+    class_name: str,
+    stores: Sequence[ReplayStore],
+    settings: SweepSettings,
 ) -> Evaluation:
-    """Run the candidate in the sandbox, score it here, and apply the checks."""
+    """Check the source, play the sweep through the boundary, score it here, check it."""
+    source = path.read_text(encoding="utf-8", errors="replace")
+    problems = rules.source_problems(source, path.name)
+    if problems:
+        return Evaluation(False, problems)
     stores = [settings.subset(store) for store in stores]
-    report = run_candidate(
+
+    def configure(loaded: LoadedClass) -> list[ControllerSetting]:
+        style, knob_problems = rules.knob_style(loaded, settings.free_knobs)
+        if knob_problems or style is None:
+            raise Rejection(*knob_problems)
+        return [
+            ControllerSetting(f"beta={beta:g}", rules.construction(style, beta))
+            for beta in settings.betas
+        ]
+
+    run = run_isolated(
         path,
         class_name,
         stores,
-        betas=settings.betas,
-        protocol=settings.protocol,
-        free_knobs=settings.free_knobs,
+        settings.protocol,
+        configure,
+        trace_orders=1,
         limits=settings.limits,
+        preload=PRELOAD,
     )
-    if report.problems:
-        return Evaluation(False, report.problems, isolation=report.isolation)
-    malformed = Evaluation(
-        False, ["the sandbox returned a malformed result."], isolation=report.isolation
-    )
-    evaluation = Evaluation(True, [], isolation=report.isolation, replay=report.replay)
-    by_name = {store.name: store for store in stores}
-    expected = [(store.name, beta) for store in stores for beta in settings.betas]
-    for items in (report.sweep, report.replay):
-        if [(item.get("store"), item.get("beta")) for item in items] != expected:
-            return malformed
-    for item in report.replay:
-        n = by_name[item["store"]].n_questions
-        if any(not isinstance(item.get(k), list) or len(item[k]) != n for k in _REPLAY_KEYS):
-            return malformed
-    for item in report.sweep:
-        store = by_name[item["store"]]
-        outcomes = _outcomes(item, store.n_questions, settings.protocol.n_orders)
-        if outcomes is None:
-            return malformed
-        key = (store.name, item["beta"])
-        evaluation.correct[key] = score(outcomes, store)
-        evaluation.outcomes[key] = outcomes
-        evaluation.sweep.append(
-            SweepPoint(
-                store.name,
-                item["beta"],
-                float(evaluation.correct[key].mean()),
-                float(outcomes.tokens.mean()),
+    if not run.ok:
+        return Evaluation(False, run.problems, isolation=run.isolation, replayed=run.replayed)
+    read = set().union(*run.reads) if run.reads else set()
+    problems = rules.config_problems(read, settings.free_knobs)
+    if problems:
+        return Evaluation(False, problems, isolation=run.isolation, replayed=run.replayed)
+    evaluation = Evaluation(True, [], isolation=run.isolation, replayed=run.replayed)
+    for s, store in enumerate(stores):
+        for k, beta in enumerate(settings.betas):
+            outcomes = run.outcomes[(s, k)]
+            key = (store.name, beta)
+            evaluation.correct[key] = score(outcomes, store)
+            evaluation.outcomes[key] = outcomes
+            evaluation.sweep.append(
+                SweepPoint(
+                    store.name,
+                    beta,
+                    float(evaluation.correct[key].mean()),
+                    float(outcomes.tokens.mean()),
+                )
             )
-        )
-    evaluation.errors = _determinism_errors(report.sweep, report.replay) + _monotone_errors(
-        evaluation.sweep, settings.tolerance
-    )
+            evaluation.replay.append(
+                {
+                    "store": store.name,
+                    "beta": beta,
+                    "traces": [_cap(row[0]) for row in outcomes.traces],
+                }
+            )
+    evaluation.errors = _monotone_errors(evaluation.sweep, settings.tolerance)
     evaluation.ok = not evaluation.errors
     return evaluation
 
 
-def _outcomes(item: dict[str, Any], n_questions: int, n_orders: int) -> Outcomes | None:
-    answers, tokens = item.get("answers"), item.get("tokens")
-    try:
-        array = np.asarray(tokens, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if (
-        array.shape != (n_questions, n_orders)
-        or (array < 0).any()
-        or not isinstance(answers, list)
-        or len(answers) != n_questions
-        or any(not isinstance(row, list) or len(row) != n_orders for row in answers)
-        or any(a is not None and not isinstance(a, str) for row in answers for a in row)
-    ):
-        return None
-    return Outcomes(answers, array)
-
-
-def _determinism_errors(sweep: list[dict], replay: list[dict]) -> list[str]:
-    mismatches = []
-    for first, again in zip(sweep, replay, strict=True):
-        pairs = zip(
-            first["answers"], first["tokens"], again["answers"], again["tokens"], strict=False
-        )
-        for qi, (answers, tokens, answer, spent) in enumerate(pairs):
-            if (answers[0], tokens[0]) != (answer, spent):
-                mismatches.append(
-                    f"question {qi} of {first['store']} at beta={first['beta']}, order 0: "
-                    f"{answers[0]!r} with {tokens[0]} tokens, then {answer!r} with {spent} tokens"
-                )
-    if not mismatches:
-        return []
-    shown = "; ".join(mismatches[:MAX_MISMATCHES_SHOWN])
-    more = len(mismatches) - MAX_MISMATCHES_SHOWN
-    return [
-        "the same order gave different results when a fresh controller replayed it "
-        f"(questions in reverse order): {shown}"
-        + (f"; and {more} more" if more > 0 else "")
-        + ". Keep no state across questions and draw no unseeded random numbers."
-    ]
+def _cap(trace: dict[str, Any]) -> dict[str, Any]:
+    """Keep the head and the tail of a long episode's actions, and every answer it saw."""
+    actions = trace["actions"]
+    seen = {action["revealed"] for action in actions if action["revealed"] is not None}
+    trace = {**trace, "seen": sorted(seen)}
+    if len(actions) > MAX_TRACE_HEAD + MAX_TRACE_TAIL:
+        omitted = len(actions) - MAX_TRACE_HEAD - MAX_TRACE_TAIL
+        trace = {
+            **trace,
+            "actions": actions[:MAX_TRACE_HEAD] + actions[-MAX_TRACE_TAIL:],
+            "omitted": {"after": MAX_TRACE_HEAD, "count": omitted},
+        }
+    return trace
 
 
 def _monotone_errors(sweep: list[SweepPoint], tolerance: float) -> list[str]:

@@ -1,9 +1,10 @@
 """`tts-gym check-controller FILE.py:Class`: run one candidate exactly as discovery does.
 
-Sandbox, source and knob rules, beta sweep, determinism and monotone-cost checks; prints the
-JSON verdict `{"ok", "errors", "sweep", "isolation"}` and exits 0 only when ok. The default
-is a quick look (the first 10 questions of each store, 2 orders); discovery itself plays
-every question under more orders.
+Source and knob rules, the beta sweep through the sandbox boundary (with its replays in fresh
+processes) and the monotone-cost check; prints the JSON verdict `{"ok", "errors", "sweep",
+"isolation", "replayed"}` and exits 0 only when ok. Held-out stores are refused, as in the
+loop. The default is a quick look (the first 10 questions of each store, 2 orders);
+discovery itself plays every question under more orders.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from tts_gym.errors import TTSGymError
 
 if TYPE_CHECKING:
     from tts_gym_agents.discovery.candidate import SweepSettings
-    from tts_gym_agents.discovery.sandbox import Limits
+
+    from tts_gym.evaluation.sandbox import Limits
 
 DEFAULT_QUESTIONS = 10
 DEFAULT_ORDERS = 2
@@ -29,8 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "check-controller",
         help="sandbox, check and sweep one candidate controller; print a JSON verdict",
         description=(
-            "Run FILE.py:Class as the discovery loop does (separate confined process, rules, "
-            "beta sweep, determinism and monotone-cost checks) and print a JSON verdict. "
+            "Run FILE.py:Class as the discovery loop does (rules, the beta sweep in sandboxed "
+            "processes that hold only what the controller's actions revealed, episodes replayed "
+            "in fresh processes, monotone cost) and print a JSON verdict. "
             "The class takes beta (or an AutoTTS config dict) and implements solve(q) with "
             "tts-gym's question handle or AutoTTS's probe_new/probe_more. Exit 0 only when ok."
         ),
@@ -49,7 +52,8 @@ def add_sweep_arguments(
         nargs="+",
         default=["search"],
         metavar="STORE",
-        help="search stores: catalog names, paths or 'search' (default: search)",
+        help="search stores: catalog names, paths or 'search' (default: search; held-out "
+        "stores are refused)",
     )
     parser.add_argument(
         "--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA, else the cache)"
@@ -119,7 +123,7 @@ def sweep_settings(args: argparse.Namespace, wall: float) -> SweepSettings:
 
 def sandbox_limits(args: argparse.Namespace, wall: float) -> Limits:
     """Wall time from --time-limit (else `wall`) and memory from --memory-mb."""
-    from tts_gym_agents.discovery.sandbox import Limits
+    from tts_gym.evaluation.sandbox import Limits
 
     seconds = wall if args.time_limit is None else args.time_limit
     if seconds <= 0 or args.memory_mb < 256:
@@ -143,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
     path, class_name = split_spec(args.spec)
     settings = sweep_settings(args, WALL_SECONDS)
-    stores = load_stores(args.stores, args.data_dir, held_out_ok=True)
+    stores = load_stores(args.stores, args.data_dir)
     evaluation = evaluate_candidate(path, class_name, stores, settings)
     print(json.dumps(evaluation.verdict(), indent=2))
     return 0 if evaluation.ok else 1

@@ -26,7 +26,6 @@ from tts_gym_agents.discovery.candidate import Evaluation, evaluate_candidate, l
 from tts_gym_agents.discovery.feedback import score_line
 from tts_gym_agents.discovery.loop import DiscoveryConfig
 from tts_gym_agents.discovery.prompts import CONTROLLER_CLASS
-from tts_gym_agents.discovery.sandbox import Limits
 from tts_gym_agents.discovery.scoring import (
     SEARCH_BASELINES,
     BaselineResult,
@@ -40,6 +39,7 @@ from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import Cell
 from tts_gym.evaluation.plots import pareto_plot
 from tts_gym.evaluation.protocols import Protocol
+from tts_gym.evaluation.sandbox import Limits
 from tts_gym.store.replay import ReplayStore
 from tts_gym.store.select import identify_stores, shared_stores
 

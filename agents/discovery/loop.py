@@ -37,7 +37,6 @@ from tts_gym_agents.discovery.prompts import (
     system_prompt,
 )
 from tts_gym_agents.discovery.proposers import Proposer, RoundTask, make_proposer
-from tts_gym_agents.discovery.sandbox import Limits
 from tts_gym_agents.discovery.scoring import (
     BaselineResult,
     area_scores,
@@ -48,6 +47,7 @@ from tts_gym_agents.discovery.scoring import (
 
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
+from tts_gym.evaluation.sandbox import Limits
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
 HISTORY_FILES = ("controller.py", "feedback.md", "sweep.csv", "verdict.json", "traces.jsonl")

@@ -81,13 +81,15 @@ and `solve(self, q)`.
 {knob_rule}
 3. Average tokens must not fall as beta grows (per store, between neighbouring betas of the \
 sweep, {settings.tolerance:.0%} tolerance).
-4. Deterministic: the same question and branch order give the same answer and tokens (no \
-unseeded randomness, no state kept across questions).
+4. Each episode stands alone: a sample of episodes is replayed, each alone in a fresh \
+process, and must take the same actions and give the same answer as in the sweep (no \
+unseeded randomness, no state kept across episodes: module globals, class attributes, caches).
 5. Only the handle: import only {modules}; from `{VOTING_MODULE}` you may import \
 `beta_confidence(top1, top2)`, `vote_stats(counts) -> (winner, top1, top2)`, \
 `majority(answers)`, `count_votes(answers)`, `leader(counts)`. No files, network, processes, \
 `eval`/`exec`, or attributes starting with `_` on anything but `self`.
-6. It runs in a sandbox ({settings.limits.describe()}) that holds no gold answers.
+6. It runs in a sandbox ({settings.limits.describe()}): a separate process that holds only \
+what its own actions revealed. It may answer only with an answer its episode revealed, or None.
 
 ## Scoring
 Every controller runs at beta = {betas} on each search store ({", ".join(stores)}), \

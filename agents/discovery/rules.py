@@ -6,17 +6,23 @@ no other imports, no `open`/`eval`/`exec`/`__import__`, no private or dunder att
 anything but `self`, no private names handed to functions (`getattr(q, "_episode")`), no
 frame attributes (`gi_frame`, `f_back`, ...), which lead to the episode behind the handle.
 
-Knob rules (`knob_style`, on the loaded class): the constructor takes `beta` (or an AutoTTS
-`config` dict that carries only `beta`) and nothing else, so every other setting must derive
-from beta; `--free-knobs` lifts the "nothing else" part (the paper's ablation).
+Knob rules (`knob_style`, on the class as the sandbox describes it; `config_problems`, on the
+config keys it read): the constructor takes `beta` (or an AutoTTS `config` dict that carries
+only `beta`) and nothing else, so every other setting must derive from beta; `--free-knobs`
+lifts the "nothing else" part (the paper's ablation).
+
+These rules are a first line: they keep honest candidates to the handle and to one knob. What
+a candidate can know does not depend on them: its process holds only what its own actions
+revealed (`tts_gym.evaluation.sandbox`).
 """
 
 from __future__ import annotations
 
 import ast
-import inspect
 import re
 from typing import Any, Literal
+
+from tts_gym.evaluation.sandbox import LoadedClass
 
 ALLOWED_MODULES = frozenset(
     {
@@ -168,22 +174,25 @@ def _is_self(node: ast.AST) -> bool:
     )
 
 
-def knob_style(cls: Any, free_knobs: bool) -> tuple[KnobStyle | None, list[str]]:
-    """How to pass beta to `cls` (`beta=` or `config={"beta": ...}`), and the knob problems."""
-    name = getattr(cls, "__name__", "the controller")
-    if not inspect.isclass(cls):
+def knob_style(loaded: LoadedClass, free_knobs: bool) -> tuple[KnobStyle | None, list[str]]:
+    """How to pass beta to the class (`beta=` or `config={"beta": ...}`), and the knob problems.
+
+    `loaded` is what the sandbox reported about the class it loaded: these rules keep honest
+    candidates to one knob (they are constructed with beta only, whatever they declare).
+    """
+    name = loaded.name
+    if not loaded.is_class:
         return None, [f"{name} is not a class."]
-    if not callable(getattr(cls, "solve", None)):
+    if "solve" not in loaded.methods:
         return None, [f"{name} has no solve(q) method."]
-    if callable(getattr(cls, "run", None)) or callable(getattr(cls, "act", None)):
+    if "run" in loaded.methods or "act" in loaded.methods:
         return None, [
             f"{name} defines run() or act(), which the harness would call instead of solve(q); "
             "rename that method."
         ]
-    try:
-        parameters = dict(inspect.signature(cls).parameters)
-    except (TypeError, ValueError):
+    if loaded.parameters is None:
         return None, [f"the constructor of {name} has no readable signature."]
+    parameters = {p.name: p for p in loaded.parameters}
     if "beta" in parameters:
         style: KnobStyle = "beta"
     elif "config" in parameters:
@@ -197,16 +206,14 @@ def knob_style(cls: Any, free_knobs: bool) -> tuple[KnobStyle | None, list[str]]
     if style == "beta":
         parameters.pop("config", None)  # AutoTTS's convention; never passed, its reads checked
     problems = []
+    variadic = ("VAR_POSITIONAL", "VAR_KEYWORD")
     for parameter in parameters.values():
-        required = parameter.default is inspect.Parameter.empty and parameter.kind not in (
-            inspect.Parameter.VAR_POSITIONAL,
-            inspect.Parameter.VAR_KEYWORD,
-        )
+        required = not parameter.has_default and parameter.kind not in variadic
         if free_knobs and not required:
             continue
         if free_knobs:
             problems.append(f"{name}'s constructor requires '{parameter.name}' besides beta.")
-        elif parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+        elif parameter.kind in variadic:
             problems.append(
                 f"{name}'s constructor accepts *{parameter.name}, i.e. free knobs besides beta; "
                 "derive every setting from beta."
@@ -219,44 +226,17 @@ def knob_style(cls: Any, free_knobs: bool) -> tuple[KnobStyle | None, list[str]]
     return style, problems
 
 
-class RecordingConfig(dict):
-    """An AutoTTS `config` dict that remembers which keys the controller read."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.read: set[str] = set()
-
-    def __getitem__(self, key: Any) -> Any:
-        self.read.add(str(key))
-        return super().__getitem__(key)
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        self.read.add(str(key))
-        return super().get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        self.read.add(str(key))
-        return super().__contains__(key)
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        self.read.add(str(key))
-        return super().setdefault(key, default)
+def construction(style: KnobStyle, beta: float) -> dict[str, Any]:
+    """The keyword arguments that construct the controller at `beta`."""
+    return {"beta": beta} if style == "beta" else {"config": {"beta": beta}}
 
 
-def make_controller(cls: Any, style: KnobStyle, beta: float) -> tuple[Any, RecordingConfig | None]:
-    """A fresh controller at `beta` (and its recording config in the AutoTTS style)."""
-    if style == "beta":
-        return cls(beta=beta), None
-    config = RecordingConfig(beta=beta)
-    return cls(config=config), config
-
-
-def config_problems(config: RecordingConfig | None, free_knobs: bool) -> list[str]:
+def config_problems(read: set[str], free_knobs: bool) -> list[str]:
     """A config key other than beta that the controller read is a second knob."""
-    if config is None or free_knobs:
+    if free_knobs:
         return []
     return [
         f"the controller reads config['{key}'], a second knob besides beta; "
         "derive every setting from beta."
-        for key in sorted(config.read - {"beta"})
+        for key in sorted(read - {"beta"})
     ]

@@ -3,3 +3,41 @@
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def kill_9_mid_run(owner, folder: Path) -> Path:
+    """Wait until `owner` (a Popen) runs a sandbox in `folder`, `kill -9` it, wait until the
+    sandbox's processes are gone (they die with it); the sandbox folder it left behind."""
+    import signal
+    import time
+
+    from tts_gym.evaluation.sandbox.processes import PREFIX
+
+    deadline = time.monotonic() + 60
+    found: list[Path] = []
+    while time.monotonic() < deadline and not (found and processes_in(found[0])):
+        found = list(folder.glob(f"{PREFIX}{owner.pid}-*"))
+        time.sleep(0.1)
+    assert found and processes_in(found[0]), "the run never started its sandbox"
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    deadline = time.monotonic() + 10
+    while processes_in(found[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_in(found[0]) == []
+    return found[0]
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Processes whose working folder lies in `folder` (a sandbox's worker and sessions)."""
+    import os
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "cwd").startswith(str(folder)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found

@@ -70,13 +70,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA, else the cache)"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--isolate",
+        action="store_true",
+        help="play path.py:Class (a solve(q) controller) in the sandbox: a separate process "
+        "that holds only what its own actions revealed, as discovery does",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     config = parse_config(args.config)
-    if args.sweep:
-        key, values = parse_sweep(args.sweep)
+    protocol = Protocol(args.protocol, args.orders, args.seed)
+    key, values = parse_sweep(args.sweep) if args.sweep else (None, [None])
+    if args.isolate:
+        from tts_gym.evaluation.sandbox.harness import isolated_settings
+
+        configs = [{**config, key: value} if key else config for value in values]
+        policy_settings = isolated_settings(
+            args.policy,
+            configs,
+            args.stores,
+            protocol,
+            sweep_key=key,
+            trace=bool(args.traces),
+            data_dir=args.data_dir,
+        )
+    elif args.sweep:
         policy_settings = sweep_settings(args.policy, config, key, values)
     else:
         policy = load_policy(args.policy, config)
@@ -84,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
     baselines = []
     if args.baselines:
         baselines = [Setting(c, policy_name(c), policy_config(c)) for c in table1_controllers()]
-    protocol = Protocol(args.protocol, args.orders, args.seed)
     progress = not args.quiet and sys.stderr.isatty()
     common = dict(
         seed=args.seed,

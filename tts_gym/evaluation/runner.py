@@ -1,11 +1,17 @@
 """Run one controller on every (question, order) of a store, without looking at gold answers.
 
-`run_store` only replays branches and records what the controller answered and spent, so it
-can run in a sandbox on a `strip_gold` store; `score` compares with the gold answers
-afterwards, in the trusted process. Engine controllers (`run(episode)`) and imperative ones
-(`solve(q)`) run directly on the engine; step policies (`act(obs, info)`) run through
-`TTSControl-v0`, or, when they offer `play_store(store, orders, questions=...)` (trained
-networks that batch their forwards), all at once through it.
+`run_store` plays every episode on `strip_gold(store)`: the episodes, handles and envs a
+policy is given hold no gold answer and no question text, and `score` compares what it
+answered with the gold answers afterwards, outside the episodes. Engine controllers
+(`run(episode)`) and imperative ones (`solve(q)`) run directly on the engine; step policies
+(`act(obs, info)`) run through `TTSControl-v0`, or, when they offer
+`play_store(store, orders, questions=...)` (trained networks that batch their forwards; or
+episodes already played through the sandbox, `tts_gym.evaluation.sandbox`), all at once.
+
+This keeps honest code honest; it is no boundary against code that wants the answer (an
+engine controller holds the episode, which holds every branch). Untrusted controllers go
+through `tts_gym.evaluation.sandbox`, which runs them in a process that holds only what
+their actions revealed.
 """
 
 from __future__ import annotations
@@ -74,8 +80,13 @@ def run_store(
     questions: Sequence[int] | None = None,
     trace: bool = False,
 ) -> Outcomes:
-    """Play `policy` on each question (all, or the given indices) under each order."""
-    if not trace and callable(getattr(policy, "play_store", None)):
+    """Play `policy` on each question (all, or the given indices) under each order.
+
+    Policies play on the gold-free copy of `store`; `score` the outcomes against `store`.
+    """
+    store = strip_gold(store)
+    batched = callable(getattr(policy, "play_store", None))
+    if batched and (not trace or getattr(policy, "play_store_traces", False)):
         try:
             return policy.play_store(store, orders, questions=questions)
         except Exception as error:  # one sentence naming the policy, as for `act`
@@ -115,7 +126,8 @@ def run_store(
 
 
 def player(policy: Any, store: ReplayStore, trace: bool = False) -> Player:
-    """How `policy` plays one episode of `store`: on the engine, or through the env."""
+    """How `policy` plays one episode of `store` (gold-free): on the engine, or in the env."""
+    store = strip_gold(store)
     kind = policy_kind(policy)
     if kind is None:
         raise PolicyError(
@@ -153,9 +165,12 @@ def score(outcomes: Outcomes, store: ReplayStore) -> np.ndarray:
 
 
 def strip_gold(store: ReplayStore) -> ReplayStore:
-    """The same store with every gold answer replaced by "" (nothing to learn from it)."""
+    """The same store with no gold answer and no question text (idempotent)."""
+    if all(q.gold == "" and q.text == "" for q in store.questions):
+        return store
     return dataclasses.replace(
-        store, questions=tuple(dataclasses.replace(q, gold="") for q in store.questions)
+        store,
+        questions=tuple(dataclasses.replace(q, gold="", text="") for q in store.questions),
     )
 
 
@@ -169,6 +184,9 @@ def _step_player(policy: Any, store: ReplayStore, trace: bool) -> Player:
     from tts_gym.env import TTSControlEnv, decode_action
 
     env = TTSControlEnv(stores=[str(store.path)], **getattr(policy, "env_kwargs", {}))
+    # the env read the file, gold included: it plays the gold-free questions instead
+    env.stores = (store,)
+    env.questions = tuple((0, question) for question in store.questions)
     if callable(getattr(policy, "bind", None)):
         policy.bind(env)
 

@@ -1,28 +1,38 @@
-"""`tts-gym check-controller`: every bad controller is rejected, with a reason, in its limits."""
+"""`tts-gym check-controller`: every bad controller is rejected, with a reason, in its limits.
+
+The attacks on the boundary itself are in tests/evaluation/sandbox/hostile (one file each);
+here the whole command: static rules, knob rules, the boundary, the checks, the verdict.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.support import kill_9_mid_run
 from tts_gym.cli import main
 from tts_gym.control.builtin import ConfidenceMomentum
 from tts_gym.evaluation import Protocol, run_store, score
+from tts_gym.evaluation.sandbox.processes import PREFIX
 from tts_gym.store import load_store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STORE = "autotts/qwen3-8b/aime24"
 QUICK = ["--stores", STORE, "--questions", "6", "--orders", "1"]
-TIME_LIMIT = 4.0
-LIMITS = ["--time-limit", str(TIME_LIMIT), "--memory-mb", "1024"]
+TIME_LIMIT = 60.0  # generous: a run that should complete must not race the clock
+SHORT = 4.0  # for the endless loop
+LIMITS = ["--memory-mb", "1024"]
 
 
-def check(spec: str, *extra: str, capsys) -> tuple[int, dict]:
-    code = main(["check-controller", spec, *QUICK, *LIMITS, *extra])
+def check(spec: str, *extra: str, capsys, limit: float = TIME_LIMIT) -> tuple[int, dict]:
+    code = main(["check-controller", spec, *QUICK, *LIMITS, "--time-limit", str(limit), *extra])
     out = capsys.readouterr().out
     return code, json.loads(out)
 
@@ -30,30 +40,43 @@ def check(spec: str, *extra: str, capsys) -> tuple[int, dict]:
 @pytest.mark.parametrize(
     ("fixture", "reason"),
     [
-        ("never_returns.py", "time limit"),
         ("network_socket.py", "imports 'socket'"),
         ("sneaky_socket.py", "the sandbox stopped it: it opened a network socket"),
         ("second_knob.py", "second knob 'width'"),
         ("falling_cost.py", "average tokens fall as beta grows"),
         ("reads_answers.py", "the sandbox stopped it: it read ../autotts/Qwen3-8B/aime24.json"),
         ("garbage_return.py", "returned 42 (int) from solve(q)"),
-        ("nondeterministic.py", "the same order gave different results"),
+        ("nondeterministic.py", "replayed alone in a fresh process, it acted differently"),
         ("private_access.py", "private attribute '_episode'"),
     ],
 )
 def test_rejects(shared_replay, capsys, fixture: str, reason: str) -> None:
-    started = time.monotonic()
     code, verdict = check(f"{FIXTURES / fixture}:Controller", capsys=capsys)
     assert code == 1
     assert verdict["ok"] is False
     assert any(reason in error for error in verdict["errors"]), verdict["errors"]
-    assert time.monotonic() - started < TIME_LIMIT + 5
+
+
+def test_rejects_an_endless_loop_at_the_time_limit(shared_replay, capsys) -> None:
+    started = time.monotonic()
+    code, verdict = check(f"{FIXTURES / 'never_returns.py'}:Controller", capsys=capsys, limit=SHORT)
+    assert code == 1
+    assert "time limit" in verdict["errors"][0]
+    assert time.monotonic() - started < SHORT + 5
+
+
+def test_refuses_held_out_stores(shared_replay, capsys) -> None:
+    spec = f"{FIXTURES / 'good_controller.py'}:Controller"
+    assert main(["check-controller", spec, "--stores", "autotts/qwen3-8b/aime25"]) == 1
+    captured = capsys.readouterr()
+    assert "store 'autotts/qwen3-8b/aime25' is held out" in captured.err
+    assert captured.out == ""
 
 
 def test_rejects_a_memory_bomb(shared_replay, capsys) -> None:
     # touching memory takes CPU time too: a looser clock, so that memory is what runs out
     spec = f"{FIXTURES / 'memory_bomb.py'}:Controller"
-    code, verdict = check(spec, "--memory-mb", "512", "--time-limit", "20", capsys=capsys)
+    code, verdict = check(spec, "--memory-mb", "512", capsys=capsys, limit=20)
     assert code == 1
     assert "ran out of memory (the limit is 512 MiB)" in verdict["errors"][0]
 
@@ -80,6 +103,7 @@ def test_accepts_cmc_as_a_standalone_file_with_the_builtin_numbers(shared_replay
     code, verdict = check(f"{FIXTURES / 'cmc_standalone.py'}:CMC", capsys=capsys)
     assert code == 0 and verdict["ok"] and verdict["errors"] == []
     assert verdict["isolation"]["network"] and verdict["isolation"]["filesystem"]
+    assert verdict["replayed"] == 5 * 6  # every episode of this small sweep, each alone
     store = load_store(STORE)
     subset = dataclasses.replace(store, questions=store.questions[:6])
     for point in verdict["sweep"]:
@@ -99,6 +123,26 @@ def test_free_knobs_lifts_the_single_knob_rule(shared_replay, capsys) -> None:
         f"{FIXTURES / 'second_knob.py'}:Controller", "--free-knobs", capsys=capsys
     )
     assert not any("knob" in error for error in verdict["errors"])
+
+
+def test_kill_9_of_a_check_leaves_no_process_and_the_next_check_no_folder(
+    shared_replay, tmp_path
+) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    spec = f"{FIXTURES / 'never_returns.py'}:Controller"
+    command = [sys.executable, "-m", "tts_gym.cli", "check-controller", spec, *QUICK]
+    check = subprocess.Popen([*command, "--time-limit", "120"], env=env)
+    left = kill_9_mid_run(check, tmp_path)
+    assert left.exists()
+    good = f"{FIXTURES / 'good_controller.py'}:Controller"
+    subprocess.run(
+        [sys.executable, "-m", "tts_gym.cli", "check-controller", good, *QUICK],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    assert not left.exists()
+    assert list(tmp_path.glob(f"{PREFIX}*")) == []
 
 
 @pytest.mark.parametrize(

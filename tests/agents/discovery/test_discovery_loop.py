@@ -38,7 +38,7 @@ RUN_ARGS = [
     "--max-dollars",
     "10",
     "--time-limit",
-    "5",
+    "10",
 ]
 TIME_LIMIT = re.compile(r"the (wall|CPU)-time limit of [\d.]+ s")
 CALL_DOLLARS = (1000 * 3 + 200 * 15 + 3000 * 0.3) / 1e6  # the mock's usage at Sonnet prices

@@ -9,6 +9,8 @@ from tts_gym_agents.discovery import pricing, rules
 from tts_gym_agents.discovery.candidate import SweepPoint
 from tts_gym_agents.discovery.scoring import BaselineResult, area_scores, envelope_mean
 
+from tts_gym.evaluation.sandbox import LoadedClass, Parameter
+
 CLEAN = """
 import math
 from collections import Counter
@@ -68,57 +70,38 @@ def test_self_private_attributes_and_super_are_allowed() -> None:
     assert rules.source_problems(source) == []
 
 
-class _Beta:
-    def __init__(self, beta: float = 0.5) -> None:
-        self.beta = beta
-
-    def solve(self, q):
-        return None
+def loaded(parameters: list[tuple[str, str, bool]], methods=("solve",)) -> LoadedClass:
+    """A class as the sandbox describes it."""
+    return LoadedClass("C", True, tuple(methods), tuple(Parameter(*p) for p in parameters))
 
 
-class _AutoTTS:
-    def __init__(self, config=None) -> None:
-        self.config = config or {}
-        self.width = self.config.get("width", 4)
-
-    def solve(self, q):
-        return None
-
-
-class _Kwargs:
-    def __init__(self, beta: float = 0.5, **knobs) -> None:
-        pass
-
-    def solve(self, q):
-        return None
-
-
-class _Engine:
-    def __init__(self, beta: float = 0.5) -> None:
-        pass
-
-    def run(self, episode):
-        return 0
-
-    def solve(self, q):
-        return None
+BETA = ("beta", "POSITIONAL_OR_KEYWORD", True)
 
 
 def test_knob_styles() -> None:
-    assert rules.knob_style(_Beta, free_knobs=False) == ("beta", [])
-    assert rules.knob_style(_AutoTTS, free_knobs=False) == ("config", [])
-    style, problems = rules.knob_style(_Kwargs, free_knobs=False)
-    assert "free knobs" in problems[0]
-    assert rules.knob_style(_Kwargs, free_knobs=True) == ("beta", [])
-    assert "run() or act()" in rules.knob_style(_Engine, free_knobs=False)[1][0]
+    assert rules.knob_style(loaded([BETA]), free_knobs=False) == ("beta", [])
+    config = ("config", "POSITIONAL_OR_KEYWORD", True)
+    assert rules.knob_style(loaded([config]), free_knobs=False) == ("config", [])
+    kwargs = loaded([BETA, ("knobs", "VAR_KEYWORD", False)])
+    assert "free knobs" in rules.knob_style(kwargs, free_knobs=False)[1][0]
+    assert rules.knob_style(kwargs, free_knobs=True) == ("beta", [])
+    second = loaded([BETA, ("width", "POSITIONAL_OR_KEYWORD", True)])
+    assert "second knob 'width'" in rules.knob_style(second, free_knobs=False)[1][0]
+    required = loaded([BETA, ("width", "POSITIONAL_OR_KEYWORD", False)])
+    assert "requires 'width'" in rules.knob_style(required, free_knobs=True)[1][0]
+    engine = loaded([BETA], methods=("solve", "run"))
+    assert "run() or act()" in rules.knob_style(engine, free_knobs=False)[1][0]
+    assert "no solve(q)" in rules.knob_style(loaded([BETA], methods=()), free_knobs=False)[1][0]
+    none = loaded([("width", "POSITIONAL_OR_KEYWORD", True)])
+    assert "takes no 'beta'" in rules.knob_style(none, free_knobs=False)[1][0]
 
 
-def test_autotts_config_reads_are_recorded() -> None:
-    controller, config = rules.make_controller(_AutoTTS, "config", 0.25)
-    assert controller.width == 4
-    problems = rules.config_problems(config, free_knobs=False)
+def test_construction_and_config_reads() -> None:
+    assert rules.construction("beta", 0.25) == {"beta": 0.25}
+    assert rules.construction("config", 0.25) == {"config": {"beta": 0.25}}
+    problems = rules.config_problems({"beta", "width"}, free_knobs=False)
     assert problems and "config['width']" in problems[0]
-    assert rules.config_problems(config, free_knobs=True) == []
+    assert rules.config_problems({"beta", "width"}, free_knobs=True) == []
 
 
 def test_envelope_and_area_score() -> None:

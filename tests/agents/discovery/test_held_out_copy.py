@@ -10,11 +10,11 @@ import pytest
 from tts_gym_agents.discovery.archive import BEST, RunArchive
 from tts_gym_agents.discovery.final import run_final
 from tts_gym_agents.discovery.loop import DiscoveryConfig
-from tts_gym_agents.discovery.sandbox import Limits
 
 from tests.agents.conftest import HELD_OUT
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
+from tts_gym.evaluation.sandbox import Limits
 from tts_gym.store import CATALOG
 
 

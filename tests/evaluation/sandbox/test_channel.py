@@ -1,0 +1,78 @@
+"""The wire format: what one side encodes the other decodes; anything else is refused."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from array import array
+
+import pytest
+
+from tts_gym.evaluation.sandbox import channel as ch
+
+
+def actions_body() -> bytes:
+    return ch.encode_actions(
+        array("q", [7, ch.CONTINUE, 2, 9, ch.BRANCH, 0]),
+        [(12, ch.END_NONE, b""), (11, ch.END_ANSWER, b"12")],
+    )
+
+
+def test_actions_and_results_round_trip() -> None:
+    actions = ch.decode_actions(actions_body())
+    assert actions.records == [7, ch.CONTINUE, 2, 9, ch.BRANCH, 0]
+    assert actions.episodes == [7, 9]
+    assert actions.ends == [(12, ch.END_NONE, b""), (11, ch.END_ANSWER, b"12")]
+    results = ch.Results(
+        array("q", [0, 2, 1, 500, ch.ILLEGAL, 0, 0, 500]),
+        [(0, b"12"), (1, b"BRANCH: all 4 branches are already opened.")],
+        [(5, 1, 500, 128)],
+    )
+    decoded = ch.decode_results(ch.encode_results(results))
+    assert decoded == results
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (actions_body()[:-1], "shorter than its texts"),
+        (actions_body() + b"\0", "trailing bytes"),
+        (struct.pack("<I", 1000) + b"\0" * 24, "shorter than its count"),
+        (b"\1\0", "truncated"),
+        (
+            struct.pack("<II", 0, 1) + struct.pack("<IBI", 1, 9, 0),
+            "end of unknown kind",
+        ),
+        (
+            struct.pack("<II", 0, 1) + struct.pack("<IBI", 1, 1, ch.MAX_TEXT + 1),
+            "too long",
+        ),
+    ],
+)
+def test_malformed_actions_are_refused(body: bytes, problem: str) -> None:
+    with pytest.raises(ch.ChannelError, match=problem):
+        ch.decode_actions(body)
+
+
+def test_frames_whole_oversized_and_after_the_peer_has_gone() -> None:
+    ours, theirs = socket.socketpair()
+    channel = ch.Channel(ours)
+    ch.Channel(theirs).send(ch.DONE, b"x")
+    ch.Channel(theirs).send(ch.END, b"{}")
+    assert channel.receive() == (ch.DONE, b"x")
+    assert channel.has_frame()  # both arrived in one read: select() would not say so
+    assert channel.receive() == (ch.END, b"{}")
+    theirs.sendall(struct.pack("<I", ch.MAX_FRAME + 1))
+    with pytest.raises(ch.ChannelError, match="at most") as error:
+        channel.receive()
+    assert not error.value.closed
+    theirs.close()
+    with pytest.raises(ch.ChannelError) as error:
+        channel.receive()
+    assert error.value.closed
+    ours.close()
+
+
+def test_printable_keeps_what_a_sandbox_says_harmless() -> None:
+    assert ch.printable("a\x1b[2Jb\x00c") == "a?[2Jb?c"
+    assert len(ch.printable("x" * 5000, 100)) == 100

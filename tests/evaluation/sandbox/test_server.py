@@ -1,0 +1,108 @@
+"""The parent's side: its own episodes, driven by actions, revealing only what they reveal."""
+
+from __future__ import annotations
+
+from array import array
+
+import pytest
+
+from tts_gym.engine import Episode
+from tts_gym.evaluation.sandbox import channel as ch
+from tts_gym.evaluation.sandbox.server import EpisodeServer, EpisodeSpec, Rejection
+from tts_gym.store import load_store
+from tts_gym.store.synthetic import generate_store, write_store
+
+
+@pytest.fixture(scope="module")
+def question(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("store")
+    store = load_store(
+        write_store(generate_store(3, 8, seed=2, tokens=(1_000, 3_000)), folder / "s.json")
+    )
+    return store.questions[1]
+
+
+SPEC = EpisodeSpec(0, 1, 0, 0)
+
+
+def actions(triples, ends=()) -> ch.Actions:
+    return ch.Actions([value for triple in triples for value in triple], list(ends))
+
+
+def test_it_reveals_per_episode_ids_and_each_text_once(question) -> None:
+    order = list(range(question.n_branches))
+    server = EpisodeServer()
+    episode_id, setting, interval, branches = server.start(SPEC, question, order, record=True)
+    assert (setting, interval, branches) == (0, question.probe_freq, question.n_branches)
+    reference = Episode(question, order)
+    texts: list[str] = []
+    plan = [(ch.BRANCH, 0)] + [(ch.CONTINUE, 0)] * 3 + [(ch.BRANCH, 0), (ch.READ, 0)]
+    for op, slot in plan:
+        results, ended = server.apply(actions([(episode_id, op, slot)]))
+        assert ended == []
+        if op == ch.BRANCH:
+            answer, slot, finished = reference.open()
+        elif op == ch.READ:
+            answer, slot, finished = reference.read(), reference.n_opened - 1, True
+        else:
+            answer, finished = reference.advance(slot)
+        got_answer, got_slot, got_finished, got_tokens = results.records
+        assert (got_slot, bool(got_finished), got_tokens) == (slot, finished, reference.tokens)
+        text = reference.answer_text(answer)
+        if text is None:
+            assert got_answer == ch.NO_ANSWER
+            continue
+        if text not in texts:  # a new answer: its text comes along, once
+            assert results.texts == [(0, text.encode())]
+            texts.append(text)
+        else:
+            assert results.texts == []
+        assert got_answer == texts.index(text)  # ids in order of first reveal
+    results, ended = server.apply(actions([], [(episode_id, ch.END_ANSWER, texts[0].encode())]))
+    (done,) = ended
+    assert (done.answer, done.tokens) == (texts[0], reference.tokens)
+    assert [op for op, _ in done.actions] == [op for op, _ in plan]
+    assert server.running == 0
+
+
+def test_an_illegal_action_is_told_to_the_controller_not_fatal(question) -> None:
+    server = EpisodeServer()
+    episode_id = server.start(SPEC, question, list(range(question.n_branches)))[0]
+    results, _ = server.apply(actions([(episode_id, ch.CONTINUE, 3)]))
+    assert results.records[0] == ch.ILLEGAL
+    assert b"no such slot" in results.texts[0][1]
+    assert server.running == 1
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda e: actions([(e, ch.BRANCH, 0), (e, ch.BRANCH, 0)]), "two actions for one episode"),
+        (lambda e: actions([(e + 1, ch.BRANCH, 0)]), "which it was never given"),
+        (lambda e: actions([]), "without an action or an answer"),
+        (lambda e: actions([(e, 9, 0)]), "unknown action"),
+        (lambda e: actions([], [(e, ch.END_ANSWER, b"never seen")]), "never revealed"),
+        (lambda e: actions([], [(e, ch.END_ERROR, b"{}")]), "raised an exception"),
+    ],
+)
+def test_anything_but_a_reply_to_the_last_message_is_a_rejection(question, make, problem):
+    server = EpisodeServer()
+    episode_id = server.start(SPEC, question, list(range(question.n_branches)))[0]
+    with pytest.raises(Rejection, match=problem):
+        server.apply(make(episode_id))
+
+
+def test_an_action_after_the_end_is_a_rejection(question) -> None:
+    server = EpisodeServer()
+    first = server.start(SPEC, question, list(range(question.n_branches)))[0]
+    second = server.start(SPEC, question, list(range(question.n_branches)))[0]
+    server.apply(actions([(second, ch.BRANCH, 0)], [(first, ch.END_NONE, b"")]))
+    with pytest.raises(Rejection, match="already ended"):
+        server.apply(actions([(first, ch.BRANCH, 0), (second, ch.BRANCH, 0)]))
+
+
+def test_ids_are_drawn_at_random(question) -> None:
+    server = EpisodeServer()
+    ids = [server.start(SPEC, question, [0])[0] for _ in range(50)]
+    assert len(set(ids)) == 50 and sorted(ids) != ids
+    assert array("I", ids)  # they fit the wire's u32

@@ -1,0 +1,244 @@
+"""The wire between the trusted parent and a sandboxed process: frames, kinds, strict codecs.
+
+Every message is a frame: a 4-byte little-endian length, then a body whose first byte is its
+kind. A few kinds carry JSON (rare, small messages); the two on the hot path are binary:
+
+- `ACTIONS` (sandbox -> parent): the pending action of every running episode and the end of
+  every episode whose controller returned, in one message: `u32 n | n x i64 (episode, op,
+  slot) | u32 m | m x (u32 episode, u8 end kind, u32 length, UTF-8)`, end kinds `END_NONE`
+  (answered None), `END_ANSWER` (an answer string), `END_ERROR` (the controller raised; the
+  bytes say what);
+- `RESULTS` (parent -> sandbox): what each of those actions revealed, in the same order, and
+  the episodes to start: `u32 n | n x i64 (answer: a per-episode id in order of first
+  reveal, NO_ANSWER or ILLEGAL; slot; finished; tokens spent) | u32 t | t x (u32 index, u32
+  length, UTF-8: the text of a newly revealed answer, or why the action was illegal) | u32 s
+  | s x (u32 episode, u16 setting, u32 probe interval, u32 branches)`.
+
+Records are flat int64 arrays, so that each action costs one call on either side.
+
+Decoding checks every length; the parent treats anything that does not parse as a violation.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+MAX_FRAME = 64 * 1024 * 1024
+MAX_TEXT = 1 << 16
+"""Longest answer or error text accepted from a sandbox (bytes)."""
+
+# message kinds
+CONFINED = b"C"  # sandbox: the layers that hold (JSON), sent before untrusted code runs
+LOADED = b"H"  # sandbox: the loaded class (JSON: name, kind, parameters)
+FAILED = b"F"  # sandbox: the candidate could not be loaded (JSON: problem)
+VIOLATION = b"V"  # sandbox: the audit hook refused an action (JSON: reason)
+PLAY = b"P"  # parent: the settings to construct (JSON)
+RESULTS = b"R"
+ACTIONS = b"A"
+DONE = b"D"  # parent: no more episodes
+END = b"E"  # sandbox: finished (JSON: mapping keys read per setting)
+
+# actions (ops) of the question handle
+BRANCH, CONTINUE, PROBE, PRUNE, READ = range(5)
+OP_NAMES = ("BRANCH", "CONTINUE", "PROBE", "PRUNE", "READ")
+# result codes besides per-episode answer ids (>= 0)
+NO_ANSWER, ILLEGAL = -1, -2
+# episode ends
+END_NONE, END_ANSWER, END_ERROR = 0, 1, 2
+
+_U32 = struct.Struct("<I")
+_END = struct.Struct("<IBI")
+_TEXT = struct.Struct("<II")
+_START = struct.Struct("<IHII")
+
+
+class ChannelError(Exception):
+    """The peer closed the channel (`closed`) or sent something malformed."""
+
+    def __init__(self, message: str, *, closed: bool = False) -> None:
+        super().__init__(message)
+        self.closed = closed
+
+
+def printable(value: object, limit: int = 2000) -> str:
+    """Text from the other side, safe to show: printable characters only, and not too long."""
+    text = "".join(c if c.isprintable() or c in "\n\t" else "?" for c in str(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Channel:
+    """Frames over a connected, blocking stream socket, read through one buffer.
+
+    No timeouts here: the parent's watchdog kills the sandbox at its deadline, which closes
+    the socket, so a receive never waits longer than the run may last.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(True)
+        self.sock = sock
+        self._buffer = bytearray(1 << 16)
+        self._start = self._end = 0
+
+    def send(self, kind: bytes, body: bytes = b"") -> None:
+        try:
+            self.sock.sendall(_U32.pack(len(body) + 1) + kind + body)
+        except OSError as error:  # the peer is gone
+            raise ChannelError(f"the channel closed ({error.strerror})", closed=True) from None
+
+    def send_json(self, kind: bytes, data: Any) -> None:
+        self.send(kind, json.dumps(data).encode())
+
+    def receive(self) -> tuple[bytes, bytes]:
+        """(kind, body); `ChannelError` on a closed channel or a frame of a bad size."""
+        if self._end - self._start < 4:
+            self._fill(4)
+        (length,) = _U32.unpack_from(self._buffer, self._start)
+        if not 1 <= length <= MAX_FRAME:
+            self._start += 4
+            raise ChannelError(f"a message of {length} bytes (at most {MAX_FRAME} are accepted)")
+        if self._end - self._start < 4 + length:
+            self._fill(4 + length)
+        start = self._start + 4
+        self._start = start + length
+        buffer = self._buffer
+        return bytes(buffer[start : start + 1]), bytes(buffer[start + 1 : start + length])
+
+    def has_frame(self) -> bool:
+        """Whether a whole message is already buffered (a select() would not say so)."""
+        available = self._end - self._start
+        if available < 4:
+            return False
+        (length,) = _U32.unpack_from(self._buffer, self._start)
+        return available >= 4 + length
+
+    def _fill(self, n: int) -> None:
+        """Read until `n` bytes are buffered (as many as the socket has, in few reads)."""
+        pending = self._buffer[self._start : self._end]
+        if len(self._buffer) < n:
+            self._buffer = bytearray(max(n, 2 * len(self._buffer)))
+        self._buffer[: len(pending)] = pending
+        self._start, self._end = 0, len(pending)
+        view = memoryview(self._buffer)
+        try:
+            while self._end < n:
+                try:
+                    got = self.sock.recv_into(view[self._end :])
+                except OSError as error:  # e.g. reset by a peer that died
+                    raise ChannelError(
+                        f"the channel closed ({error.strerror})", closed=True
+                    ) from None
+                if got == 0:
+                    raise ChannelError("the channel closed", closed=True)
+                self._end += got
+        finally:
+            view.release()
+
+
+def load_json(body: bytes, what: str) -> Any:
+    try:
+        return json.loads(body.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ChannelError(f"a malformed {what} message") from None
+
+
+# ---- ACTIONS --------------------------------------------------------------------------------
+_ACTION, _RESULT = 3, 4  # int64 fields per record
+
+
+def encode_actions(records: array, ends: list[tuple[int, int, bytes]]) -> bytes:
+    """`records`: int64 (episode, op, slot) triples, flat; `ends`: (episode, kind, text)."""
+    parts = [_U32.pack(len(records) // _ACTION), records.tobytes(), _U32.pack(len(ends))]
+    for episode, kind, text in ends:
+        parts.append(_END.pack(episode, kind, len(text)))
+        parts.append(text)
+    return b"".join(parts)
+
+
+@dataclass
+class Actions:
+    records: list[int]  # (episode, op, slot) triples, flat
+    ends: list[tuple[int, int, bytes]]
+
+    @property
+    def episodes(self) -> list[int]:
+        return self.records[::_ACTION]
+
+
+def decode_actions(body: bytes) -> Actions:
+    """Parse an ACTIONS body; `ChannelError` naming what is wrong with it."""
+    try:
+        (n,) = _U32.unpack_from(body, 0)
+        at = 4
+        size = n * _ACTION * 8
+        if at + size > len(body):
+            raise ChannelError("an ACTIONS message shorter than its count")
+        records = array("q")
+        records.frombytes(body[at : at + size])
+        at += size
+        (m,) = _U32.unpack_from(body, at)
+        at += 4
+        ends = []
+        for _ in range(m):
+            episode, kind, length = _END.unpack_from(body, at)
+            at += _END.size
+            if kind not in (END_NONE, END_ANSWER, END_ERROR) or length > MAX_TEXT:
+                raise ChannelError("an episode end of unknown kind or too long")
+            if at + length > len(body):
+                raise ChannelError("an ACTIONS message shorter than its texts")
+            ends.append((episode, kind, bytes(body[at : at + length])))
+            at += length
+    except struct.error:
+        raise ChannelError("a truncated ACTIONS message") from None
+    if at != len(body):
+        raise ChannelError("an ACTIONS message with trailing bytes")
+    return Actions(records.tolist(), ends)
+
+
+# ---- RESULTS --------------------------------------------------------------------------------
+@dataclass
+class Results:
+    records: array  # int64 (answer, slot, finished, tokens) per action, flat
+    texts: list[tuple[int, bytes]]  # (action index, text), in index order
+    starts: list[tuple[int, int, int, int]]  # (episode, setting, probe interval, branches)
+
+    @classmethod
+    def empty(cls) -> Results:
+        return cls(array("q"), [], [])
+
+    def __len__(self) -> int:
+        return len(self.records) // _RESULT
+
+
+def encode_results(results: Results) -> bytes:
+    parts = [_U32.pack(len(results)), results.records.tobytes(), _U32.pack(len(results.texts))]
+    for index, text in results.texts:
+        parts += [_TEXT.pack(index, len(text)), text]
+    parts.append(_U32.pack(len(results.starts)))
+    parts += [_START.pack(*start) for start in results.starts]
+    return b"".join(parts)
+
+
+def decode_results(body: bytes) -> Results:
+    """Parse a RESULTS body (the sandbox's side: the parent is trusted, so no checks)."""
+    (n,) = _U32.unpack_from(body, 0)
+    at = 4 + n * _RESULT * 8
+    results = Results.empty()
+    results.records.frombytes(body[4:at])
+    (t,) = _U32.unpack_from(body, at)
+    at += 4
+    for _ in range(t):
+        index, length = _TEXT.unpack_from(body, at)
+        at += _TEXT.size
+        results.texts.append((index, bytes(body[at : at + length])))
+        at += length
+    (s,) = _U32.unpack_from(body, at)
+    at += 4
+    for _ in range(s):
+        results.starts.append(_START.unpack_from(body, at))
+        at += _START.size
+    return results

@@ -1,0 +1,128 @@
+"""The sandbox's folder and process group: named after their owner, removed with it.
+
+A run's folder is `tts-gym-sandbox-<pid>-<start time>-<random>` in the temporary folder. The
+owner's pid and start time (from /proc, else the pid alone) tell a later run whether the owner
+is still alive; folders of dead owners (a `kill -9`) are removed by the next run. The worker
+runs in its own process group, and the whole group is killed when the run ends; its processes
+also die with their parent (`PR_SET_PDEATHSIG`), so a killed run leaves none behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+PREFIX = "tts-gym-sandbox-"
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux); None if unknown or gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[19])
+
+
+def _alive(pid: int, started: int | None) -> bool:
+    if Path("/proc/self/stat").exists():
+        return started is not None and start_time(pid) == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_folders(parent: Path | None = None) -> list[Path]:
+    """Remove the sandbox folders whose owner process is gone; returns what was removed."""
+    parent = Path(parent or tempfile.gettempdir())
+    removed = []
+    for folder in parent.glob(f"{PREFIX}*"):
+        fields = folder.name[len(PREFIX) :].split("-")
+        if len(fields) != 3 or not fields[0].isdigit() or not fields[1].isdigit():
+            continue  # not named by this scheme: not ours to judge
+        pid, started = int(fields[0]), int(fields[1])
+        if not _alive(pid, started or None):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+@contextlib.contextmanager
+def sandbox_folder() -> Iterator[Path]:
+    """A fresh folder named after this process, removed afterwards (stale ones first)."""
+    remove_stale_folders()
+    pid = os.getpid()
+    name = f"{PREFIX}{pid}-{start_time(pid) or 0}-{secrets.token_hex(4)}"
+    folder = Path(tempfile.gettempdir()) / name
+    folder.mkdir(mode=0o700)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def start_group(
+    command: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    stdout: BinaryIO,
+    stderr: BinaryIO,
+    stdin: BinaryIO | None = None,
+    pass_fds: tuple[int, ...] = (),
+) -> subprocess.Popen:
+    """Start `command` as the leader of a new process group (see `kill_group`)."""
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=stdin if stdin is not None else subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        pass_fds=pass_fds,
+        start_new_session=True,
+    )
+
+
+def kill_group(process: subprocess.Popen) -> int:
+    """Kill the process's whole group and reap the leader; its return code."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.wait()
+
+
+def run_group(
+    command: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float,
+    stdout: BinaryIO,
+    stderr: BinaryIO,
+    stdin: BinaryIO | None = None,
+) -> tuple[int, bool]:
+    """Run `command` in its own group: (return code, whether `timeout` seconds ran out).
+
+    Nothing of the group survives: it is killed when the leader ends or the time is up.
+    """
+    process = start_group(command, cwd=cwd, env=env, stdout=stdout, stderr=stderr, stdin=stdin)
+    timed_out = False
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        kill_group(process)
+    return process.returncode, timed_out

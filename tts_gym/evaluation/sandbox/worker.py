@@ -1,0 +1,358 @@
+"""`python -m tts_gym.evaluation.sandbox.worker FD`: the sandboxed side of the boundary.
+
+The process started by the parent is a *zygote*: it confines itself (limits, network,
+filesystem), imports what controllers need, and never loads untrusted code. For every session
+the parent asks for (`fork` on the control socket FD) it forks a fresh child with its own
+empty folder and its own channel to the parent, handed over as a file descriptor; on
+`reap PID` it waits for that child, removes its folder and reports its exit status. So every
+session, a share of the sweep or one replayed episode, starts in a process that knows nothing
+but the candidate's source.
+
+A child narrows its confinement to its folder (Landlock, seccomp, the audit hook), loads the
+candidate class, reports what it loaded, and plays: every episode the parent starts runs
+`solve(q)` in its own greenlet against a `QuestionHandle` over `RemoteEpisode`, whose actions
+pause the greenlet; the pending actions of all running episodes go to the parent in one
+message, and the reply resumes each greenlet with what its action revealed. The child holds
+no store, no episode and no gold answer: only the answers its actions revealed.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import traceback
+from array import array
+from pathlib import Path
+from typing import Any
+
+import greenlet
+
+from tts_gym.control.base import check_answer
+from tts_gym.control.errors import PolicyError
+from tts_gym.control.handle import QuestionHandle
+from tts_gym.errors import IllegalActionError
+from tts_gym.evaluation.sandbox import channel as ch
+from tts_gym.evaluation.sandbox import confine
+
+MAX_FRAMES = 3
+"""The candidate's own stack frames quoted with an error."""
+
+
+class RemoteEpisode:
+    """The engine `Episode`'s action interface, each action answered by the parent.
+
+    An action switches to the hub greenlet, which sends it with every other pending action
+    and switches back with what the parent's episode revealed: a per-episode answer id (its
+    text arrives the first time), the slot, whether the branch finished, the tokens spent.
+    """
+
+    __slots__ = ("id", "tokens", "n_opened", "n_branches", "texts", "text", "hub", "runner")
+
+    def __init__(self, episode_id: int, n_branches: int, hub: greenlet.greenlet) -> None:
+        self.id = episode_id
+        self.tokens = 0
+        self.n_opened = 0
+        self.n_branches = n_branches
+        self.texts: list[str] = []  # revealed answers by per-episode id
+        self.text = ""  # the text that came with the last result, if any
+        self.hub = hub
+        self.runner: greenlet.greenlet | None = None
+
+    @property
+    def can_open(self) -> bool:
+        return self.n_opened < self.n_branches
+
+    def answer_text(self, answer: int) -> str | None:
+        return None if answer < 0 else self.texts[answer]
+
+    def _act(self, op: int, slot: int) -> tuple[int, int, int]:
+        answer, slot, finished, self.tokens = self.hub.switch((self.id, op, slot))
+        if answer == len(self.texts):  # revealed for the first time: its text came along
+            self.texts.append(self.text)
+        elif answer == ch.ILLEGAL:
+            raise IllegalActionError(self.text)
+        return answer, slot, finished
+
+    def open(self) -> tuple[int, int, bool]:
+        answer, slot, finished = self._act(ch.BRANCH, 0)
+        self.n_opened += 1
+        return answer, slot, bool(finished)
+
+    def advance(self, slot: int) -> tuple[int, bool]:
+        # the hottest call of every controller: `_act`, inlined
+        answer, _, finished, self.tokens = self.hub.switch((self.id, ch.CONTINUE, slot))
+        if answer == len(self.texts):
+            self.texts.append(self.text)
+        elif answer == ch.ILLEGAL:
+            raise IllegalActionError(self.text)
+        return answer, finished == 1
+
+    def probe(self, slot: int) -> int:
+        return self._act(ch.PROBE, slot)[0]
+
+    def prune(self, slot: int) -> None:
+        self._act(ch.PRUNE, slot)
+
+    def read(self) -> int:
+        answer = self._act(ch.READ, 0)[0]
+        self.n_opened += 1
+        return answer
+
+
+class RecordingDict(dict):
+    """A mapping argument that notes which keys the controller read (knob checks)."""
+
+    def __init__(self, data: dict, reads: set[str]) -> None:
+        super().__init__(data)
+        self.reads = reads
+
+    def __getitem__(self, key: Any) -> Any:
+        self.reads.add(str(key))
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.reads.add(str(key))
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.reads.add(str(key))
+        return super().__contains__(key)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self.reads.add(str(key))
+        return super().setdefault(key, default)
+
+
+# ---- the zygote -----------------------------------------------------------------------------
+def main(argv: list[str]) -> int:
+    control = socket.socket(fileno=int(argv[0]))
+    request = json.loads(control.recv(1 << 16))
+    confine.die_with_parent()
+    confine.set_limits(request["memory_mb"], request["cpu_seconds"])
+    scratch = Path.cwd()
+    # `-m` put the working folder first on sys.path: imports would list it from the children
+    sys.path[:] = [p for p in sys.path if p not in ("", str(scratch))]
+    kernel = request["kernel"]
+    network = confine.isolate_network() if kernel else None
+    for name in request["preload"]:  # so that each child's imports cost nothing
+        importlib.import_module(name)
+    roots = confine.readable_roots()
+    filesystem, tcp_denied = confine.landlock(roots, scratch) if kernel else (None, False)
+    if network is None and tcp_denied:
+        network = "Landlock TCP rules"
+    source = (scratch / request["filename"]).read_bytes()
+    gc.freeze()  # children share these pages; a collection in a child would copy them all
+    control.send(
+        json.dumps(
+            {
+                "network": network or "audit hook only",
+                "filesystem": f"{filesystem} + audit hook" if filesystem else "audit hook only",
+                "limits": "setrlimit (address space, CPU time, file size)",
+            }
+        ).encode()
+    )
+    folders: dict[int, Path] = {}
+    while True:
+        message = control.recv(1 << 16)
+        if message == b"fork":
+            folder = scratch / f"session-{len(folders) + 1}"
+            folder.mkdir()
+            ours, theirs = socket.socketpair()
+            pid = os.fork()
+            if pid == 0:
+                status = 1
+                try:
+                    status = _child(theirs, folder, request, source, roots, kernel)
+                finally:
+                    os._exit(status)
+            theirs.close()
+            socket.send_fds(control, [str(pid).encode()], [ours.fileno()])
+            ours.close()
+            folders[pid] = folder
+        elif message.startswith(b"reap ") and int(message[5:]) in folders:
+            pid = int(message[5:])
+            _, status = os.waitpid(pid, 0)
+            shutil.rmtree(folders[pid], ignore_errors=True)
+            control.send(str(os.waitstatus_to_exitcode(status)).encode())
+        else:
+            return 0
+
+
+# ---- a child: one session -------------------------------------------------------------------
+def _child(
+    sock: socket.socket,
+    folder: Path,
+    request: dict[str, Any],
+    source: bytes,
+    roots: list[Path],
+    kernel: bool,
+) -> int:
+    keep = sock.fileno()
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 16)
+    confine.die_with_parent()
+    os.chdir(folder)
+    os.environ.update(HOME=str(folder), TMPDIR=str(folder))
+    tempfile.tempdir = str(folder)  # the zygote may have cached its own
+    channel = ch.Channel(sock)
+    layers: dict[str, str] = {}
+    if kernel:
+        landlock, _ = confine.landlock(roots, folder)
+        seccomp = confine.seccomp_no_processes()
+        layers = {"session": landlock or "", "processes": seccomp or "audit hook only"}
+    else:
+        layers = {"processes": "audit hook only"}
+    path = folder / request["filename"]
+    path.write_bytes(source)
+    confine.install_audit_hook(
+        roots, folder, lambda reason: channel.send_json(ch.VIOLATION, {"reason": reason})
+    )
+    channel.send_json(ch.CONFINED, layers)
+    # ---- untrusted from here: the candidate's own code runs in this process ----
+    try:
+        module = _load(path)
+        cls = getattr(module, request["class_name"], None)
+    except BaseException as error:  # noqa: BLE001 - untrusted code: any failure is a result
+        channel.send_json(ch.FAILED, _error(error, path))
+        return 0
+    if cls is None:
+        channel.send_json(ch.FAILED, {"missing": True})
+        return 0
+    channel.send_json(ch.LOADED, _describe(cls))
+    kind, body = channel.receive()
+    if kind != ch.PLAY:
+        return 0
+    _Hub(channel, cls, json.loads(body)["settings"], path).run()
+    return 0
+
+
+def _load(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location("candidate", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["candidate"] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def _describe(cls: Any) -> dict[str, Any]:
+    """What the parent needs to check the class: name, methods, constructor parameters."""
+    methods = [name for name in ("solve", "run", "act") if callable(getattr(cls, name, None))]
+    parameters = None
+    if inspect.isclass(cls):
+        try:
+            signature = inspect.signature(cls)
+            parameters = [
+                [p.name, p.kind.name, p.default is not inspect.Parameter.empty]
+                for p in signature.parameters.values()
+            ]
+        except (TypeError, ValueError):
+            parameters = None
+    name = getattr(cls, "__name__", type(cls).__name__)
+    label = getattr(cls, "name", None) or getattr(cls, "NAME", None)  # as tables name it
+    return {
+        "name": str(name),
+        "label": label if isinstance(label, str) else str(name),
+        "is_class": inspect.isclass(cls),
+        "methods": methods,
+        "parameters": parameters,
+    }
+
+
+def _error(error: BaseException, path: Path) -> dict[str, Any]:
+    """An exception as the parent words it: type, first line, the candidate's own frames."""
+    cause = error.__cause__ or error
+    text = str(error).strip()
+    frames = [
+        f"line {frame.lineno} in {frame.name}: {(frame.line or '').strip()}"
+        for frame in traceback.extract_tb(cause.__traceback__)
+        if Path(frame.filename) == path
+    ][-MAX_FRAMES:]
+    return {
+        "type": type(error).__name__,
+        "cause": type(cause).__name__,
+        "policy_error": isinstance(error, PolicyError),
+        "message": text.splitlines()[0] if text else "",
+        "frames": frames,
+    }
+
+
+class _Hub:
+    """The child's main greenlet: runs every episode to its next action, one message a round."""
+
+    def __init__(
+        self, channel: ch.Channel, cls: Any, settings: list[dict[str, Any]], path: Path
+    ) -> None:
+        self.channel = channel
+        self.cls = cls
+        self.settings = settings
+        self.path = path
+        self.reads: list[set[str]] = [set() for _ in settings]
+        self.name = _describe(cls)["label"]
+        self.hub = greenlet.getcurrent()
+        self.waiting: list[RemoteEpisode] = []  # in the order of the last ACTIONS message
+
+    def run(self) -> None:
+        while True:
+            kind, message = self.channel.receive()
+            if kind != ch.RESULTS:
+                self.channel.send_json(ch.END, {"reads": [sorted(r) for r in self.reads]})
+                return
+            self._round(ch.decode_results(message))
+
+    def _round(self, results: ch.Results) -> None:
+        """Resume each episode with its result, start the new ones, send all their actions."""
+        records = array("q")
+        add = records.extend
+        ends: list[tuple[int, int, bytes]] = []
+        waiting, pending = self.waiting, []
+        wait = pending.append
+        for index, text in results.texts:
+            waiting[index].text = text.decode()
+        values = iter(results.records.tolist())
+        resumed = zip(waiting, zip(values, values, values, values, strict=True), strict=True)
+        for episode, result in resumed:
+            runner = episode.runner
+            request = runner.switch(result)
+            if runner.dead:
+                ends.append((episode.id, *request))
+            else:
+                add(request)
+                wait(episode)
+        for episode_id, setting, interval, n_branches in results.starts:
+            episode = RemoteEpisode(episode_id, n_branches, self.hub)
+            runner = episode.runner = greenlet.greenlet(self._body)
+            request = runner.switch(episode, setting, interval)
+            if runner.dead:
+                ends.append((episode_id, *request))
+            else:
+                add(request)
+                wait(episode)
+        self.waiting = pending
+        self.channel.send(ch.ACTIONS, ch.encode_actions(records, ends))
+
+    def _body(self, episode: RemoteEpisode, setting: int, interval: int) -> tuple[int, bytes]:
+        """One episode: construct the controller, solve, and end with its answer or error."""
+        try:
+            kwargs = {
+                key: RecordingDict(value, self.reads[setting]) if isinstance(value, dict) else value
+                for key, value in self.settings[setting].items()
+            }
+            answer = self.cls(**kwargs).solve(QuestionHandle(episode, interval))
+            check_answer(self.name, answer)
+        except BaseException as error:  # noqa: BLE001 - reported, the parent decides
+            return ch.END_ERROR, json.dumps(_error(error, self.path)).encode()[: ch.MAX_TEXT]
+        if answer is None:
+            return ch.END_NONE, b""
+        return ch.END_ANSWER, answer.encode()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
