@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from tts_gym.errors import TTSGymError
-from tts_gym.evaluation.output import atomic_write
+from tts_gym.store.files import read_json, read_json_object, write_file, write_json
 
 LEDGER = "ledger.jsonl"
 LOCK = ".lock"
 CONFIG = "config.json"
 BEST = "best.json"
+VERDICT = "verdict.json"
 ROUND_PATTERN = re.compile(r"^round-(\d{4})$")
 PARTIAL_SUFFIX = ".partial"
 COST_EVENTS = ("api_call",)
@@ -69,7 +70,7 @@ class RunArchive:
             )
         root.mkdir(parents=True, exist_ok=True)
         archive = cls(root)
-        atomic_write(root / CONFIG, json.dumps(config, indent=2) + "\n")
+        write_json(root / CONFIG, config)
         archive.log("run_start", config=config)
         return archive
 
@@ -87,7 +88,7 @@ class RunArchive:
 
     @property
     def config(self) -> dict[str, Any]:
-        return json.loads((self.root / CONFIG).read_text(encoding="utf-8"))
+        return read_json_object(self.root / CONFIG, "run config")
 
     # ---- ledger -----------------------------------------------------------------------------
     def log(self, event: str, **fields: Any) -> dict[str, Any]:
@@ -100,13 +101,23 @@ class RunArchive:
         return record
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The ledger's events (of one kind); a broken line is one sentence naming it."""
+        try:
+            lines = self.ledger.read_bytes().decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise TTSGymError(f"the ledger {self.ledger} is not UTF-8 text.") from None
         records = []
-        for line in self.ledger.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(lines, 1):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                continue
-            if kind is None or record.get("event") == kind:
+                record = None
+            if not isinstance(record, dict) or not isinstance(record.get("event"), str):
+                raise TTSGymError(
+                    f"the ledger {self.ledger}: line {number} is not an event "
+                    "(a JSON object with an 'event' name)."
+                )
+            if kind is None or record["event"] == kind:
                 records.append(record)
         return records
 
@@ -157,6 +168,26 @@ class RunArchive:
         _fsync_dir(self.root)
         return final
 
+    def verdict(self, number: int) -> dict[str, Any]:
+        """Round `number`'s verdict, checked: a broken one is one sentence naming the file."""
+        path = self.round_dir(number) / VERDICT
+        verdict = read_json_object(path, "round verdict")
+        score = verdict.get("score")
+        if (
+            verdict.get("round") != number
+            or not isinstance(verdict.get("ok"), bool)
+            or not (score is None or isinstance(score, (int, float)))
+        ):
+            raise TTSGymError(
+                f"the round verdict {path} is not round {number}'s verdict "
+                "('round', 'ok' and 'score' are missing or of the wrong type)."
+            )
+        return verdict
+
+    def verdicts(self) -> list[dict[str, Any]]:
+        """The verdicts of the completed rounds, in order."""
+        return [self.verdict(number) for number in self.completed_rounds()]
+
     def drop_partial_rounds(self) -> list[str]:
         dropped = []
         for path in sorted(self.root.glob(f"round-*{PARTIAL_SUFFIX}")):
@@ -166,11 +197,12 @@ class RunArchive:
 
     # ---- files ------------------------------------------------------------------------------
     def write(self, relative: str, data: str | bytes) -> Path:
-        return atomic_write(self.root / relative, data)
+        return write_file(self.root / relative, data)
 
     def read_json(self, relative: str) -> Any:
+        """A JSON file of the run (None when absent), checked as `read_json` checks."""
         path = self.root / relative
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        return read_json(path, "run file") if path.is_file() else None
 
 
 def _fsync_dir(folder: Path) -> None:

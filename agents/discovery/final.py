@@ -15,13 +15,12 @@ import csv
 import dataclasses
 import importlib.util
 import io
-import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tts_gym_agents.discovery.archive import BEST, RunArchive
+from tts_gym_agents.discovery.archive import BEST, CONFIG, RunArchive
 from tts_gym_agents.discovery.candidate import Evaluation, evaluate_candidate, load_stores
 from tts_gym_agents.discovery.feedback import score_line
 from tts_gym_agents.discovery.loop import DiscoveryConfig
@@ -40,6 +39,7 @@ from tts_gym.evaluation.evaluate import Cell
 from tts_gym.evaluation.plots import pareto_plot
 from tts_gym.evaluation.protocols import Protocol
 from tts_gym.evaluation.sandbox import Limits
+from tts_gym.store.files import from_json, write_file, write_json
 from tts_gym.store.replay import ReplayStore
 from tts_gym.store.select import identify_stores, shared_stores
 
@@ -75,7 +75,7 @@ def _run_final(
     best = archive.read_json(BEST)
     if best is None:
         raise TTSGymError(f"no round of {root} passed the checks; there is nothing to evaluate.")
-    config = DiscoveryConfig.from_json(archive.config)
+    config = from_json(DiscoveryConfig, archive.config, str(root / CONFIG))
     searched = identify_stores(config.stores, config.data_dir)
     stores = load_stores(held_out, data_dir or config.data_dir, held_out_ok=True)
     overlap = shared_stores(searched, stores)
@@ -90,7 +90,7 @@ def _run_final(
     baselines = [BaselineResult.from_cell(cell) for cell in cells]
     seeds = [b for b in baselines if not b.name.startswith("CMC")]
     scores = area_scores(evaluation.sweep, seeds)
-    history = [archive.read_json(f"round-{r:04d}/verdict.json") for r in archive.completed_rounds()]
+    history = archive.verdicts()
 
     partial = root / f"{FINAL}.partial"
     shutil.rmtree(partial, ignore_errors=True)
@@ -102,10 +102,11 @@ def _run_final(
         "score": overall(scores),
         "scores": scores,
     }
-    (partial / "verdict.json").write_text(json.dumps(verdict, indent=2) + "\n")
-    (partial / "heldout.csv").write_text(_csv(evaluation, baselines))
-    (partial / "report.md").write_text(
-        _report(root.name, best, evaluation, baselines, scores, history, protocol)
+    write_json(partial / "verdict.json", verdict)
+    write_file(partial / "heldout.csv", _csv(evaluation, baselines))
+    write_file(
+        partial / "report.md",
+        _report(root.name, best, evaluation, baselines, scores, history, protocol),
     )
     pareto_plot(
         _candidate_cells(evaluation, stores, protocol) + cells,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tts_gym_agents.discovery import feedback as fb
-from tts_gym_agents.discovery.archive import BEST, RunArchive
+from tts_gym_agents.discovery.archive import BEST, CONFIG, RunArchive
 from tts_gym_agents.discovery.candidate import (
     DEFAULT_BETAS,
     Evaluation,
@@ -48,6 +48,7 @@ from tts_gym_agents.discovery.scoring import (
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
 from tts_gym.evaluation.sandbox import Limits
+from tts_gym.store.files import from_json, write_file, write_json
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
 HISTORY_FILES = ("controller.py", "feedback.md", "sweep.csv", "verdict.json", "traces.jsonl")
@@ -86,12 +87,6 @@ class DiscoveryConfig:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> DiscoveryConfig:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        known = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}
-        return cls(**known)
 
 
 class Discovery:
@@ -159,7 +154,7 @@ class Discovery:
         workspace = self.archive.begin_round(number)
         self._copy_history(workspace / HISTORY_DIR)
         message = self._message(number)
-        (workspace / "prompt.md").write_text(message, encoding="utf-8")
+        write_file(workspace / "prompt.md", message)
         task = RoundTask(
             number=number,
             workspace=workspace,
@@ -171,8 +166,8 @@ class Discovery:
         )
         proposal = self.proposer.propose(task)
         shutil.rmtree(workspace / HISTORY_DIR, ignore_errors=True)
-        _write_json(workspace / "transcript.json", proposal.transcript)
-        _write_json(workspace / "usage.json", proposal.usage)
+        write_json(workspace / "transcript.json", proposal.transcript)
+        write_json(workspace / "usage.json", proposal.usage)
 
         controller = workspace / CONTROLLER_FILE
         if controller.is_file():
@@ -193,15 +188,15 @@ class Discovery:
             "scores": scores,
             "proposer_stop": proposal.stop_reason,
         }
-        _write_json(workspace / "verdict.json", verdict)
+        write_json(workspace / "verdict.json", verdict)
         if evaluation.sweep:
-            (workspace / "sweep.csv").write_text(fb.sweep_csv(evaluation.sweep, scores))
+            write_file(workspace / "sweep.csv", fb.sweep_csv(evaluation.sweep, scores))
         if traces:
-            (workspace / "traces.jsonl").write_text(fb.traces_jsonl(traces))
+            write_file(workspace / "traces.jsonl", fb.traces_jsonl(traces))
         text = fb.render_feedback(
             number, evaluation, scores, score, matched, traces, self.config.feedback
         )
-        (workspace / "feedback.md").write_text(text, encoding="utf-8")
+        write_file(workspace / "feedback.md", text)
         self.archive.complete_round(number, workspace)
         self.archive.log(
             "round_end",
@@ -239,14 +234,8 @@ class Discovery:
         self.archive.write("system_prompt.md", text)
         return text
 
-    def _history(self) -> list[dict[str, Any]]:
-        return [
-            self.archive.read_json(f"round-{r:04d}/verdict.json")
-            for r in self.archive.completed_rounds()
-        ]
-
     def _message(self, number: int) -> str:
-        history = self._history()
+        history = self.archive.verdicts()
         texts = {
             entry["round"]: (self.archive.round_dir(entry["round"]) / "feedback.md").read_text(
                 encoding="utf-8"
@@ -291,7 +280,9 @@ class Discovery:
 
     def _update_best(self) -> None:
         candidates = [
-            entry for entry in self._history() if entry["ok"] and entry.get("score") is not None
+            entry
+            for entry in self.archive.verdicts()
+            if entry["ok"] and entry.get("score") is not None
         ]
         if not candidates:
             return
@@ -326,7 +317,7 @@ def resume(root: Path, overrides: dict[str, Any], proposer: Proposer | None = No
             f"{root} has been evaluated on the held-out stores; searching on would use them."
         )
     archive = RunArchive.open(root)
-    config = DiscoveryConfig.from_json(archive.config)
+    config = from_json(DiscoveryConfig, archive.config, str(root / CONFIG))
     if overrides:
         config = dataclasses.replace(config, **overrides)
         archive.write("config.json", json.dumps(config.to_json(), indent=2) + "\n")
@@ -334,7 +325,7 @@ def resume(root: Path, overrides: dict[str, Any], proposer: Proposer | None = No
     logged = {e["round"] for e in archive.events("round_end")}
     for number in archive.completed_rounds():
         if number not in logged:  # killed between publishing the round and logging it
-            verdict = archive.read_json(f"round-{number:04d}/verdict.json") or {}
+            verdict = archive.verdict(number)
             archive.log(
                 "round_end",
                 round=number,
@@ -355,10 +346,6 @@ def _discovery(
     except BaseException:
         archive.close()
         raise
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def _token_totals(usage: list[dict[str, Any]]) -> dict[str, int]:

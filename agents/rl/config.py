@@ -6,15 +6,13 @@ The same file tells `load_sb3_policy` how to rebuild the env a model was trained
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from tts_gym.errors import TTSGymError
-from tts_gym.files import from_json, read_json
-from tts_gym.store.files import atomic_write
+from tts_gym.store.files import from_json, read_json, write_json
 
 ALGOS = ("maskable-ppo",)
 CONFIG_FILE = "config.json"
@@ -84,9 +82,3 @@ class TrainConfig:
                 "--max-branches", str(self.max_branches), "--out", str(out),
             ]
         )  # fmt: skip
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically: readers see the old file or the new one, never half of one."""
-    with atomic_write(path) as handle:
-        handle.write((json.dumps(data, indent=2) + "\n").encode("utf-8"))

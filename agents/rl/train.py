@@ -31,7 +31,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
-from tts_gym_agents.rl.config import TrainConfig, write_json
+from tts_gym_agents.rl.config import TrainConfig
 from tts_gym_agents.rl.macro import Macro, MacroEnv
 from tts_gym_agents.rl.policy import SB3Policy
 from tts_gym_agents.rl.split import (
@@ -46,9 +46,8 @@ from tts_gym_agents.rl.split import (
 from tts_gym import ENV_ID
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import numpy_orders
-from tts_gym.files import read_json_object
 from tts_gym.store import ReplayStore, select_stores
-from tts_gym.store.files import atomic_write
+from tts_gym.store.files import atomic_write, read_json_object, write_json
 
 CHECKPOINTS = "checkpoints"
 _CHECKPOINT = re.compile(r"step_(\d+)\.zip")

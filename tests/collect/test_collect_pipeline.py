@@ -25,7 +25,7 @@ from tts_gym.cli import main
 from tts_gym.collect import CollectConfig, CollectError, collect, metadata_path, read_questions
 from tts_gym.collect.backends.base import Sample, SamplingConfig
 from tts_gym.collect.backends.transformers import TransformersBackend
-from tts_gym.collect.collector import collect_question, question_seed, write_json_atomic
+from tts_gym.collect.collector import collect_question, question_seed
 from tts_gym.collect.confidence import (
     n_segments,
     segment_group_confidence,
@@ -35,6 +35,7 @@ from tts_gym.collect.confidence import (
 from tts_gym.collect.prompt import INSTRUCTION, PLAIN_SUFFIX, THINKING_SUFFIX, PromptFormat
 from tts_gym.engine import Episode
 from tts_gym.store import load_store
+from tts_gym.store.files import write_json
 
 SPECIALS = ["<unk>", "<|user|>", "<|assistant|>", "<|end|>"]
 CHARS = "0123456789{}\\+-*/^()=.,?:! \nabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -336,23 +337,9 @@ def test_pipeline_cuts_probes_and_matches(tokenizer, tmp_path: Path) -> None:
             record["segment_mean_logprob"][b], segment_mean_logprob(logprobs, 8), atol=1e-6
         )
     path = tmp_path / "store.json"
-    write_json_atomic(path, [record])
+    write_json(path, [record], indent=None)
     question = load_store(path).questions[0]
     assert question.confidence is not None and question.tokens == (36, 16, 5, 24)
-
-
-def test_atomic_write_leaves_the_old_file_on_failure(tmp_path: Path, monkeypatch) -> None:
-    path = tmp_path / "store.json"
-    write_json_atomic(path, [1])
-
-    def broken_dump(*args: Any, **kwargs: Any) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(json, "dump", broken_dump)
-    with pytest.raises(KeyboardInterrupt):
-        write_json_atomic(path, [2])
-    assert json.loads(path.read_text()) == [1]
-    assert [p.name for p in tmp_path.iterdir()] == ["store.json"]
 
 
 # ---- bad input on the command line ---------------------------------------------------------

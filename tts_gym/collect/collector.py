@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 import platform
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ from tts_gym.collect.confidence import segment_group_confidence, segment_mean_lo
 from tts_gym.collect.errors import CollectError
 from tts_gym.collect.prompt import INSTRUCTION, PromptFormat, load_tokenizer
 from tts_gym.collect.questions import QuestionItem, read_questions
-from tts_gym.files import read_json
+from tts_gym.store.files import read_json, write_json
 from tts_gym.store.replay import CONFIDENCE_KEY, parse_questions
 
 EXTRA_KEYS = {
@@ -190,7 +189,7 @@ def _run(
     ) as bar:
         for index in range(len(records), len(items)):
             records.append(collect_question(items[index], index, backend, tokenizer, fmt, config))
-            write_json_atomic(out, records)
+            write_json(out, records, indent=None)
             _update_metadata(meta_file, metadata, len(records))
             bar.update(1)
             bar.set_postfix(final_acc=f"{_final_accuracy(records):.2f}")
@@ -243,20 +242,6 @@ def collect_question(
         "raw_final_answers": raw_finals,
         "prompt_tokens": len(prompt),
     }
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(obj, handle, ensure_ascii=False, allow_nan=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _decode(tokenizer: Any, ids: Sequence[int]) -> str:
@@ -368,7 +353,7 @@ def _metadata(
 def _update_metadata(meta_file: Path, metadata: dict[str, Any], completed: int) -> None:
     metadata["completed_questions"] = completed
     metadata["updated"] = _now()
-    write_json_atomic(meta_file, metadata)
+    write_json(meta_file, metadata, indent=None)
 
 
 def _now() -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tts_gym.collect.errors import CollectError, first_line
+from tts_gym.collect.errors import CollectError
+from tts_gym.errors import first_line
 
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 THINK_END = "</think>"

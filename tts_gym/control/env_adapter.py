@@ -25,11 +25,11 @@ except ImportError:  # pragma: no cover - the thread fallback
     greenlet = None
 
 from tts_gym.control.base import check_answer, policy_kind, policy_name
-from tts_gym.control.errors import PolicyError, brief
+from tts_gym.control.errors import PolicyError
 from tts_gym.control.handle import QuestionHandle
 from tts_gym.engine import NO_ANSWER
 from tts_gym.engine.actions import ActionKind, encode_action
-from tts_gym.errors import IllegalActionError
+from tts_gym.errors import IllegalActionError, brief
 
 
 class _Abandoned(BaseException):

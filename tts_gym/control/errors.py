@@ -11,9 +11,3 @@ class PolicyError(TTSGymError):
 
 class PolicyLoadError(PolicyError):
     """A policy spec could not be turned into a controller (bad file, missing class, ...)."""
-
-
-def brief(error: BaseException) -> str:
-    """`Type: first line of the message`, to name an exception inside one sentence."""
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__

@@ -27,7 +27,8 @@ from tts_gym.control.builtin import (
     ParallelProbe,
     SelfConsistency,
 )
-from tts_gym.control.errors import PolicyLoadError, brief
+from tts_gym.control.errors import PolicyLoadError
+from tts_gym.errors import brief
 
 BUILTINS: dict[str, Callable[..., Any]] = {
     "sc": SelfConsistency,

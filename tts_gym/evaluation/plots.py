@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import Cell
-from tts_gym.evaluation.output import atomic_write
 from tts_gym.evaluation.stats import pareto_front
+from tts_gym.store.files import write_file
 
 
 def pareto_plot(cells: Sequence[Cell], path: str | os.PathLike, title: str = "") -> Path:
@@ -64,4 +64,4 @@ def pareto_plot(cells: Sequence[Cell], path: str | os.PathLike, title: str = "")
     figure.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(labels) / 4), 1, 1))
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120)
-    return atomic_write(path, buffer.getvalue())
+    return write_file(path, buffer.getvalue())

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from tts_gym.evaluation.evaluate import Cell
-from tts_gym.evaluation.output import atomic_write
 from tts_gym.evaluation.paper import agrees, printed
+from tts_gym.store.files import write_file
 
 FORMATS = ("table", "csv", "json")
 
@@ -55,7 +55,7 @@ def emit(text: str, output: str | os.PathLike | None) -> None:
     if output is None:
         sys.stdout.write(text)
     else:
-        atomic_write(output, text)
+        write_file(output, text)
 
 
 def fmt(value: Any, digits: int = 1, signed: bool = False) -> str:

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from tts_gym.control.base import check_answer, policy_kind, policy_name
-from tts_gym.control.errors import PolicyError, brief
+from tts_gym.control.errors import PolicyError
 from tts_gym.control.handle import QuestionHandle
 from tts_gym.engine import NO_ANSWER, Episode
+from tts_gym.errors import brief
 from tts_gym.evaluation.traces import TracingEpisode, action_record, episode_record
 from tts_gym.store.replay import Question, ReplayStore
 

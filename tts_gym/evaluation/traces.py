@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tts_gym.engine import Episode
-from tts_gym.evaluation.output import atomic_write
+from tts_gym.store.files import write_file
 
 if TYPE_CHECKING:
     from tts_gym.evaluation.evaluate import Cell
@@ -102,4 +102,4 @@ def trace_records(cells: Iterable[Cell]) -> Iterator[dict[str, Any]]:
 
 def write_traces(path: str | os.PathLike, cells: Iterable[Cell]) -> Path:
     """All traces as JSONL, one episode a line, written atomically."""
-    return atomic_write(path, "".join(json.dumps(r) + "\n" for r in trace_records(cells)))
+    return write_file(path, "".join(json.dumps(r) + "\n" for r in trace_records(cells)))

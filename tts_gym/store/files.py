@@ -1,23 +1,35 @@
-"""File helpers shared by download and generation: a store file is either whole or absent.
+"""Files, whole or absent when written, checked when read back: the one place that does either.
 
-A write goes through a partial file `.<name>.<8 hex>.part` beside its destination. While a
-process writes one it holds an exclusive lock on it (`flock`; on Windows an open file cannot
-be deleted), so a partial file that nobody holds is stale: left by a writer that was killed
-(`kill -9`, a power cut). The next write to the same destination removes such leftovers, and
-never touches the partial file of a write still under way.
+Every file tts-gym writes (stores, run folders, reports, traces, plots) goes through
+`atomic_write` (or `write_file` / `write_json` on top of it). A write goes through a partial
+file `.<name>.<8 hex>.part` beside its destination. While a process writes one it holds an
+exclusive lock on it (`flock`; on Windows an open file cannot be deleted), so a partial file
+that nobody holds is stale: left by a writer that was killed (`kill -9`, a power cut). The
+next write to the same destination removes such leftovers, and never touches the partial
+file of a write still under way.
+
+Files a run reads back (configs, records, ledgers: what `--resume` trusts) go through
+`read_json` and `from_json`, which turn every way such a file can be broken (missing, not
+UTF-8, not JSON, a field of the wrong type) into one `TTSGymError` sentence naming the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import json
 import os
 import re
 import secrets
+import types
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
+
+from tts_gym.errors import TTSGymError
 
 try:
     import fcntl
@@ -25,6 +37,7 @@ except ImportError:  # Windows: open files cannot be deleted, which is lock enou
     fcntl = None
 
 CHUNK_BYTES = 1 << 20
+T = TypeVar("T")
 
 
 @contextmanager
@@ -59,6 +72,19 @@ def atomic_write(dest: str | os.PathLike) -> Iterator[BinaryIO]:
             except OSError:
                 break
         raise
+
+
+def write_file(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write `data` (text as UTF-8) to `path` atomically; returns the path."""
+    with atomic_write(path) as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, value: Any, *, indent: int | None = 2) -> Path:
+    """Write `value` as JSON (UTF-8, no NaN) atomically; compact with `indent=None`."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False)
+    return write_file(path, text + "\n" if indent is not None else text)
 
 
 def remove_stale_partials(dest: str | os.PathLike) -> list[Path]:
@@ -122,3 +148,109 @@ def _remove_if_unheld(path: Path) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    """The JSON value in `path`; `what` names the file's role in the error sentence."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise TTSGymError(f"the {what} {path} is missing.") from None
+    except UnicodeDecodeError:
+        raise TTSGymError(f"the {what} {path} is not UTF-8 text.") from None
+    except OSError as error:
+        raise TTSGymError(f"the {what} {path} cannot be read ({error.strerror}).") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise TTSGymError(
+            f"the {what} {path} is not valid JSON ({error.msg} at line {error.lineno})."
+        ) from None
+    except RecursionError:
+        raise TTSGymError(f"the {what} {path} is nested too deeply to be a {what}.") from None
+
+
+def read_json_object(path: str | os.PathLike, what: str = "file") -> dict[str, Any]:
+    """`read_json`, which must hold a JSON object."""
+    value = read_json(path, what)
+    if not isinstance(value, dict):
+        raise TTSGymError(f"the {what} {path} holds {_kind(value)}, not a JSON object.")
+    return value
+
+
+def from_json(cls: type[T], data: Any, source: str) -> T:
+    """An instance of the dataclass `cls` from a JSON object, each field checked by its type.
+
+    Keys `cls` does not know are ignored (files of newer versions stay readable); missing
+    keys take the field's default. `source` names the file in the error sentence.
+    """
+    if not isinstance(data, dict):
+        raise TTSGymError(f"{source} holds {_kind(data)}, not a JSON object.")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in data:
+            continue
+        value = data[field.name]
+        if not _matches(value, hints[field.name]):
+            raise TTSGymError(
+                f"{source}: '{field.name}' is {_kind(value)} {json.dumps(value)[:40]}, "
+                f"not {_describe(hints[field.name])}."
+            )
+        values[field.name] = tuple(value) if isinstance(value, list) else value
+    try:
+        return cls(**values)
+    except TypeError as error:  # a required field is missing
+        raise TTSGymError(f"{source}: {error}.") from None
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return value in args
+    if origin in (tuple, list):
+        item = args[0] if args else Any
+        return isinstance(value, list) and all(_matches(v, item) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(json.dumps(arg) for arg in args)
+    if origin in (tuple, list):
+        return f"a list of {_PLURAL.get(args[0], 'values')}" if args else "a list"
+    if hint is type(None):
+        return "null"
+    return _SINGULAR.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+_SINGULAR = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+_PLURAL = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
+
+
+def _kind(value: Any) -> str:
+    for kind, name in (
+        (bool, "a boolean"),
+        (dict, "an object"),
+        (list, "a list"),
+        (str, "a string"),
+    ):
+        if isinstance(value, kind):
+            return name
+    if value is None:
+        return "null"
+    return "a number" if isinstance(value, (int, float)) else type(value).__name__

@@ -20,7 +20,7 @@ from tts_gym_agents.discovery.pricing import dollars, price_of, usage_tokens
 from tts_gym_agents.discovery.prompts import CONTROLLER_FILE
 from tts_gym_agents.discovery.proposers import Proposal, RoundTask
 
-from tts_gym.errors import TTSGymError
+from tts_gym.errors import TTSGymError, first_line
 
 MAX_READ_CHARS = 40_000
 CHARS_PER_TOKEN = 3  # a conservative estimate for the budget check (fewer chars: more tokens)
@@ -120,9 +120,9 @@ class AnthropicProposer:
                     messages=_with_breakpoint(messages),
                 )
             except self._fatal_errors() as error:
-                raise TTSGymError(f"the Anthropic API failed: {_first_line(error)}") from None
+                raise TTSGymError(f"the Anthropic API failed: {first_line(error)}") from None
             except self._anthropic.APIError as error:
-                proposal.stop_reason = f"API error: {_first_line(error)}"
+                proposal.stop_reason = f"API error: {first_line(error)}"
                 break
             usage = response.usage.model_dump()
             cost = dollars(self.model, usage)
@@ -263,8 +263,3 @@ def _with_breakpoint(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
     blocks[-1] = {**blocks[-1], "cache_control": {"type": "ephemeral"}}
     return [*messages[:-1], {**last, "content": blocks}]
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

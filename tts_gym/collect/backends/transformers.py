@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 
 from tts_gym.collect.backends.base import Sample, SamplingConfig
-from tts_gym.collect.errors import CollectError, first_line
+from tts_gym.collect.errors import CollectError
+from tts_gym.errors import first_line
 
 
 class TransformersBackend:

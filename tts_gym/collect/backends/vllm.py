@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from tts_gym.collect.backends.base import Sample, SamplingConfig
-from tts_gym.collect.errors import CollectError, first_line
+from tts_gym.collect.errors import CollectError
+from tts_gym.errors import first_line
 
 
 class VLLMBackend:

@@ -1,4 +1,4 @@
-"""Reading back files a run left: every broken file is one sentence naming it."""
+"""Files whole or absent when written; every broken file read back is one sentence naming it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import pytest
 from tts_gym_agents.rl.config import TrainConfig
 
 from tts_gym.errors import TTSGymError
-from tts_gym.files import from_json, read_json, read_json_object
+from tts_gym.store.files import (
+    atomic_write,
+    from_json,
+    read_json,
+    read_json_object,
+    write_file,
+    write_json,
+)
 
 
 @pytest.mark.parametrize(
@@ -54,3 +61,20 @@ def test_a_valid_config_round_trips_and_unknown_keys_are_ignored():
     config = TrainConfig(token_penalty=0.01, stores=("a", "b"), net_arch=(64, 64))
     data = {**{k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()}}
     assert from_json(TrainConfig, {**data, "added_later": 1}, "x") == config
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_partial(tmp_path):
+    path = write_json(tmp_path / "store.json", [1], indent=None)
+    with pytest.raises(KeyboardInterrupt), atomic_write(path) as handle:
+        handle.write(b"[2")
+        raise KeyboardInterrupt
+    assert read_json(path) == [1]
+    assert [p.name for p in tmp_path.iterdir()] == ["store.json"]
+
+
+def test_write_file_and_json_round_trip(tmp_path):
+    assert write_file(tmp_path / "a" / "b.txt", "é\n").read_text(encoding="utf-8") == "é\n"
+    assert read_json(write_json(tmp_path / "c.json", {"k": [1, "é"]})) == {"k": [1, "é"]}
+    with pytest.raises(ValueError):  # NaN is not JSON
+        write_json(tmp_path / "d.json", float("nan"))
+    assert not (tmp_path / "d.json").exists()
