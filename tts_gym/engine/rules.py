@@ -147,9 +147,9 @@ def why_illegal(episode: Any, kind: ActionKind, slot: int = 0) -> str | None:
             return None
         if tokens >= limit:
             return spent
-        if n_opened >= episode.max_branches:
-            return f"all {episode.max_branches} slots are in use"
-        return f"all {n_order} branches are opened"
+        if n_opened >= n_order:
+            return f"all {n_order} branches are opened"
+        return f"all {episode.max_branches} slots are in use"
     if not 0 <= slot < n_opened:
         return f"slot {slot} is not open ({n_opened} branches open)"
     finished, pruned = episode.finished[slot], episode.pruned[slot]

@@ -85,9 +85,12 @@ class EnvConfig:
 
 
 def checked_action(action: Any, n: int) -> int:
-    """The action as a Python int in 0..n-1; TypeError if it is not an integer."""
+    """The action as a Python int in 0..n-1; TypeError if it is not an integer (a Python or
+    numpy integer, or a 0-d integer array)."""
     if type(action) is not int:
-        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+        if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
+            action = action.item()
+        elif isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
             raise TypeError(
                 f"an action is an integer (Python or numpy), got {type(action).__name__} "
                 f"{action!r}."

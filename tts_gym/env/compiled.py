@@ -5,8 +5,8 @@ same float32 values, bit for bit, for N episodes held by `tts_gym.engine.core.ba
 only what an action changed: the acting slot's row, the vote columns when the votes changed,
 and the globals. `step_envs` is the whole batch step in one compiled call (legality, the core's
 step, observations, rewards, and the reset of episodes that ended on the previous step);
-`reset_envs` starts new episodes. Both envs (`TTSControlEnv` with N = 1 and
-`TTSControlVectorEnv`) run on them.
+`reset_envs` starts new episodes. `CompiledEnvs` owns the arrays and makes the calls; both
+envs (`TTSControlEnv` with N = 1 and `TTSControlVectorEnv`) run on it.
 """
 
 from __future__ import annotations
@@ -33,11 +33,13 @@ from tts_gym.engine.core.layout import (
     REVEALED,
     SHOWN,
     SLOT,
+    TOKEN_LIMIT,
     TOKENS,
     VOTES_CHANGED,
 )
+from tts_gym.engine.core.addresses import ArrayTable, view1, view2, view3
 from tts_gym.engine.core.replay import confidence_lookup
-from tts_gym.engine.rules import NO_ANSWER
+from tts_gym.engine.rules import NO_ANSWER, NO_LIMIT
 from tts_gym.env.observation import (
     BRANCH_TOKEN_SCALE,
     DEPTH_SCALE,
@@ -60,18 +62,22 @@ N_IDS, N_FINISHED, FINISHED_TOP1, FINISHED_TOP2, TOP1, TOP2 = range(6)
 STABLE, VOTING_ID = range(2)
 
 
-class Observations:
-    """The observation arrays of N episodes and what keeps them incremental.
+class CompiledEnvs:
+    """N env episodes on the compiled core: the batch, the observations, the one-call steps.
 
     `slots`, `globals`, `answer_id` are the observation (`ObservationBuilder`'s arrays with a
-    leading N). Besides: per question answer id its episode id (`episode_ids`, assigned in
-    order of first reveal, and back in `id_answers`), the finished branches' answers
-    (`finished_votes`), per-episode counters and per-slot stable counts and voting ids.
+    leading N). Besides them it keeps, per episode, each question answer id's episode id
+    (`episode_ids`, numbered in order of first reveal, and back in `id_answers`), the
+    finished branches' answers (`finished_votes`) and counters; per slot, the stable count
+    and the voting id. `actions`, `rewards`, `questions` and `lengths` are the call buffers:
+    the caller writes actions (or the questions and pinned order lengths of a reset) there.
     """
 
     def __init__(self, batch: core.BatchEpisodes) -> None:
         n, m, tables = batch.n, batch.max_branches, batch.tables
         answers = max(1, tables.max_answers)
+        self.batch = batch
+        self.lookup = confidence_lookup(m)
         self.slots = np.zeros((n, m, len(SLOT_FEATURES)), dtype=np.float32)
         self.globals = np.zeros((n, len(GLOBAL_FEATURES)), dtype=np.float32)
         self.answer_id = np.full((n, m), -1.0, dtype=np.float32)
@@ -82,28 +88,79 @@ class Observations:
         self.per_slot = np.zeros((n, m, 2), dtype=np.int32)
         self.per_slot[:, :, VOTING_ID] = -1
         self.greater = np.zeros(m + 2, dtype=np.int64)  # scratch: answers with more votes
-        self._budget = 0.0 if batch.budget is None else float(batch.budget)
-        self._bundle(batch)
+        self.actions = np.zeros(n, dtype=np.int64)
+        self.rewards = np.zeros(n, dtype=np.float64)
+        self.questions = np.full(n, -1, dtype=np.int64)
+        self.lengths = np.zeros(n, dtype=np.int64)
+        self._bundle()
 
-    def _bundle(self, batch: core.BatchEpisodes) -> None:
-        t = batch.tables
-        self.table_arrays = (
-            t.err, t.confidence, t.has_confidence, confidence_lookup(batch.max_branches),
-            self._budget,
-        )  # fmt: skip
-        self.arrays = (
+    def arrays(self) -> list[np.ndarray]:
+        """The core's arrays, then these, in the order `_unpack` rebuilds them."""
+        t = self.batch.tables
+        return [
+            *self.batch.arrays(),
+            t.err, t.confidence, t.has_confidence, self.lookup,
             self.slots, self.globals, self.answer_id, self.episode_ids, self.id_answers,
             self.finished_votes, self.per_episode, self.per_slot, self.greater,
-        )  # fmt: skip
+            self.actions, self.rewards, self.questions, self.lengths,
+        ]  # fmt: skip
+
+    def _bundle(self) -> None:
+        self._table = ArrayTable(self.arrays())
+        assert self._table.signature() == core.SIGNATURE + _SIGNATURE
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["table_arrays"], state["arrays"]
+        del state["_table"]
         return state
 
-    def rebind(self, batch: core.BatchEpisodes) -> None:
-        """After unpickling: rebuild the bundles (the tables come back with the batch)."""
-        self._bundle(batch)
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bundle()
+
+    def reset(self) -> None:
+        """Start an episode in every env: question `questions[i]` (-1: drawn) and, when
+        `lengths[i] > 0`, the order already written to `batch.order[i, :lengths[i]]`."""
+        reset_envs(self._table.addresses, self._table.shapes)
+
+    def step(self, token_penalty: float) -> int:
+        """Step every env with `actions`; returns the first env whose action is illegal
+        (then nothing changed) or -1. Rewards land in `rewards`."""
+        return step_envs(self._table.addresses, self._table.shapes, token_penalty)
+
+
+_SIGNATURE = [
+    (np.dtype(dtype), ndim)
+    for dtype, ndim in (
+        (np.int32, 1), (np.float32, 3), (np.bool_, 1), (np.float64, 2),  # tables
+        (np.float32, 3), (np.float32, 2), (np.float32, 2), (np.int32, 2), (np.int32, 2),
+        (np.int32, 2), (np.int64, 2), (np.int32, 3), (np.int64, 1),  # observations
+        (np.int64, 1), (np.float64, 1), (np.int64, 1), (np.int64, 1),  # call buffers
+    )
+]  # fmt: skip
+
+
+@numba.njit(cache=True, inline="always")
+def _unpack(addresses, shapes):
+    a, s = addresses, shapes
+    tables, state = core.unpack(a, s, 0)
+    k = core.ARRAYS
+    obs_tables = (
+        view1(a, s, k, np.int32), view3(a, s, k + 1, np.float32),
+        view1(a, s, k + 2, np.bool_), view2(a, s, k + 3, np.float64),
+    )  # fmt: skip
+    obs = (
+        view3(a, s, k + 4, np.float32), view2(a, s, k + 5, np.float32),
+        view2(a, s, k + 6, np.float32), view2(a, s, k + 7, np.int32),
+        view2(a, s, k + 8, np.int32), view2(a, s, k + 9, np.int32),
+        view2(a, s, k + 10, np.int64), view3(a, s, k + 11, np.int32),
+        view1(a, s, k + 12, np.int64),
+    )  # fmt: skip
+    calls = (
+        view1(a, s, k + 13, np.int64), view1(a, s, k + 14, np.float64),
+        view1(a, s, k + 15, np.int64), view1(a, s, k + 16, np.int64),
+    )  # fmt: skip
+    return tables, obs_tables, state, obs, calls
 
 
 # ---- one episode ----------------------------------------------------------------------------
@@ -235,7 +292,7 @@ def _update_vote_columns(state, obs, i):
 
 @numba.njit(cache=True)
 def _update_globals(obs_tables, state, obs, i):
-    lookup, budget = obs_tables[3], obs_tables[4]
+    lookup = obs_tables[3]
     episodes, limits = state[0], state[7]
     g, per_episode = obs[1][i], obs[6][i]
     m = limits[MAX_BRANCHES]
@@ -251,7 +308,8 @@ def _update_globals(obs_tables, state, obs, i):
     g[6] = min(FEATURE_CAP, e[N_DISTINCT] / m)
     g[7] = (e[N_ORDER] - n_open) / e[N_ORDER]
     g[8] = per_episode[N_FINISHED] / m
-    g[9] = min(FEATURE_CAP, tokens / budget) if budget > 0 else 0.0
+    limit = limits[TOKEN_LIMIT]
+    g[9] = min(FEATURE_CAP, tokens / limit) if limit != NO_LIMIT else 0.0
 
 
 @numba.njit(cache=True)
@@ -267,17 +325,19 @@ def _restart(tables, obs_tables, state, obs, i, question, pinned_length):
 
 # ---- the batch ------------------------------------------------------------------------------
 @numba.njit(cache=True)
-def reset_envs(tables, obs_tables, state, obs, questions, pinned_lengths):
-    """Start every episode: question `questions[i]` (-1: drawn), pinned order length or 0."""
+def reset_envs(addresses, shapes):
+    tables, obs_tables, state, obs, calls = _unpack(addresses, shapes)
+    questions, lengths = calls[2], calls[3]
     for i in range(questions.shape[0]):
-        _restart(tables, obs_tables, state, obs, i, questions[i], pinned_lengths[i])
+        _restart(tables, obs_tables, state, obs, i, questions[i], lengths[i])
 
 
 @numba.njit(cache=True)
-def step_envs(tables, obs_tables, state, obs, actions, rewards, token_penalty):
-    """One step of every env: returns the first env whose action is illegal (then nothing
-    changed), or -1. An env whose episode ended on the previous step starts a new one
-    (drawn) and ignores its action (Gymnasium's next-step autoreset)."""
+def step_envs(addresses, shapes, token_penalty):
+    """One step of every env (`CompiledEnvs.step`). An env whose episode ended on the previous
+    step starts a new one (drawn) and ignores its action: Gymnasium's next-step autoreset."""
+    tables, obs_tables, state, obs, calls = _unpack(addresses, shapes)
+    actions, rewards = calls[0], calls[1]
     episodes = state[0]
     n = actions.shape[0]
     for i in range(n):

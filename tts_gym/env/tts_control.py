@@ -244,9 +244,9 @@ class _CompiledRun:
 
     def __init__(self, stores: Sequence[ReplayStore], config: EnvConfig) -> None:
         from tts_gym.engine.core.batch import BatchEpisodes
-        from tts_gym.env.compiled import Observations
+        from tts_gym.env.compiled import CompiledEnvs
 
-        self.batch = BatchEpisodes(
+        batch = BatchEpisodes(
             stores,
             1,
             max_branches=config.max_branches,
@@ -254,47 +254,43 @@ class _CompiledRun:
             reveal_on_continue=config.reveal_on_continue,
             budget=config.budget,
         )
-        self.observations = Observations(self.batch)
+        self.envs = CompiledEnvs(batch)
         self._bind()
 
     def _bind(self) -> None:
         from tts_gym.engine.core.batch import EpisodeView
-        from tts_gym.env import compiled
 
-        batch, obs = self.batch, self.observations
+        envs = self.envs
+        batch = envs.batch
         self.mask = batch.mask[0]
         self.episode = EpisodeView(batch, 0)
         self._row = batch.episodes[0]
         self._offsets = batch.tables.offsets.tolist()
-        self._views = (obs.slots[0], obs.globals[0], obs.answer_id[0])
-        self._args = (batch.table_arrays, obs.table_arrays, batch.state, obs.arrays)
-        self._one = np.zeros(1, dtype=np.int64)  # the action, or the question at a reset
-        self._length = np.zeros(1, dtype=np.int64)
-        self._reward = np.zeros(1, dtype=np.float64)
-        self._reset_envs, self._step_envs = compiled.reset_envs, compiled.step_envs
+        self._order = batch.order[0]
+        self._views = (envs.slots[0], envs.globals[0], envs.answer_id[0])
 
     def __getstate__(self) -> dict:
-        return {"batch": self.batch, "observations": self.observations}
+        return {"envs": self.envs}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.observations.rebind(self.batch)
         self._bind()
 
     def start(self, store: int, question: Question, order: np.ndarray) -> None:
-        batch = self.batch
-        batch.order[0, : len(order)] = order
-        self._one[0] = self._offsets[store] + question.index
-        self._length[0] = len(order)
-        self._reset_envs(*self._args, self._one, self._length)
+        envs = self.envs
+        self._order[: len(order)] = order
+        envs.questions[0] = self._offsets[store] + question.index
+        envs.lengths[0] = len(order)
+        envs.reset()
 
     def act(self, action: int, token_penalty: float) -> Outcome | None:
-        self._one[0] = action
-        if self._step_envs(*self._args, self._one, self._reward, token_penalty) >= 0:
+        envs = self.envs
+        envs.actions[0] = action
+        if envs.step(token_penalty) >= 0:
             return None
         row = self._row.tolist()
         return (
-            self._reward.item(), row[SLOT], row[SHOWN], row[ENDED] == 1, row[COST],
+            envs.rewards.item(), row[SLOT], row[SHOWN], row[ENDED] == 1, row[COST],
             row[TOKENS], row[DONE] == 1, row[ANSWER], row[KIND],
         )  # fmt: skip
 

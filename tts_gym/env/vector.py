@@ -30,7 +30,6 @@ from tts_gym.engine.core.layout import (
     TOKENS,
 )
 from tts_gym.engine.rules import why_illegal
-from tts_gym.env import compiled
 from tts_gym.env.arguments import (
     EnvArgumentError,
     EnvConfig,
@@ -41,7 +40,7 @@ from tts_gym.env.arguments import (
     pinned_question,
     store_index,
 )
-from tts_gym.env.compiled import Observations
+from tts_gym.env.compiled import CompiledEnvs
 from tts_gym.env.spaces import MaskedDiscrete, MaskedMultiDiscrete, observation_space
 from tts_gym.env.tts_control import STOP_REASONS
 from tts_gym.errors import IllegalActionError
@@ -136,7 +135,7 @@ class TTSControlVectorEnv(VectorEnv):
             reveal_on_continue=config.reveal_on_continue,
             budget=config.budget,
         )
-        self.observations = Observations(self.batch)
+        self.envs = CompiledEnvs(self.batch)
         tables = self.batch.tables
         self.single_observation_space = observation_space(config.max_branches, tables.max_answers)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -150,7 +149,6 @@ class TTSControlVectorEnv(VectorEnv):
             [0] + [len(q.answers) for q in self.batch.questions[:-1]], dtype=np.int64
         )
         self._stop_reasons = np.array([STOP_REASONS.get(kind) for kind in ActionKind], dtype=object)
-        self._rewards = np.zeros(self.num_envs, dtype=np.float64)
         self._seeded = False
         self._started = False
 
@@ -177,19 +175,13 @@ class TTSControlVectorEnv(VectorEnv):
                 self.batch.seed(self.np_random)
                 self._seeded = True
         questions, orders = self._pinned(options or {})
-        lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self.envs.questions[:] = questions
+        self.envs.lengths[:] = 0
         for i, order in enumerate(orders):
             if order is not None:
                 self.batch.order[i, : len(order)] = order
-                lengths[i] = len(order)
-        compiled.reset_envs(
-            self.batch.table_arrays,
-            self.observations.table_arrays,
-            self.batch.state,
-            self.observations.arrays,
-            questions,
-            lengths,
-        )
+                self.envs.lengths[i] = len(order)
+        self.envs.reset()
         self._started = True
         return self._observation(), self._info(np.zeros(self.num_envs, dtype=bool))
 
@@ -199,21 +191,14 @@ class TTSControlVectorEnv(VectorEnv):
         actions = checked_actions(actions, self.num_envs, self._n_actions)
         if not self._started:
             raise RuntimeError("call reset() before step().")
-        refused = compiled.step_envs(
-            self.batch.table_arrays,
-            self.observations.table_arrays,
-            self.batch.state,
-            self.observations.arrays,
-            actions,
-            self._rewards,
-            self.token_penalty,
-        )
+        self.envs.actions[:] = actions
+        refused = self.envs.step(self.token_penalty)
         if refused >= 0:
             raise self._refusal(refused, int(actions[refused]))
         terminated = self.batch.episodes[:, DONE] == 1
         return (
             self._observation(),
-            self._rewards.copy(),
+            self.envs.rewards.copy(),
             terminated,
             np.zeros(self.num_envs, dtype=bool),
             self._info(terminated),
@@ -227,18 +212,14 @@ class TTSControlVectorEnv(VectorEnv):
         """Sub-env i's episode, read live in `Episode`'s vocabulary (for tracing and tests)."""
         return self.batch.view(i)
 
-    def __getstate__(self) -> dict:
-        return self.__dict__.copy()
-
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.observations.rebind(self.batch)
         self.single_action_space.legal = self.batch.mask[0]
         self.action_space.legal = self.batch.mask
 
     # ---- helpers -------------------------------------------------------------------------
     def _observation(self) -> dict[str, np.ndarray]:
-        obs = self.observations
+        obs = self.envs
         if self.copy:
             return {
                 "slots": obs.slots.copy(),

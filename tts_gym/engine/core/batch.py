@@ -26,6 +26,7 @@ import numpy as np
 from tts_gym.engine import rules
 from tts_gym.engine.actions import ActionKind, action_kind_slot, n_actions
 from tts_gym.engine.core import compile_rules, random
+from tts_gym.engine.core.addresses import ArrayTable, view1, view2, view3
 from tts_gym.engine.core.layout import (
     ANSWER,
     BRANCH,
@@ -63,6 +64,18 @@ from tts_gym.store.replay import Question, ReplayStore
 from tts_gym.store.tables import StoreTables
 
 compile_rules()
+
+SIGNATURE = [
+    (np.dtype(dtype), ndim)
+    for dtype, ndim in (
+        (np.int32, 3), (np.int32, 2), (np.int64, 2), (np.int32, 2), (np.int32, 1),
+        (np.int64, 1), (np.int32, 1),  # tables
+        (np.int64, 2), (np.int64, 3), (np.int32, 2), (np.int32, 2), (np.int32, 2),
+        (np.int8, 2), (np.uint64, 1), (np.int64, 1),  # state
+    )
+]  # fmt: skip
+"""(dtype, ndim) of `BatchEpisodes.arrays()`, as `unpack` rebuilds them."""
+ARRAYS = len(SIGNATURE)
 
 _ANSWER, _BRANCH, _READ = int(ActionKind.ANSWER), int(ActionKind.BRANCH), int(ActionKind.READ)
 _CONTINUE, _PROBE = int(ActionKind.CONTINUE), int(ActionKind.PROBE)
@@ -112,19 +125,22 @@ class BatchEpisodes:
         self.streams = np.zeros(n, dtype=np.uint64)
         self._bundle()
 
-    def _bundle(self) -> None:
+    def arrays(self) -> list[np.ndarray]:
+        """The tables and the state, in the order `unpack` rebuilds them."""
         t = self.tables
-        self.table_arrays = (
-            t.probes, t.n_probes, t.lengths, t.finals, t.n_branches, t.probe_freq, t.gold
-        )  # fmt: skip
-        self.state = (
+        return [
+            t.probes, t.n_probes, t.lengths, t.finals, t.n_branches, t.probe_freq, t.gold,
             self.episodes, self.slots, self.order, self.votes, self.levels, self.mask,
             self.streams, self.limits,
-        )  # fmt: skip
+        ]  # fmt: skip
+
+    def _bundle(self) -> None:
+        self.table = ArrayTable(self.arrays())
+        assert self.table.signature() == SIGNATURE
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["table_arrays"], state["state"], state["tables"]
+        del state["table"], state["tables"]
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -139,18 +155,19 @@ class BatchEpisodes:
 
     def reset(self, questions: np.ndarray, orders: Sequence[Sequence[int] | None]) -> None:
         """Start a new episode everywhere: question `questions[i]` (-1: drawn), order
-        `orders[i]` (None: drawn lazily)."""
+        `orders[i]` (None: drawn lazily as branches open)."""
         lengths = np.zeros(self.n, dtype=np.int64)
         for i, order in enumerate(orders):
             if order is not None:
                 lengths[i] = len(order)
                 self.order[i, : len(order)] = order
-        reset_all(self.table_arrays, self.state, np.asarray(questions, np.int64), lengths)
+        table = self.table
+        reset_all(table.addresses, table.shapes, np.asarray(questions, np.int64), lengths)
 
     def step(self, actions: np.ndarray) -> int:
-        """Apply `actions[i]` to every running episode i; returns the first illegal i, or -1
-        (then nothing changed)."""
-        return step_all(self.table_arrays, self.state, actions)
+        """Apply `actions[i]` to every running episode i; returns the first i whose action is
+        illegal, or -1 (then nothing changed). Ended episodes stay ended."""
+        return step_all(self.table.addresses, self.table.shapes, actions)
 
     def view(self, i: int) -> EpisodeView:
         return EpisodeView(self, i)
@@ -434,8 +451,27 @@ def draw_question(tables, state, i):
 
 
 # ---- compiled: the batch --------------------------------------------------------------------
+@numba.njit(cache=True, inline="always")
+def unpack(addresses, shapes, k):
+    """(tables, state) from an `ArrayTable` of `BatchEpisodes.arrays()` starting at entry k."""
+    a, s = addresses, shapes
+    tables = (
+        view3(a, s, k, np.int32), view2(a, s, k + 1, np.int32), view2(a, s, k + 2, np.int64),
+        view2(a, s, k + 3, np.int32), view1(a, s, k + 4, np.int32),
+        view1(a, s, k + 5, np.int64), view1(a, s, k + 6, np.int32),
+    )  # fmt: skip
+    state = (
+        view2(a, s, k + 7, np.int64), view3(a, s, k + 8, np.int64),
+        view2(a, s, k + 9, np.int32), view2(a, s, k + 10, np.int32),
+        view2(a, s, k + 11, np.int32), view2(a, s, k + 12, np.int8),
+        view1(a, s, k + 13, np.uint64), view1(a, s, k + 14, np.int64),
+    )  # fmt: skip
+    return tables, state
+
+
 @numba.njit(cache=True)
-def reset_all(tables, state, questions, pinned_lengths):
+def reset_all(addresses, shapes, questions, pinned_lengths):
+    tables, state = unpack(addresses, shapes, 0)
     for i in range(questions.shape[0]):
         clear(state, i)
         question = questions[i] if questions[i] >= 0 else draw_question(tables, state, i)
@@ -443,7 +479,8 @@ def reset_all(tables, state, questions, pinned_lengths):
 
 
 @numba.njit(cache=True)
-def step_all(tables, state, actions):
+def step_all(addresses, shapes, actions):
+    tables, state = unpack(addresses, shapes, 0)
     for i in range(actions.shape[0]):
         if not state[0][i, DONE] and not is_legal(state, i, actions[i]):
             return i
