@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tts_gym.engine.actions import ActionKind, action_kind_slot
+from tts_gym.engine.actions import ActionKind, action_index
 from tts_gym.store.synthetic import generate_store, write_store
 
 EDGE_STORES = {
@@ -40,8 +40,7 @@ def random_masked_action(
 ) -> int:
     """A random legal action; ANSWER and SUBMIT get `stop_weight`, so episodes run long."""
     legal = np.flatnonzero(mask)
-    stops = (ActionKind.ANSWER, ActionKind.SUBMIT)
-    weights = np.array(
-        [stop_weight if action_kind_slot(a, max_branches)[0] in stops else 1.0 for a in legal]
-    )
-    return int(rng.choice(legal, p=weights / weights.sum()))
+    first_submit = action_index(ActionKind.SUBMIT, 0, max_branches)
+    stops = (legal == ActionKind.ANSWER) | (legal >= first_submit)
+    cumulative = np.cumsum(np.where(stops, stop_weight, 1.0))
+    return int(legal[np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")])

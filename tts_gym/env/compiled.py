@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from tts_gym.engine.core import batch as core
+from tts_gym.engine.core.addresses import ArrayTable, view1, view2, view3
 from tts_gym.engine.core.layout import (
     BRANCH,
     CHARGED,
@@ -37,7 +38,6 @@ from tts_gym.engine.core.layout import (
     TOKENS,
     VOTES_CHANGED,
 )
-from tts_gym.engine.core.addresses import ArrayTable, view1, view2, view3
 from tts_gym.engine.core.replay import confidence_lookup
 from tts_gym.engine.rules import NO_ANSWER, NO_LIMIT
 from tts_gym.env.observation import (

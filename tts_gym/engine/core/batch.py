@@ -191,6 +191,7 @@ class EpisodeView:
         return self._slots[: self.n_opened, field].tolist()
 
     question = property(lambda self: self._batch.questions[self._row[QUESTION]])
+    store_index = property(lambda self: int(self._batch.tables.store_of[self._row[QUESTION]]))
     n_opened = property(lambda self: int(self._row[N_OPENED]))
     n_unopened = property(lambda self: int(self._row[N_ORDER] - self._row[N_OPENED]))
     tokens = property(lambda self: int(self._row[TOKENS]))
