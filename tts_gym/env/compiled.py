@@ -164,7 +164,7 @@ def _unpack(addresses, shapes):
 
 
 # ---- one episode ----------------------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _clear(state, obs, i):
     """Undo what episode i's last episode wrote (before the core's `clear`)."""
     episodes, slots = state[0], state[1]
@@ -189,7 +189,7 @@ def _clear(state, obs, i):
     per_episode[i, :] = 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _update_slot(tables, obs_tables, state, obs, i, slot, revealed_now):
     """`ObservationBuilder._update_slot`."""
     err, confidence, has_confidence = obs_tables[0], obs_tables[1], obs_tables[2]
@@ -248,7 +248,7 @@ def _update_slot(tables, obs_tables, state, obs, i, slot, revealed_now):
     per_slot[i, slot, VOTING_ID] = -1 if pruned else episode_id
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _update_vote_columns(state, obs, i):
     """The vote columns of every open slot and the top two counts (`_update_votes`)."""
     episodes, slots, votes, levels = state[0], state[1], state[3], state[4]
@@ -290,7 +290,7 @@ def _update_vote_columns(state, obs, i):
             row[_VOTE_SHARE] = count / total
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _update_globals(obs_tables, state, obs, i):
     lookup = obs_tables[3]
     episodes, limits = state[0], state[7]
@@ -312,7 +312,7 @@ def _update_globals(obs_tables, state, obs, i):
     g[9] = min(FEATURE_CAP, tokens / limit) if limit != NO_LIMIT else 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _restart(tables, obs_tables, state, obs, i, question, pinned_length):
     """Start episode i anew: clear what the last one touched, start, observe."""
     _clear(state, obs, i)

@@ -76,7 +76,7 @@ class TTSControlVectorEnv(VectorEnv):
     Seeding: `reset(seed=s)` seeds one random stream per sub-env from `s` (a list of N seeds
     seeds them one by one); each sub-env then draws its question (uniform over all
     questions) and its branch order (one lazy Fisher-Yates swap per opened branch) from its
-    own stream, autoresets included. Same seed, same episodes, whatever the actions.
+    own stream, autoresets included: same seed and same actions, same episodes.
 
     Pinning: `reset(options={"store": [...], "question": [...], "order": [[...], ...]})`, one
     entry per sub-env (a store index or name, a question index, a list of branch indices;
@@ -149,6 +149,8 @@ class TTSControlVectorEnv(VectorEnv):
             [0] + [len(q.answers) for q in self.batch.questions[:-1]], dtype=np.int64
         )
         self._stop_reasons = np.array([STOP_REASONS.get(kind) for kind in ActionKind], dtype=object)
+        self._everyone = np.ones(self.num_envs, dtype=bool)  # the `_key` mask of shared keys
+        self._everyone.flags.writeable = False
         self._seeded = False
         self._started = False
 
@@ -164,10 +166,7 @@ class TTSControlVectorEnv(VectorEnv):
             if len(seed) != self.num_envs:
                 raise EnvArgumentError(f"seed lists one seed per sub-env ({self.num_envs}).")
             super().reset(seed=None)
-            for i, s in enumerate(seed):
-                self.batch.streams[i] = np.random.SeedSequence(int(s)).generate_state(1, np.uint64)[
-                    0
-                ]
+            self.batch.seed_each(seed)
             self._seeded = True
         else:
             super().reset(seed=seed)
@@ -236,7 +235,7 @@ class TTSControlVectorEnv(VectorEnv):
     def _info(self, terminated: np.ndarray) -> dict[str, Any]:
         episodes = self.batch.episodes
         questions = episodes[:, QUESTION]
-        everyone = np.ones(self.num_envs, dtype=bool)
+        everyone = self._everyone
         mask = self.batch.mask
         info: dict[str, Any] = {
             "action_mask": mask.copy() if self.copy else mask,

@@ -7,7 +7,8 @@ episode and one column block per slot; the rules come from `tts_gym.engine.rules
 and `levels` (how many answers hold exactly c votes), so leader, runner-up and ranks are cheap
 reads; the action mask is refreshed only where an action can change it; a new episode clears
 only what the last one touched; random branch orders are drawn lazily, one Fisher-Yates swap
-per opened branch, from a per-episode random stream.
+per opened branch, from a per-episode random stream (the pool a drawn order swaps in is
+reused by the next episode when the question has as many branches).
 
 `BatchEpisodes` owns the arrays. The compiled functions take them bundled in two tuples,
 `tables` (read-only, per store set) and `state`, so a call from Python passes few arguments;
@@ -46,6 +47,7 @@ from tts_gym.engine.core.layout import (
     N_ORDER,
     N_VOTES,
     PINNED,
+    POOL,
     PROBE_COST,
     PRUNED,
     QUESTION,
@@ -150,8 +152,16 @@ class BatchEpisodes:
 
     # ---- Python-side access ----------------------------------------------------------------
     def seed(self, rng: np.random.Generator) -> None:
-        """Seed every episode's random stream from `rng`."""
+        """Seed every episode's random stream from `rng` (and forget the order pools, so that
+        what follows depends on the seed alone)."""
         random.seed_streams(self.streams, rng)
+        self.episodes[:, POOL] = 0
+
+    def seed_each(self, seeds: Sequence[int]) -> None:
+        """Seed episode i's random stream from `seeds[i]` alone."""
+        for i, seed in enumerate(seeds):
+            self.streams[i] = np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0]
+        self.episodes[:, POOL] = 0
 
     def reset(self, questions: np.ndarray, orders: Sequence[Sequence[int] | None]) -> None:
         """Start a new episode everywhere: question `questions[i]` (-1: drawn), order
@@ -222,7 +232,7 @@ class EpisodeView:
 
 
 # ---- compiled: votes ------------------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _vote(state, i, answer):
     episodes, votes, levels = state[0], state[3], state[4]
     count = votes[i, answer]
@@ -235,7 +245,7 @@ def _vote(state, i, answer):
     episodes[i, N_VOTES] += 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _unvote(state, i, answer):
     episodes, votes, levels = state[0], state[3], state[4]
     count = votes[i, answer]
@@ -248,7 +258,7 @@ def _unvote(state, i, answer):
     episodes[i, N_VOTES] -= 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _reveal(state, i, slot, answer):
     """Slot `slot` now shows `answer`; returns whether the vote counts changed."""
     slots = state[1]
@@ -264,7 +274,7 @@ def _reveal(state, i, slot, answer):
     return True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def majority(state, i):
     """`Episode.majority`: most votes among unpruned revealed slots, ties to the lowest slot."""
     episodes, slots, votes = state[0], state[1], state[3]
@@ -277,33 +287,34 @@ def majority(state, i):
 
 
 # ---- compiled: one episode ------------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def clear(state, i):
     """Undo what episode i's last episode wrote to the votes, levels and mask."""
-    episodes, slots, _, votes, levels, mask, _, limits = state
-    m = limits[MAX_BRANCHES]
+    episodes, slots, votes, levels, mask = state[0], state[1], state[3], state[4], state[5]
     for slot in range(episodes[i, N_OPENED]):
         revealed = slots[i, slot, REVEALED]
         if revealed != NO_ANSWER:
             votes[i, revealed] = 0
-        for kind in range(_CONTINUE, _SUBMIT + 1):
-            mask[i, rules.action_index(kind, slot, m)] = 0
     levels[i, :] = 0
+    mask[i, :] = 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def start(tables, state, i, question, pinned_length):
     """Start episode i on global question `question` (after `clear`). `pinned_length` > 0:
     the order is `order[i, :pinned_length]`, already written; 0: drawn as branches open."""
     n_branches = tables[4]
     episodes, _, order, _, _, mask, _, limits = state
+    row = episodes[i]
     if pinned_length > 0:
         n_order = pinned_length
+        row[POOL] = 0
     else:
         n_order = n_branches[question]
-        for k in range(n_order):
-            order[i, k] = k
-    row = episodes[i]
+        if row[POOL] != n_order:  # else the last episode left a permutation of the same pool
+            for k in range(n_order):
+                order[i, k] = k
+            row[POOL] = n_order
     row[QUESTION] = question
     row[N_ORDER] = n_order
     row[PINNED] = pinned_length > 0
@@ -325,13 +336,13 @@ def start(tables, state, i, question, pinned_length):
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def is_legal(state, i, action):
     episodes, mask = state[0], state[5]
     return not episodes[i, DONE] and 0 <= action < mask.shape[1] and mask[i, action] != 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _new_slot(state, i):
     """Open the next branch of episode i's order (a lazy Fisher-Yates draw when not pinned)."""
     episodes, slots, order, streams = state[0], state[1], state[2], state[6]
@@ -351,7 +362,7 @@ def _new_slot(state, i):
     return slot
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _explore(tables, state, i, slot):
     """`Episode._explore`: returns (answer shown or NO_ANSWER, finished, votes changed)."""
     probes, n_probes, lengths, finals, _, probe_freq, _ = tables
@@ -374,7 +385,7 @@ def _explore(tables, state, i, slot):
     return answer, finished, _reveal(state, i, slot, answer)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def step(tables, state, i, action):
     """Apply a legal `action` to running episode i and record its outcome in the row."""
     n_probes, lengths, finals = tables[1], tables[2], tables[3]
@@ -439,14 +450,14 @@ def step(tables, state, i, action):
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def is_correct(tables, state, i):
     gold, episodes = tables[6], state[0]
     answer = episodes[i, ANSWER]
     return answer != NO_ANSWER and answer == gold[episodes[i, QUESTION]]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def draw_question(tables, state, i):
     return random.below(state[6], i, tables[4].shape[0])
 

@@ -17,7 +17,8 @@ ENDED = 11  # the action finished a branch (BRANCH, READ, CONTINUE)
 COST = 12  # tokens the action spent
 KIND = 13  # ActionKind of the action, -1 after a reset
 VOTES_CHANGED = 14  # the action changed the vote counts
-EPISODE_FIELDS = 15
+POOL = 15  # order[:POOL] holds a permutation of 0..POOL-1 (a drawn order's pool); 0 if not
+EPISODE_FIELDS = 16
 
 # columns of `slots` (int64 [N, max_branches, SLOT_FIELDS])
 BRANCH = 0  # stored branch index
