@@ -9,6 +9,7 @@ import pickle
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils import seeding
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
@@ -446,3 +447,20 @@ def test_step_before_reset_and_after_the_end(edge_stores, engine):
     env.step(int(ActionKind.ANSWER))
     with pytest.raises(RuntimeError, match="has ended"):
         env.step(int(ActionKind.ANSWER))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_seeded_draws_are_np_random_s(edge_stores, engine):
+    """reset(seed=s) draws the question with `np_random.integers` and the order with
+    `np_random.permutation`, as TTSControl-v0 always did (so seeds keep their episodes)."""
+    env = TTSControlEnv(stores=[edge_stores["mixed"], edge_stores["confidence"]], engine=engine)
+    branch = encode_action(ActionKind.BRANCH)
+    for seed in range(20):
+        rng = seeding.np_random(seed)[0]
+        store, question = env.questions[rng.integers(len(env.questions))]
+        order = rng.permutation(question.n_branches).tolist()
+        env.reset(seed=seed)
+        while env.action_masks()[branch]:
+            env.step(branch)
+        assert (env.store_index, env.episode.question) == (store, question)
+        assert env.episode.branch == order

@@ -106,12 +106,12 @@ class CompiledEnvs:
         ]  # fmt: skip
 
     def _bundle(self) -> None:
-        self._table = ArrayTable(self.arrays())
-        assert self._table.signature() == core.SIGNATURE + _SIGNATURE
+        self.table = ArrayTable(self.arrays())
+        assert self.table.signature() == core.SIGNATURE + _SIGNATURE
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["_table"]
+        del state["table"]
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -121,12 +121,12 @@ class CompiledEnvs:
     def reset(self) -> None:
         """Start an episode in every env: question `questions[i]` (-1: drawn) and, when
         `lengths[i] > 0`, the order already written to `batch.order[i, :lengths[i]]`."""
-        reset_envs(self._table.addresses, self._table.shapes)
+        reset_envs(self.table.addresses, self.table.shapes)
 
     def step(self, token_penalty: float) -> int:
         """Step every env with `actions`; returns the first env whose action is illegal
         (then nothing changed) or -1. Rewards land in `rewards`."""
-        return step_envs(self._table.addresses, self._table.shapes, token_penalty)
+        return step_envs(self.table.addresses, self.table.shapes, token_penalty)
 
 
 _SIGNATURE = [

@@ -164,9 +164,9 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
             ]
         if "order" in options:
             order = pinned_order(options["order"], question, "options['order']")
-        else:
-            order = self.np_random.permutation(question.n_branches)
-        self._run.start(self.store_index, question, order)
+            self._run.start(self.store_index, question, order)
+        else:  # np_random.permutation(n), drawn into the engine's own order array
+            self._run.start_shuffled(self.store_index, question, self.np_random)
         self._answers, self._gold = question.answers, question.gold_id
         self._running = True
         info = {
@@ -259,6 +259,7 @@ class _CompiledRun:
 
     def _bind(self) -> None:
         from tts_gym.engine.core.batch import EpisodeView
+        from tts_gym.env import compiled
 
         envs = self.envs
         batch = envs.batch
@@ -267,6 +268,10 @@ class _CompiledRun:
         self._row = batch.episodes[0]
         self._offsets = batch.tables.offsets.tolist()
         self._order = batch.order[0]
+        self._identity = np.arange(len(self._order), dtype=self._order.dtype)
+        self._table = (envs.table.addresses, envs.table.shapes)
+        self._reset_envs, self._step_envs = compiled.reset_envs, compiled.step_envs
+        self._actions, self._rewards = envs.actions, envs.rewards
         self._views = (envs.slots[0], envs.globals[0], envs.answer_id[0])
 
     def __getstate__(self) -> dict:
@@ -277,20 +282,28 @@ class _CompiledRun:
         self._bind()
 
     def start(self, store: int, question: Question, order: np.ndarray) -> None:
-        envs = self.envs
         self._order[: len(order)] = order
+        self._start(store, question, len(order))
+
+    def start_shuffled(self, store: int, question: Question, rng: np.random.Generator) -> None:
+        order = self._order[: question.n_branches]
+        order[:] = self._identity[: question.n_branches]
+        rng.shuffle(order)  # what rng.permutation(n) draws (it shuffles an arange)
+        self._start(store, question, question.n_branches)
+
+    def _start(self, store: int, question: Question, n_order: int) -> None:
+        envs = self.envs
         envs.questions[0] = self._offsets[store] + question.index
-        envs.lengths[0] = len(order)
-        envs.reset()
+        envs.lengths[0] = n_order
+        self._reset_envs(*self._table)
 
     def act(self, action: int, token_penalty: float) -> Outcome | None:
-        envs = self.envs
-        envs.actions[0] = action
-        if envs.step(token_penalty) >= 0:
+        self._actions[0] = action
+        if self._step_envs(*self._table, token_penalty) >= 0:
             return None
         row = self._row.tolist()
         return (
-            envs.rewards.item(), row[SLOT], row[SHOWN], row[ENDED] == 1, row[COST],
+            self._rewards.item(), row[SLOT], row[SHOWN], row[ENDED] == 1, row[COST],
             row[TOKENS], row[DONE] == 1, row[ANSWER], row[KIND],
         )  # fmt: skip
 
@@ -311,6 +324,9 @@ class _ReferenceRun:
         ]
         self._limit = token_limit(config.budget)
         self.episode: Episode | None = None
+
+    def start_shuffled(self, store: int, question: Question, rng: np.random.Generator) -> None:
+        self.start(store, question, rng.permutation(question.n_branches))
 
     def start(self, store: int, question: Question, order: np.ndarray) -> None:
         config = self.config

@@ -11,7 +11,13 @@ written. Every compiled module calls it on import; numba is imported only then, 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 _compiled = False
+
+_PACKAGE = Path(__file__).resolve().parents[2]
+_SOURCES = ("engine", "env", "store", "control")
+"""Where compiled code and everything it inlines live (folders of the `tts_gym` package)."""
 
 
 def compile_rules() -> None:
@@ -19,6 +25,7 @@ def compile_rules() -> None:
     global _compiled
     if _compiled:
         return
+    drop_stale_caches()
     from numba.extending import register_jitable
 
     from tts_gym.engine import rules
@@ -26,3 +33,26 @@ def compile_rules() -> None:
     for function in rules.COMPILED:
         register_jitable(function)
     _compiled = True
+
+
+def drop_stale_caches() -> None:
+    """Delete numba cache files older than the newest source they may have compiled in.
+
+    numba checks a cached function against its own file only, but compiled code here inlines
+    functions and constants from other files (the rules, the replay, the state layout): after
+    an edit of one of those, a cache could hold stale machine code. Installed packages are not
+    affected (every file is rewritten on install); a working tree is, and this keeps it honest
+    at the price of a recompile after an edit under `tts_gym/{engine,env,store,control}`.
+    """
+    folders = [_PACKAGE / name for name in _SOURCES]
+    newest = max(
+        (path.stat().st_mtime for folder in folders for path in folder.rglob("*.py")),
+        default=0.0,
+    )
+    for folder in folders:
+        for cache in folder.rglob("__pycache__/*.nb[ic]"):
+            try:
+                if cache.stat().st_mtime < newest:
+                    cache.unlink()
+            except OSError:  # another process got there first, or the folder is read-only
+                pass

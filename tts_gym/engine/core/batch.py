@@ -72,7 +72,7 @@ SIGNATURE = [
     for dtype, ndim in (
         (np.int32, 3), (np.int32, 2), (np.int64, 2), (np.int32, 2), (np.int32, 1),
         (np.int64, 1), (np.int32, 1),  # tables
-        (np.int64, 2), (np.int64, 3), (np.int32, 2), (np.int32, 2), (np.int32, 2),
+        (np.int64, 2), (np.int64, 3), (np.int64, 2), (np.int32, 2), (np.int32, 2),
         (np.int8, 2), (np.uint64, 1), (np.int64, 1),  # state
     )
 ]  # fmt: skip
@@ -120,7 +120,7 @@ class BatchEpisodes:
         self.episodes = np.zeros((n, EPISODE_FIELDS), dtype=np.int64)
         self.episodes[:, DONE] = 1  # nothing started yet
         self.slots = np.zeros((n, max_branches, SLOT_FIELDS), dtype=np.int64)
-        self.order = np.zeros((n, max(1, self.tables.max_branches)), dtype=np.int32)
+        self.order = np.zeros((n, max(1, self.tables.max_branches)), dtype=np.int64)
         self.votes = np.zeros((n, max(1, self.tables.max_answers)), dtype=np.int32)
         self.levels = np.zeros((n, max_branches + 1), dtype=np.int32)
         self.mask = np.zeros((n, n_actions(max_branches)), dtype=np.int8)
@@ -474,7 +474,7 @@ def unpack(addresses, shapes, k):
     )  # fmt: skip
     state = (
         view2(a, s, k + 7, np.int64), view3(a, s, k + 8, np.int64),
-        view2(a, s, k + 9, np.int32), view2(a, s, k + 10, np.int32),
+        view2(a, s, k + 9, np.int64), view2(a, s, k + 10, np.int32),
         view2(a, s, k + 11, np.int32), view2(a, s, k + 12, np.int8),
         view1(a, s, k + 13, np.uint64), view1(a, s, k + 14, np.int64),
     )  # fmt: skip
