@@ -50,47 +50,35 @@ def long_episodes(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 POLICIES: dict[str, Policy] = {"uniform": uniform, "long": long_episodes}
 
 
-def run_single(env: gym.Env, policy: Policy, seconds: float, seed: int) -> tuple[float, float]:
-    """(env steps/s, steps per episode) of one env; resets count as env time, not as steps."""
+def run(env, policy: Policy, seconds: float, seed: int, min_steps: int = 0) -> tuple[float, float]:
+    """(env steps/s, summed over sub-envs, and steps per episode) of a single or vector env;
+    a single env is reset by hand when its episode ends (that time counts as env time)."""
+    vector = isinstance(env, gym.vector.VectorEnv)
     rng = np.random.default_rng(seed)
     clock = time.perf_counter
     started = clock()
     _, info = env.reset(seed=seed)
     env_time = clock() - started
     steps = episodes = 0
-    while clock() - started < seconds:
-        action = int(policy(info["action_mask"][None, :], rng)[0])
+    while steps < min_steps or clock() - started < seconds:
+        actions = policy(info["action_mask"] if vector else info["action_mask"][None, :], rng)
         t0 = clock()
-        _, _, terminated, _, info = env.step(action)
-        if terminated:
-            _, info = env.reset()
+        if vector:
+            _, _, terminated, _, info = env.step(actions)
+            ended = int(terminated.sum())
+        else:
+            _, _, ended, _, info = env.step(int(actions[0]))
+            if ended:
+                _, info = env.reset()
         env_time += clock() - t0
-        steps += 1
-        episodes += terminated
+        steps += env.num_envs if vector else 1
+        episodes += ended
     return steps / env_time, steps / max(episodes, 1)
 
 
-def run_vector(envs, policy: Policy, seconds: float, seed: int) -> tuple[float, float]:
-    """(env steps/s summed over sub-envs, steps per episode) of a vector env."""
-    rng = np.random.default_rng(seed)
-    clock = time.perf_counter
-    started = clock()
-    _, info = envs.reset(seed=seed)
-    env_time = clock() - started
-    steps = episodes = 0
-    while clock() - started < seconds:
-        actions = policy(info["action_mask"], rng)
-        t0 = clock()
-        _, _, terminated, _, info = envs.step(actions)
-        env_time += clock() - t0
-        steps += envs.num_envs
-        episodes += int(terminated.sum())
-    return steps / env_time, steps / max(episodes, 1)
-
-
-def measure(make: Callable[[], object], run, policy: Policy, args) -> tuple[float, float]:
+def measure(make: Callable[[], object], policy: Policy, args) -> tuple[float, float]:
     env = make()
-    run(env, policy, min(args.seconds, 0.5), seed=99)  # warm up (compiles on a cold cache)
+    run(env, policy, 0.0, seed=99, min_steps=1_000)  # warm up (compiles on a cold cache)
     results = [run(env, policy, args.seconds, seed=r) for r in range(args.repeats)]
     env.close()
     return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
@@ -109,17 +97,14 @@ def main() -> None:
     rows = []
     for name in args.policies:
         policy = POLICIES[name]
-        compiled = measure(lambda: gym.make(tts_gym.ENV_ID, **kwargs), run_single, policy, args)
-        python = measure(
-            lambda: gym.make(tts_gym.ENV_ID, engine="python", **kwargs), run_single, policy, args
-        )
+        compiled = measure(lambda: gym.make(tts_gym.ENV_ID, **kwargs), policy, args)
+        python = measure(lambda: gym.make(tts_gym.ENV_ID, engine="python", **kwargs), policy, args)
         rows.append(("single env", name, compiled, python))
         for n in args.sizes:
             vector = measure(
                 lambda n=n: gym.make_vec(
                     tts_gym.ENV_ID, n, vectorization_mode="vector_entry_point", **kwargs
                 ),
-                run_vector,
                 policy,
                 args,
             )
@@ -127,7 +112,6 @@ def main() -> None:
                 lambda n=n: gym.make_vec(
                     tts_gym.ENV_ID, n, vectorization_mode="sync", engine="python", **kwargs
                 ),
-                run_vector,
                 policy,
                 args,
             )

@@ -28,28 +28,6 @@ def edge_stores(tmp_path_factory):
     return {name: load_store(path) for name, path in paths.items()}
 
 
-def play_reference(episode: Episode, action: int, m: int) -> tuple[int, int, bool]:
-    """(slot, revealed answer, finished) of `action` on the reference, as the core reports."""
-    kind, slot = decode_action(action, m)
-    if kind is ActionKind.BRANCH:
-        answer, slot, finished = episode.open()
-        return slot, answer, finished
-    if kind is ActionKind.READ:
-        return episode.n_opened, episode.read(), True
-    if kind is ActionKind.CONTINUE:
-        return (slot, *episode.advance(slot))
-    if kind is ActionKind.PROBE:
-        return slot, episode.probe(slot), False
-    if kind is ActionKind.PRUNE:
-        episode.prune(slot)
-    elif kind is ActionKind.SUBMIT:
-        episode.submit(slot)
-    else:
-        episode.finish(episode.majority())
-        return -1, -1, False
-    return slot, -1, False
-
-
 def legal_by_rules(episode: Episode, m: int) -> list[int]:
     return [a for a in range(n_actions(m)) if episode.why_illegal(*decode_action(a, m)) is None]
 
@@ -85,7 +63,7 @@ def test_batch_steps_like_the_reference(edge_stores, config):
                 if reference.done:
                     continue
                 tokens_before = reference.tokens
-                slot, shown, ended = play_reference(reference, int(actions[i]), m)
+                slot, shown, ended = reference.apply(*decode_action(int(actions[i]), m))
                 row = batch.episodes[i]
                 assert (row[SLOT], row[SHOWN], row[ENDED]) == (slot, shown, ended)
                 view = batch.view(i)

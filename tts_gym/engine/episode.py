@@ -203,6 +203,27 @@ class Episode:
         self.done = True
         return self.answer
 
+    def apply(self, kind: ActionKind, slot: int = 0) -> tuple[int, int, bool]:
+        """Any action by its kind (the env's vocabulary): returns (slot acted on, -1 for
+        ANSWER; answer id it revealed or NO_ANSWER; whether it finished a branch)."""
+        if kind is ActionKind.CONTINUE:
+            return (slot, *self.advance(slot))
+        if kind is ActionKind.BRANCH:
+            answer, slot, finished = self.open()
+            return slot, answer, finished
+        if kind is ActionKind.READ:
+            return self.n_opened, self.read(), True
+        if kind is ActionKind.PROBE:
+            return slot, self.probe(slot), False
+        if kind is ActionKind.PRUNE:
+            self.prune(slot)
+        elif kind is ActionKind.SUBMIT:
+            self.submit(slot)
+        else:
+            self.finish(self.majority())
+            slot = -1
+        return slot, NO_ANSWER, False
+
     # ---- internals -----------------------------------------------------------------------
     def _illegal(self, kind: ActionKind, slot: int = 0) -> IllegalActionError:
         return IllegalActionError(f"{action_name(kind, slot)}: {why_illegal(self, kind, slot)}.")

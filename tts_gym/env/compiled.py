@@ -168,15 +168,7 @@ def _unpack(addresses, shapes):
 def _clear(state, obs, i):
     """Undo what episode i's last episode wrote (before the core's `clear`)."""
     episodes, slots = state[0], state[1]
-    obs_slots, answer_id, episode_ids, id_answers, finished_votes, per_episode, per_slot = (
-        obs[0],
-        obs[2],
-        obs[3],
-        obs[4],
-        obs[5],
-        obs[6],
-        obs[7],
-    )
+    obs_slots, _, answer_id, episode_ids, id_answers, finished_votes, per_episode, per_slot, _ = obs
     for slot in range(episodes[i, N_OPENED]):
         obs_slots[i, slot, :] = 0.0
         answer_id[i, slot] = -1.0
@@ -190,19 +182,11 @@ def _clear(state, obs, i):
 
 
 @numba.njit(cache=True, inline="always")
-def _update_slot(tables, obs_tables, state, obs, i, slot, revealed_now):
+def _update_slot(obs_tables, state, obs, i, slot, revealed_now):
     """`ObservationBuilder._update_slot`."""
     err, confidence, has_confidence = obs_tables[0], obs_tables[1], obs_tables[2]
     episodes, slots = state[0], state[1]
-    obs_slots, answer_id, episode_ids, id_answers, finished_votes, per_episode, per_slot = (
-        obs[0],
-        obs[2],
-        obs[3],
-        obs[4],
-        obs[5],
-        obs[6],
-        obs[7],
-    )
+    obs_slots, _, answer_id, episode_ids, id_answers, finished_votes, per_episode, per_slot, _ = obs
     s = slots[i, slot]
     row = obs_slots[i, slot]
     counters = per_episode[i]
@@ -355,7 +339,7 @@ def step_envs(addresses, shapes, token_penalty):
             reward += 1.0 if core.is_correct(tables, state, i) else 0.0
         else:
             if e[SLOT] >= 0:
-                _update_slot(tables, obs_tables, state, obs, i, e[SLOT], e[SHOWN] != NO_ANSWER)
+                _update_slot(obs_tables, state, obs, i, e[SLOT], e[SHOWN] != NO_ANSWER)
             if e[VOTES_CHANGED]:
                 _update_vote_columns(state, obs, i)
             _update_globals(obs_tables, state, obs, i)

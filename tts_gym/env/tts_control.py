@@ -350,23 +350,7 @@ class _ReferenceRun:
         episode = self.episode
         kind, slot = self._decoded[action]
         tokens_before = episode.tokens
-        revealed: int = NO_ANSWER
-        finished = False
-        if kind is ActionKind.CONTINUE:
-            revealed, finished = episode.advance(slot)
-        elif kind is ActionKind.BRANCH:
-            revealed, slot, finished = episode.open()
-        elif kind is ActionKind.READ:
-            revealed, slot, finished = episode.read(), episode.n_opened - 1, True
-        elif kind is ActionKind.PROBE:
-            revealed = episode.probe(slot)
-        elif kind is ActionKind.PRUNE:
-            episode.prune(slot)
-        elif kind is ActionKind.SUBMIT:
-            episode.submit(slot)
-        else:
-            episode.finish(episode.majority())
-            slot = -1
+        slot, revealed, finished = episode.apply(kind, slot)
         cost = episode.tokens - tokens_before
         reward = -token_penalty * cost / TOKEN_UNIT
         if episode.done:
