@@ -291,11 +291,12 @@ def majority(state, i):
 def clear(state, i):
     """Undo what episode i's last episode wrote to the votes, levels and mask."""
     episodes, slots, votes, levels, mask = state[0], state[1], state[3], state[4], state[5]
-    for slot in range(episodes[i, N_OPENED]):
+    n_opened = episodes[i, N_OPENED]
+    for slot in range(n_opened):
         revealed = slots[i, slot, REVEALED]
         if revealed != NO_ANSWER:
             votes[i, revealed] = 0
-    levels[i, :] = 0
+    levels[i, : n_opened + 1] = 0  # no answer holds more votes than there are slots
     mask[i, :] = 0
 
 
