@@ -8,7 +8,8 @@ Figures are env time only (the time spent inside `reset` and `step`; drawing the
 actions is not counted), medians over repeats. Each compiled figure has its Python-path
 baseline measured in the same run: the single env with `engine="python"` (`Episode` and
 `ObservationBuilder`), and for N envs Gymnasium's `SyncVectorEnv` over N such envs (what
-`gym.make_vec` gave before the vector env).
+`gym.make_vec` gave before the vector env). The vector env is measured as made by default
+(`copy=True`: fresh arrays every step) and with `copy=False` (its own buffers, no copy).
 """
 
 from __future__ import annotations
@@ -101,13 +102,6 @@ def main() -> None:
         python = measure(lambda: gym.make(tts_gym.ENV_ID, engine="python", **kwargs), policy, args)
         rows.append(("single env", name, compiled, python))
         for n in args.sizes:
-            vector = measure(
-                lambda n=n: gym.make_vec(
-                    tts_gym.ENV_ID, n, vectorization_mode="vector_entry_point", **kwargs
-                ),
-                policy,
-                args,
-            )
             sync = measure(
                 lambda n=n: gym.make_vec(
                     tts_gym.ENV_ID, n, vectorization_mode="sync", engine="python", **kwargs
@@ -115,7 +109,16 @@ def main() -> None:
                 policy,
                 args,
             )
-            rows.append((f"vector N={n}", name, vector, sync))
+            for copy in (True, False):
+                vector = measure(
+                    lambda n=n, copy=copy: gym.make_vec(
+                        tts_gym.ENV_ID, n, vectorization_mode="vector_entry_point", copy=copy,
+                        **kwargs,
+                    ),
+                    policy,
+                    args,
+                )  # fmt: skip
+                rows.append((f"vector N={n}" + ("" if copy else " copy=False"), name, vector, sync))
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
@@ -123,12 +126,12 @@ def main() -> None:
         f"{args.repeats} x {args.seconds:g} s; {os.cpu_count()} CPUs, load average {load:.1f}"
     )
     print(
-        f"  {'':14s} {'policy':8s} {'compiled':>12s} {'python path':>12s} {'ratio':>7s} "
+        f"  {'':25s} {'policy':8s} {'compiled':>12s} {'python path':>12s} {'ratio':>7s} "
         f"{'steps/episode':>14s}"
     )
     for what, name, (fast, length), (slow, _) in rows:
         print(
-            f"  {what:14s} {name:8s} {fast:>12,.0f} {slow:>12,.0f} {fast / slow:>6.1f}x "
+            f"  {what:25s} {name:8s} {fast:>12,.0f} {slow:>12,.0f} {fast / slow:>6.1f}x "
             f"{length:>14.1f}"
         )
 
