@@ -60,6 +60,7 @@ assert len(GLOBAL_FEATURES) == 10
 # columns of `per_episode` (int64 [N, ...]) and `per_slot` (int32 [N, M, ...])
 N_IDS, N_FINISHED, FINISHED_TOP1, FINISHED_TOP2, TOP1, TOP2 = range(6)
 STABLE, VOTING_ID = range(2)
+RANK_FEATURE, SHARE_FEATURE = range(2)  # rows of the `by_count` scratch
 
 
 class CompiledEnvs:
@@ -87,7 +88,7 @@ class CompiledEnvs:
         self.per_episode = np.zeros((n, 6), dtype=np.int64)
         self.per_slot = np.zeros((n, m, 2), dtype=np.int32)
         self.per_slot[:, :, VOTING_ID] = -1
-        self.greater = np.zeros(m + 2, dtype=np.int64)  # scratch: answers with more votes
+        self.by_count = np.zeros((2, m + 1), dtype=np.float64)  # scratch: vote features by count
         self.actions = np.zeros(n, dtype=np.int64)
         self.rewards = np.zeros(n, dtype=np.float64)
         self.questions = np.full(n, -1, dtype=np.int64)
@@ -101,7 +102,7 @@ class CompiledEnvs:
             *self.batch.arrays(),
             t.err, t.confidence, t.has_confidence, self.lookup,
             self.slots, self.globals, self.answer_id, self.episode_ids, self.id_answers,
-            self.finished_votes, self.per_episode, self.per_slot, self.greater,
+            self.finished_votes, self.per_episode, self.per_slot, self.by_count,
             self.actions, self.rewards, self.questions, self.lengths,
         ]  # fmt: skip
 
@@ -134,7 +135,7 @@ _SIGNATURE = [
     for dtype, ndim in (
         (np.int32, 1), (np.float32, 3), (np.bool_, 1), (np.float64, 2),  # tables
         (np.float32, 3), (np.float32, 2), (np.float32, 2), (np.int32, 2), (np.int32, 2),
-        (np.int32, 2), (np.int64, 2), (np.int32, 3), (np.int64, 1),  # observations
+        (np.int32, 2), (np.int64, 2), (np.int32, 3), (np.float64, 2),  # observations
         (np.int64, 1), (np.float64, 1), (np.int64, 1), (np.int64, 1),  # call buffers
     )
 ]  # fmt: skip
@@ -154,7 +155,7 @@ def _unpack(addresses, shapes):
         view2(a, s, k + 6, np.float32), view2(a, s, k + 7, np.int32),
         view2(a, s, k + 8, np.int32), view2(a, s, k + 9, np.int32),
         view2(a, s, k + 10, np.int64), view3(a, s, k + 11, np.int32),
-        view1(a, s, k + 12, np.int64),
+        view2(a, s, k + 12, np.float64),
     )  # fmt: skip
     calls = (
         view1(a, s, k + 13, np.int64), view1(a, s, k + 14, np.float64),
@@ -234,9 +235,11 @@ def _update_slot(obs_tables, state, obs, i, slot, revealed_now):
 
 @numba.njit(cache=True, inline="always")
 def _update_vote_columns(state, obs, i):
-    """The vote columns of every open slot and the top two counts (`_update_votes`)."""
-    episodes, slots, votes, levels = state[0], state[1], state[3], state[4]
-    obs_slots, per_episode, per_slot, greater = obs[0], obs[6], obs[7], obs[8]
+    """The vote columns of every open slot and the top two counts (`_update_votes`). A
+    voting slot's count is read through its answer's episode id, not its slot row: this loop
+    runs over every open slot, and the slot rows are the largest part of the state."""
+    episodes, votes, levels = state[0], state[3], state[4]
+    obs_slots, id_answers, per_episode, per_slot, by_count = obs[0], obs[4], obs[6], obs[7], obs[8]
     total = episodes[i, N_VOTES]
     top1 = total
     while top1 > 0 and levels[i, top1] == 0:
@@ -246,17 +249,21 @@ def _update_vote_columns(state, obs, i):
         top2 -= 1
     per_episode[i, TOP1] = top1
     per_episode[i, TOP2] = max(top2, 0)
-    # greater[c]: answers holding more than c votes (the rank of an answer with c votes)
-    greater[top1] = 0
-    for count in range(top1 - 1, 0, -1):
-        greater[count] = greater[count + 1] + levels[i, count + 1]
+    # per vote count c held by some answer: its leader-rank feature and its vote share
+    # (once per count, not per slot: divisions are the dearest part of this update)
+    above = 0  # answers holding more than `count` votes: the rank of those holding `count`
+    for count in range(top1, 0, -1):
+        if levels[i, count]:
+            by_count[RANK_FEATURE, count] = 1.0 / (1 + above)
+            by_count[SHARE_FEATURE, count] = count / total
+            above += levels[i, count]
     n_open = episodes[i, N_OPENED]
     leader = -1
     for slot in range(n_open):
         voting_id = per_slot[i, slot, VOTING_ID]
         if (
             voting_id >= 0
-            and votes[i, slots[i, slot, REVEALED]] == top1
+            and votes[i, id_answers[i, voting_id]] == top1
             and (leader < 0 or voting_id < leader)
         ):
             leader = voting_id  # ties: the answer revealed first
@@ -268,10 +275,10 @@ def _update_vote_columns(state, obs, i):
             row[_AGREES] = 0.0
             row[_VOTE_SHARE] = 0.0
         else:
-            count = votes[i, slots[i, slot, REVEALED]]
-            row[_LEADER_RANK] = 1.0 / (1 + greater[count])
+            count = votes[i, id_answers[i, voting_id]]
+            row[_LEADER_RANK] = by_count[RANK_FEATURE, count]
             row[_AGREES] = voting_id == leader
-            row[_VOTE_SHARE] = count / total
+            row[_VOTE_SHARE] = by_count[SHARE_FEATURE, count]
 
 
 @numba.njit(cache=True, inline="always")

@@ -10,11 +10,12 @@ only what the last one touched; random branch orders are drawn lazily, one Fishe
 per opened branch, from a per-episode random stream (the pool a drawn order swaps in is
 reused by the next episode when the question has as many branches).
 
-`BatchEpisodes` owns the arrays. The compiled functions take them bundled in two tuples,
-`tables` (read-only, per store set) and `state`, so a call from Python passes few arguments;
-`step`, `start` and `clear` work on one episode `i` and are what the env layer's one-call batch
-step composes (with its observations). Every episode's outcome of its last action (slot,
-revealed answer, finished, cost, kind) is kept in its row for the caller to read.
+`BatchEpisodes` owns the arrays (`layout` names their columns). A call from Python passes
+them as one `ArrayTable` of addresses, which `unpack` turns back into two tuples, `tables`
+(read-only, shared per store set) and `state`; `step`, `start` and `clear` work on one episode
+`i` and are what the env layer's one-call batch step composes with its observations. Each
+episode's row keeps the outcome of its last action (slot, revealed answer, finished, cost,
+kind) for the caller to read.
 """
 
 from __future__ import annotations
