@@ -101,8 +101,9 @@ def test_same_seed_same_rollout(env_id):
 
 @pytest.mark.real_stores
 @pytest.mark.parametrize("engine", ENGINES)
-def test_pickled_env_continues_identically(engine):
-    env = TTSControlEnv(stores=["autotts/qwen3-4b/aime24"], engine=engine)
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_pickled_env_continues_identically(env_id, engine):
+    env = gym.make(env_id, stores=["autotts/qwen3-4b/aime24"], engine=engine)
     rng = np.random.default_rng(0)
     _, info = env.reset(seed=11)
     for _ in range(5):
