@@ -1,88 +1,140 @@
-"""Env steps per second: a random masked policy on one TTSControl-v0 env.
+"""Env steps per second: TTSControl-v0 (single) and its vector env, against the Python path.
 
-    python benchmarks/bench_env.py [--seconds 5] [--repeats 5]
+    python benchmarks/bench_env.py [--seconds 2] [--repeats 3] [--sizes 256 1024 4096]
 
-Prints the median over repeats and, as the baseline of the same run, the bare engine
-replaying the very same episodes (same questions, orders and actions, no observations,
-masks or Gymnasium checks), so the ratio is what the Gymnasium layer costs.
+Two random masked policies: `uniform` (uniform over the legal actions) and `long` (ANSWER
+with probability 1% a step, else uniform over the legal actions that do not end the episode).
+Figures are env time only (the time spent inside `reset` and `step`; drawing the policy's
+actions is not counted), medians over repeats. Each compiled figure has its Python-path
+baseline measured in the same run: the single env with `engine="python"` (`Episode` and
+`ObservationBuilder`), and for N envs Gymnasium's `SyncVectorEnv` over N such envs (what
+`gym.make_vec` gave before the vector env). The vector env is measured as made by default
+(`copy=True`: fresh arrays every step) and with `copy=False` (its own buffers, no copy).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
+from collections.abc import Callable
 
+import gymnasium as gym
 import numpy as np
 
-from tts_gym import ActionKind, TTSControlEnv, decode_action
-from tts_gym.engine import Episode
+import tts_gym
+from tts_gym.engine.actions import ActionKind, action_index
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--store", default="autotts/qwen3-8b/aime24")
-parser.add_argument("--seconds", type=float, default=5.0)
-parser.add_argument("--repeats", type=int, default=5)
-args = parser.parse_args()
+Policy = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
-def run_env(env: TTSControlEnv, seconds: float, seed: int) -> tuple[float, list]:
-    """Steps/s of a uniformly random legal policy, and the episodes it played."""
+def uniform(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per row, an action drawn uniformly among the legal ones."""
+    keys = rng.random(masks.shape)
+    keys[masks == 0] = -1.0
+    return keys.argmax(axis=1)
+
+
+def long_episodes(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """ANSWER with probability 1%, else uniform over the legal non-terminal actions."""
+    m = (masks.shape[1] - 3) // 4
+    going = masks.copy()
+    going[:, ActionKind.ANSWER] = 0
+    going[:, action_index(ActionKind.SUBMIT, 0, m) :] = 0
+    actions = uniform(going, rng)
+    stop = (rng.random(len(masks)) < 0.01) | (going.max(axis=1) == 0)
+    actions[stop] = ActionKind.ANSWER
+    return actions
+
+
+POLICIES: dict[str, Policy] = {"uniform": uniform, "long": long_episodes}
+
+
+def run(env, policy: Policy, seconds: float, seed: int, min_steps: int = 0) -> tuple[float, float]:
+    """(env steps/s, summed over sub-envs, and steps per episode) of a single or vector env;
+    a single env is reset by hand when its episode ends (that time counts as env time)."""
+    vector = isinstance(env, gym.vector.VectorEnv)
     rng = np.random.default_rng(seed)
+    clock = time.perf_counter
+    started = clock()
     _, info = env.reset(seed=seed)
-    episodes, actions = [], []
-    steps = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        legal = np.flatnonzero(info["action_mask"])
-        action = legal[rng.integers(len(legal))]
-        actions.append(decode_action(action, env.max_branches))
-        _, _, terminated, _, info = env.step(action)
-        steps += 1
-        if terminated:
-            episodes.append((env.episode.question, env.episode.order, actions))
-            actions = []
-            _, info = env.reset()
-    return steps / (time.perf_counter() - start), episodes
+    env_time = clock() - started
+    steps = episodes = 0
+    while steps < min_steps or clock() - started < seconds:
+        actions = policy(info["action_mask"] if vector else info["action_mask"][None, :], rng)
+        t0 = clock()
+        if vector:
+            _, _, terminated, _, info = env.step(actions)
+            ended = int(terminated.sum())
+        else:
+            _, _, ended, _, info = env.step(int(actions[0]))
+            if ended:
+                _, info = env.reset()
+        env_time += clock() - t0
+        steps += env.num_envs if vector else 1
+        episodes += ended
+    return steps / env_time, steps / max(episodes, 1)
 
 
-def run_engine(episodes: list) -> float:
-    """Steps/s of the bare engine on the same episodes."""
-    steps = 0
-    start = time.perf_counter()
-    for question, order, actions in episodes:
-        episode = Episode(question, order)
-        for kind, slot in actions:
-            if kind is ActionKind.CONTINUE:
-                episode.advance(slot)
-            elif kind is ActionKind.BRANCH:
-                episode.open()
-            elif kind is ActionKind.READ:
-                episode.read()
-            elif kind is ActionKind.PRUNE:
-                episode.prune(slot)
-            elif kind is ActionKind.SUBMIT:
-                episode.submit(slot)
-            else:
-                episode.finish(episode.majority())
-        steps += len(actions)
-    return steps / (time.perf_counter() - start)
+def measure(make: Callable[[], object], policy: Policy, args) -> tuple[float, float]:
+    env = make()
+    run(env, policy, 0.0, seed=99, min_steps=1_000)  # warm up (compiles on a cold cache)
+    results = [run(env, policy, args.seconds, seed=r) for r in range(args.repeats)]
+    env.close()
+    return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
 
 
-env = TTSControlEnv(stores=[args.store])
-env_rates, engine_rates, lengths = [], [], []
-for repeat in range(args.repeats):
-    rate, episodes = run_env(env, args.seconds, seed=repeat)
-    env_rates.append(rate)
-    engine_rates.append(run_engine(episodes))
-    lengths.append(statistics.mean(len(actions) for *_, actions in episodes))
-env_rate, engine_rate = statistics.median(env_rates), statistics.median(engine_rates)
-ratio = env_rate / engine_rate
-print(
-    f"TTSControl-v0 on {args.store}, random masked policy, single env, "
-    f"median of {args.repeats} x {args.seconds:g} s:"
-)
-print(
-    f"  env     {env_rate:>12,.0f} steps/s  (min {min(env_rates):,.0f}, "
-    f"max {max(env_rates):,.0f}; mean episode {statistics.mean(lengths):.1f} steps)"
-)
-print(f"  engine  {engine_rate:>12,.0f} steps/s  (same episodes; env/engine = {ratio:.2f})")
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", default="autotts/qwen3-8b/aime24")
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[256, 1024, 4096])
+    parser.add_argument("--policies", nargs="*", default=list(POLICIES), choices=list(POLICIES))
+    args = parser.parse_args()
+    kwargs = dict(stores=[args.store])
+
+    rows = []
+    for name in args.policies:
+        policy = POLICIES[name]
+        compiled = measure(lambda: gym.make(tts_gym.ENV_ID, **kwargs), policy, args)
+        python = measure(lambda: gym.make(tts_gym.ENV_ID, engine="python", **kwargs), policy, args)
+        rows.append(("single env", name, compiled, python))
+        for n in args.sizes:
+            sync = measure(
+                lambda n=n: gym.make_vec(
+                    tts_gym.ENV_ID, n, vectorization_mode="sync", engine="python", **kwargs
+                ),
+                policy,
+                args,
+            )
+            for copy in (True, False):
+                vector = measure(
+                    lambda n=n, copy=copy: gym.make_vec(
+                        tts_gym.ENV_ID, n, vectorization_mode="vector_entry_point", copy=copy,
+                        **kwargs,
+                    ),
+                    policy,
+                    args,
+                )  # fmt: skip
+                rows.append((f"vector N={n}" + ("" if copy else " copy=False"), name, vector, sync))
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"TTSControl-v0 on {args.store}: env steps/s (env time only), median of "
+        f"{args.repeats} x {args.seconds:g} s; {os.cpu_count()} CPUs, load average {load:.1f}"
+    )
+    print(
+        f"  {'':25s} {'policy':8s} {'compiled':>12s} {'python path':>12s} {'ratio':>7s} "
+        f"{'steps/episode':>14s}"
+    )
+    for what, name, (fast, length), (slow, _) in rows:
+        print(
+            f"  {what:25s} {name:8s} {fast:>12,.0f} {slow:>12,.0f} {fast / slow:>6.1f}x "
+            f"{length:>14.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

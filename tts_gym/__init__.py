@@ -1,7 +1,7 @@
 """tts-gym: test-time-scaling control as a Gymnasium environment over replayed reasoning.
 
 Importing the package registers the environments and stays light: the evaluation harness
-(`tts_gym.evaluate`) and everything it needs are imported on first use.
+(`tts_gym.evaluate`), the vector env and the compiled core (numba) are imported on first use.
 """
 
 from __future__ import annotations
@@ -14,15 +14,28 @@ from tts_gym.engine.actions import ActionKind, decode_action, encode_action
 from tts_gym.env import TTSControlEnv
 
 if TYPE_CHECKING:
+    from tts_gym.env.vector import TTSControlVectorEnv
     from tts_gym.evaluation import evaluate
 
 __version__ = "0.1.0"
 
 ENV_ID = "TTSControl-v0"
 if ENV_ID not in registry:
-    register(id=ENV_ID, entry_point="tts_gym.env:TTSControlEnv")
+    register(
+        id=ENV_ID,
+        entry_point="tts_gym.env:TTSControlEnv",
+        vector_entry_point="tts_gym.env.vector:TTSControlVectorEnv",
+    )
 
-__all__ = ["ENV_ID", "ActionKind", "TTSControlEnv", "decode_action", "encode_action", "evaluate"]
+__all__ = [
+    "ENV_ID",
+    "ActionKind",
+    "TTSControlEnv",
+    "TTSControlVectorEnv",
+    "decode_action",
+    "encode_action",
+    "evaluate",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -30,4 +43,8 @@ def __getattr__(name: str) -> Any:
         from tts_gym.evaluation import evaluate
 
         return evaluate
+    if name == "TTSControlVectorEnv":
+        from tts_gym.env.vector import TTSControlVectorEnv
+
+        return TTSControlVectorEnv
     raise AttributeError(f"module 'tts_gym' has no attribute '{name}'")

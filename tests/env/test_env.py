@@ -9,47 +9,34 @@ import pickle
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils import seeding
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import tts_gym
+from tests.support.episodes import random_masked_action as random_action
+from tests.support.episodes import write_edge_stores
 from tts_gym import ActionKind, TTSControlEnv, decode_action, encode_action
+from tts_gym.env import EnvArgumentError
 from tts_gym.env.observation import GLOBAL_FEATURES, SLOT_FEATURES
-from tts_gym.errors import IllegalActionError
+from tts_gym.errors import IllegalActionError, TTSGymError
 from tts_gym.store import CATALOG
-from tts_gym.store.synthetic import generate_store, write_store
 
 AUTOTTS = sorted(CATALOG)
 SLOT = {name: i for i, name in enumerate(SLOT_FEATURES)}
 GLOBAL = {name: i for i, name in enumerate(GLOBAL_FEATURES)}
+ENV_IDS = [k for k in gym.registry if k.startswith("TTSControl")]
+ENGINES = ["compiled", "python"]
 
 
 @pytest.fixture(scope="module")
 def edge_stores(tmp_path_factory) -> dict[str, str]:
-    """Synthetic stores with what the real ones lack: few branches, no probes, 'ERR' only."""
-    folder = tmp_path_factory.mktemp("synthetic")
-    specs = {
-        "three_branches": dict(n_questions=4, n_branches=3, seed=1),
-        "no_probes": dict(n_questions=4, n_branches=6, zero_probe_share=1.0, seed=2),
-        "all_err": dict(n_questions=3, n_branches=8, all_err_questions=3, seed=3),
-        "confidence": dict(n_questions=5, n_branches=(2, 20), confidence=True, seed=4),
-    }
-    return {
-        name: str(write_store(generate_store(**spec), folder / f"{name}.json"))
-        for name, spec in specs.items()
-    }
+    return write_edge_stores(tmp_path_factory.mktemp("synthetic"))
 
 
 def random_masked_action(info: dict, rng: np.random.Generator, stop_weight: float = 0.02) -> int:
-    """A random legal action; ANSWER and SUBMIT are rare so episodes run long."""
-    legal = np.flatnonzero(info["action_mask"])
-    weights = np.array(
-        [
-            stop_weight if decode_action(a)[0] in (ActionKind.ANSWER, ActionKind.SUBMIT) else 1.0
-            for a in legal
-        ]
-    )
-    return int(rng.choice(legal, p=weights / weights.sum()))
+    """A random legal action of a 64-slot env; ANSWER and SUBMIT are rare so episodes run long."""
+    return random_action(info["action_mask"], rng, 64, stop_weight)
 
 
 # ---- Gymnasium conventions --------------------------------------------------------------------
@@ -72,10 +59,17 @@ def test_check_env_real_stores(store):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("name", ["three_branches", "no_probes", "all_err", "confidence"])
-def test_check_env_synthetic_stores(edge_stores, name):
-    check_env(TTSControlEnv(stores=[edge_stores[name]], max_branches=8))
-    sb3_check_env(TTSControlEnv(stores=[edge_stores[name]], max_branches=8))
+def test_check_env_synthetic_stores(edge_stores, name, engine):
+    check_env(TTSControlEnv(stores=[edge_stores[name]], max_branches=8, engine=engine))
+    sb3_check_env(TTSControlEnv(stores=[edge_stores[name]], max_branches=8, engine=engine))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_every_registered_id_passes_check_env(edge_stores, env_id):
+    check_env(gym.make(env_id, stores=[edge_stores["mixed"]], max_branches=8).unwrapped)
 
 
 def rollout(env: gym.Env, seed: int, steps: int) -> list:
@@ -92,7 +86,7 @@ def rollout(env: gym.Env, seed: int, steps: int) -> list:
 
 
 @pytest.mark.real_stores
-@pytest.mark.parametrize("env_id", [k for k in gym.registry if k.startswith("TTSControl")])
+@pytest.mark.parametrize("env_id", ENV_IDS)
 def test_same_seed_same_rollout(env_id):
     first = rollout(gym.make(env_id), seed=7, steps=400)
     second = rollout(gym.make(env_id), seed=7, steps=400)
@@ -106,8 +100,10 @@ def test_same_seed_same_rollout(env_id):
 
 
 @pytest.mark.real_stores
-def test_pickled_env_continues_identically():
-    env = TTSControlEnv(stores=["autotts/qwen3-4b/aime24"])
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_pickled_env_continues_identically(env_id, engine):
+    env = gym.make(env_id, stores=["autotts/qwen3-4b/aime24"], engine=engine)
     rng = np.random.default_rng(0)
     _, info = env.reset(seed=11)
     for _ in range(5):
@@ -121,23 +117,10 @@ def test_pickled_env_continues_identically():
         assert all(np.array_equal(o1[k], o2[k]) for k in o1)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.real_stores
-def test_make_vec_eight_envs():
-    envs = gym.make_vec("TTSControl-v0", num_envs=8)
-    obs, info = envs.reset(seed=3)
-    assert obs["slots"].shape == (8, 64, len(SLOT_FEATURES))
-    assert info["action_mask"].shape == (8, envs.single_action_space.n)
-    rng = np.random.default_rng(0)
-    for _ in range(50):
-        actions = [rng.choice(np.flatnonzero(m)) for m in info["action_mask"]]
-        obs, rewards, terminated, truncated, info = envs.step(np.array(actions))
-        assert obs["globals"].shape == (8, len(GLOBAL_FEATURES))
-    envs.close()
-
-
-@pytest.mark.real_stores
-def test_action_space_sample_is_legal():
-    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"])
+def test_action_space_sample_is_legal(engine):
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], engine=engine)
     env.reset(seed=0)
     env.action_space.seed(0)
     for _ in range(200):
@@ -146,17 +129,6 @@ def test_action_space_sample_is_legal():
         _, _, terminated, _, _ = env.step(action)
         if terminated:
             env.reset()
-
-
-def test_action_encoding_round_trips():
-    for m in (1, 5, 64):
-        indices = [encode_action(kind, slot, m) for kind in ActionKind for slot in range(m)]
-        assert sorted(set(indices)) == list(range(tts_gym.env.n_actions(m)))
-        for index in range(tts_gym.env.n_actions(m)):
-            kind, slot = decode_action(index, m)
-            assert encode_action(kind, slot, m) == index
-    with pytest.raises(ValueError):
-        decode_action(tts_gym.env.n_actions(4), 4)
 
 
 # ---- the replay, checked against the raw JSON --------------------------------------------------
@@ -216,14 +188,13 @@ class ShadowModel:
         return None, 0
 
 
-@pytest.mark.parametrize("store", AUTOTTS)
-def test_random_masked_episodes_follow_the_cost_model(store, shared_replay):
+def follows_the_cost_model(store: str, shared_replay, engine: str, episodes: int) -> None:
     entry = CATALOG[store]
     raw = json.loads((shared_replay / entry.relative_path).read_text())
-    env = TTSControlEnv(stores=[store], token_penalty=0.7)
+    env = TTSControlEnv(stores=[store], token_penalty=0.7, engine=engine)
     rng = np.random.default_rng(AUTOTTS.index(store))
     n_actions = env.action_space.n
-    for episode in range(1000):
+    for episode in range(episodes):
         q = int(rng.integers(len(raw)))
         order = rng.permutation(128).tolist()
         _, info = env.reset(options={"question": q, "order": order})
@@ -253,13 +224,27 @@ def test_random_masked_episodes_follow_the_cost_model(store, shared_replay):
         assert total_reward == pytest.approx(expected_return, abs=1e-9)
 
 
-def test_hand_checked_episode(shared_replay):
+@pytest.mark.parametrize("store", AUTOTTS)
+def test_random_masked_episodes_follow_the_cost_model(store, shared_replay):
+    # the python engine equals the compiled one (test_equivalence.py); both run in `slow`
+    follows_the_cost_model(store, shared_replay, "compiled", episodes=100)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("store", AUTOTTS)
+def test_many_random_masked_episodes_follow_the_cost_model(store, engine, shared_replay):
+    follows_the_cost_model(store, shared_replay, engine, episodes=1000)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_hand_checked_episode(shared_replay, engine):
     """Qwen3-8B aime24, question 0, branches in stored order: every answer and charge by hand."""
     raw = json.loads((shared_replay / "autotts/Qwen3-8B/aime24.json").read_text())[0]
     probes0, tokens0, final0 = raw["each_branch"][0]
     probes1, tokens1, final1 = raw["each_branch"][1]
     assert (len(probes0), tokens0, final0) == (8, 3856, "204")  # the data this test spells out
-    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"])
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], engine=engine)
     env.reset(options={"question": 0, "order": list(range(128))})
 
     _, reward, _, _, info = env.step(encode_action(ActionKind.BRANCH))
@@ -284,10 +269,11 @@ def test_hand_checked_episode(shared_replay):
     assert info["stop_reason"] == "submit"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 # ---- masks, errors and options -------------------------------------------------------------
 @pytest.mark.real_stores
-def test_masked_action_raises_value_error_saying_why():
-    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"])
+def test_masked_action_raises_value_error_saying_why(engine):
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], engine=engine)
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"CONTINUE\(3\) is masked: slot 3 is not open"):
         env.step(encode_action(ActionKind.CONTINUE, 3))
@@ -300,9 +286,10 @@ def test_masked_action_raises_value_error_saying_why():
         env.step(10_000)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.real_stores
-def test_max_branches_limits_slots():
-    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], max_branches=2)
+def test_max_branches_limits_slots(engine):
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], max_branches=2, engine=engine)
     env.reset(seed=0)
     env.step(encode_action(ActionKind.BRANCH, 0, 2))
     env.step(encode_action(ActionKind.BRANCH, 0, 2))
@@ -311,9 +298,10 @@ def test_max_branches_limits_slots():
         env.step(encode_action(ActionKind.READ, 0, 2))
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.real_stores
-def test_budget_leaves_only_answers():
-    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], budget=1000)
+def test_budget_leaves_only_answers(engine):
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], budget=1000, engine=engine)
     env.reset(seed=0)
     env.step(encode_action(ActionKind.BRANCH))
     env.step(encode_action(ActionKind.CONTINUE, 0))
@@ -323,9 +311,12 @@ def test_budget_leaves_only_answers():
         env.step(encode_action(ActionKind.CONTINUE, 0))
 
 
-def test_probe_reveals_when_continue_does_not(shared_replay):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_probe_reveals_when_continue_does_not(shared_replay, engine):
     raw = json.loads((shared_replay / "autotts/Qwen3-8B/aime24.json").read_text())[0]
-    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], reveal_on_continue=False, probe_cost=7)
+    env = TTSControlEnv(
+        stores=["autotts/qwen3-8b/aime24"], reveal_on_continue=False, probe_cost=7, engine=engine
+    )
     env.reset(options={"question": 0, "order": list(range(128))})
     _, _, _, _, info = env.step(encode_action(ActionKind.BRANCH))
     assert info["revealed"] is None and not env.action_masks()[encode_action(ActionKind.SUBMIT, 0)]
@@ -335,6 +326,7 @@ def test_probe_reveals_when_continue_does_not(shared_replay):
     assert not env.action_masks()[encode_action(ActionKind.PROBE, 0)]  # nothing new to see
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(
     "options, message",
     [
@@ -346,15 +338,16 @@ def test_probe_reveals_when_continue_does_not(shared_replay):
     ],
 )
 @pytest.mark.real_stores
-def test_bad_reset_options(options, message):
-    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"])
+def test_bad_reset_options(options, message, engine):
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], engine=engine)
     with pytest.raises(ValueError, match=message):
         env.reset(options=options)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.real_stores
-def test_observation_hides_answers_and_tracks_votes():
-    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"])
+def test_observation_hides_answers_and_tracks_votes(engine):
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], engine=engine)
     env.reset(options={"question": 0, "order": list(range(128))})
     for _ in range(3):
         obs, *_ = env.step(encode_action(ActionKind.READ))
@@ -369,11 +362,12 @@ def test_observation_hides_answers_and_tracks_votes():
     assert obs["slots"][3:].sum() == 0
 
 
-def test_confidence_enters_the_observation(edge_stores):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_confidence_enters_the_observation(edge_stores, engine):
     with open(edge_stores["confidence"]) as handle:
         raw = json.load(handle)
     q = next(i for i, item in enumerate(raw) if len(item["each_branch"][0][0]) >= 2)
-    env = TTSControlEnv(stores=[edge_stores["confidence"]], max_branches=8)
+    env = TTSControlEnv(stores=[edge_stores["confidence"]], max_branches=8, engine=engine)
     env.reset(options={"question": q, "order": list(range(len(raw[q]["each_branch"])))})
     obs, *_ = env.step(encode_action(ActionKind.BRANCH, 0, 8))
     expected = raw[q]["segment_confidence"][0][0]
@@ -383,11 +377,95 @@ def test_confidence_enters_the_observation(edge_stores):
 
 
 @pytest.mark.real_stores
-def test_deepcopy_keeps_mask_in_sync():
-    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_deepcopy_keeps_mask_in_sync(engine):
+    env = TTSControlEnv(stores=["autotts/qwen3-8b/aime24"], engine=engine)
     env.reset(seed=0)
     clone = copy.deepcopy(env)
     clone.step(encode_action(ActionKind.BRANCH))
-    assert clone.action_masks()[encode_action(ActionKind.CONTINUE, 0)]
-    assert clone.action_space.legal is clone._mask
-    assert not env.action_masks()[encode_action(ActionKind.CONTINUE, 0)]
+    continue_0 = encode_action(ActionKind.CONTINUE, 0)
+    assert clone.action_masks()[continue_0] and clone.action_space.legal[continue_0]
+    assert not env.action_masks()[continue_0] and not env.action_space.legal[continue_0]
+
+
+# ---- arguments and actions ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(max_branches=2.5), "max_branches must be an integer"),
+        (dict(max_branches=13.0), "max_branches must be an integer"),
+        (dict(max_branches=0), "max_branches must be an integer of at least 1"),
+        (dict(budget=2.5), "budget must be None or a positive integer"),
+        (dict(budget=0), "budget must be None or a positive integer"),
+        (dict(probe_cost=2.5), "probe_cost must be a non-negative integer"),
+        (dict(probe_cost=-1), "probe_cost must be a non-negative integer"),
+        (dict(token_penalty=float("nan")), "token_penalty must be a finite number"),
+        (dict(token_penalty=float("inf")), "token_penalty must be a finite number"),
+        (dict(token_penalty=-0.1), "token_penalty must be a finite number >= 0"),
+        (dict(token_penalty="0.5"), "token_penalty must be a finite number"),
+        (dict(reveal_on_continue="yes"), "reveal_on_continue must be True or False"),
+        (dict(engine="jax"), "engine must be one of"),
+        (dict(render_mode="human"), "render_mode must be None or 'ansi'"),
+    ],
+)
+def test_bad_arguments_are_one_sentence(edge_stores, bad, message):
+    kwargs = dict(stores=[edge_stores["mixed"]]) | bad
+    with pytest.raises(EnvArgumentError, match=message):
+        TTSControlEnv(**kwargs)
+
+
+def test_no_stores_is_one_sentence():
+    with pytest.raises(TTSGymError, match="no stores given"):
+        TTSControlEnv(stores=[])
+
+
+def test_numpy_integers_are_arguments(edge_stores):
+    env = TTSControlEnv(
+        stores=[edge_stores["mixed"]], max_branches=np.int64(4), budget=np.int32(9000)
+    )
+    assert env.action_space.n == 3 + 4 * 4 and env.budget == 9000
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_actions_are_integers(edge_stores, engine):
+    env = TTSControlEnv(stores=[edge_stores["mixed"]], max_branches=4, engine=engine)
+    env.reset(seed=0)
+    for bad in (1.7, "1", 1.0, True, None, np.float32(1), [1]):
+        with pytest.raises(TypeError, match="an action is an integer"):
+            env.step(bad)
+    _, _, _, _, info = env.step(np.int8(ActionKind.BRANCH))
+    assert info["slot"] == 0
+    with pytest.raises(ValueError, match="outside 0..18"):
+        env.step(19)
+    with pytest.raises(ValueError, match="outside"):
+        env.step(-1)
+    _, _, terminated, _, _ = env.step(np.array(int(ActionKind.ANSWER)))  # a 0-d integer array
+    assert terminated
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_step_before_reset_and_after_the_end(edge_stores, engine):
+    env = TTSControlEnv(stores=[edge_stores["mixed"]], max_branches=4, engine=engine)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(0)
+    env.reset(seed=0)
+    env.step(int(ActionKind.ANSWER))
+    with pytest.raises(RuntimeError, match="has ended"):
+        env.step(int(ActionKind.ANSWER))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_seeded_draws_are_np_random_s(edge_stores, engine):
+    """reset(seed=s) draws the question with `np_random.integers` and the order with
+    `np_random.permutation`, as TTSControl-v0 always did (so seeds keep their episodes)."""
+    env = TTSControlEnv(stores=[edge_stores["mixed"], edge_stores["confidence"]], engine=engine)
+    branch = encode_action(ActionKind.BRANCH)
+    for seed in range(20):
+        rng = seeding.np_random(seed)[0]
+        store, question = env.questions[rng.integers(len(env.questions))]
+        order = rng.permutation(question.n_branches).tolist()
+        env.reset(seed=seed)
+        while env.action_masks()[branch]:
+            env.step(branch)
+        assert (env.store_index, env.episode.question) == (store, question)
+        assert env.episode.branch == order

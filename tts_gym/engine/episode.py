@@ -1,20 +1,33 @@
-"""One episode of the replay MDP: the single source of truth for dynamics and token cost.
+"""One episode of the replay MDP: the readable reference for dynamics, cost and legality.
 
-The rules are BASELINES.md section 1. A question's branches are visited in the episode's
-`order`; opened branches get slots 0, 1, 2, ... Answers are integer ids into
-`question.answers` (`NO_ANSWER` = -1 means "not revealed"). Per-slot state lives in parallel
-lists because controllers read it one element at a time in tight Python loops.
+The rules are BASELINES.md section 1, with legality and the token budget as stated in
+`tts_gym.engine.rules`. A question's branches are visited in the episode's `order`; opened
+branches get slots 0, 1, 2, ... Answers are integer ids into `question.answers`
+(`NO_ANSWER` = -1 means "not revealed"). Per-slot state lives in parallel lists because
+controllers read it one element at a time in tight Python loops. The compiled batch core
+(`tts_gym.engine.core`) is the same MDP for N episodes at once; tests hold the two equal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tts_gym.engine.actions import ActionKind, action_name
+from tts_gym.engine.rules import (
+    NO_ANSWER,
+    can_continue,
+    can_open,
+    can_probe,
+    can_prune,
+    can_submit,
+    token_limit,
+    why_illegal,
+)
 from tts_gym.engine.voting import leader
 from tts_gym.errors import IllegalActionError
 from tts_gym.store.replay import Question
 
-NO_ANSWER = -1
+__all__ = ["NO_ANSWER", "Episode"]
 
 
 class Episode:
@@ -22,13 +35,16 @@ class Episode:
 
     `reveal_on_continue=True` (the paper's setting) reveals each newly reached answer as part
     of the advance; with False an advance only spends tokens and `probe(slot)` reveals the
-    answer at the slot's current depth for `probe_cost` tokens.
+    answer at the slot's current depth for `probe_cost` tokens. `max_branches` caps the slots
+    (default: the whole order) and `budget` the tokens (see `tts_gym.engine.rules`). An
+    illegal action raises `IllegalActionError` saying why and changes nothing.
     """
 
     __slots__ = (
-        "question", "order", "probe_cost", "reveal_on_continue", "_interval", "_probes",
-        "_lengths", "_finals", "tokens", "n_opened", "branch", "depth", "charged", "finished",
-        "pruned", "current", "revealed", "votes", "done", "answer",
+        "question", "order", "probe_cost", "reveal_on_continue", "max_branches", "budget",
+        "_limit", "_interval", "_probes", "_lengths", "_finals", "tokens", "n_opened", "branch",
+        "depth", "charged", "finished", "pruned", "current", "revealed", "votes", "done",
+        "answer",
     )  # fmt: skip
 
     def __init__(
@@ -38,13 +54,22 @@ class Episode:
         *,
         probe_cost: int = 0,
         reveal_on_continue: bool = True,
+        max_branches: int | None = None,
+        budget: int | None = None,
     ) -> None:
         if probe_cost < 0:
             raise ValueError(f"probe_cost must be non-negative, got {probe_cost}.")
+        if budget is not None and budget <= 0:
+            raise ValueError(f"budget must be positive, got {budget}.")
+        if max_branches is not None and max_branches < 1:
+            raise ValueError(f"max_branches must be at least 1, got {max_branches}.")
         self.question = question
         self.order = order
         self.probe_cost = probe_cost
         self.reveal_on_continue = reveal_on_continue
+        self.max_branches = len(order) if max_branches is None else max_branches
+        self.budget = budget
+        self._limit = token_limit(budget)
         self._interval = question.probe_freq
         self._probes = question.probes
         self._lengths = question.tokens
@@ -69,7 +94,10 @@ class Episode:
     # ---- queries -------------------------------------------------------------------------
     @property
     def can_open(self) -> bool:
-        return self.n_opened < len(self.order)
+        """BRANCH and READ are legal (an unopened branch, a free slot, budget left)."""
+        return not self.done and can_open(
+            self.n_opened, len(self.order), self.max_branches, self.tokens, self._limit
+        )
 
     @property
     def n_unopened(self) -> int:
@@ -80,6 +108,10 @@ class Episode:
 
     def can_probe(self, slot: int) -> bool:
         return not self.pruned[slot] and self.revealed[slot] != self.current[slot]
+
+    def why_illegal(self, kind: ActionKind, slot: int = 0) -> str | None:
+        """Why `kind` on `slot` is illegal now (`tts_gym.engine.rules`); None if legal."""
+        return why_illegal(self, kind, slot)
 
     def answer_text(self, answer: int) -> str | None:
         return None if answer == NO_ANSWER else self.question.answers[answer]
@@ -106,42 +138,49 @@ class Episode:
 
         Returns (answer id or NO_ANSWER if not revealed, slot, finished).
         """
-        slot = self._new_slot("BRANCH")
+        slot = self._new_slot(ActionKind.BRANCH)
         answer, finished = self._explore(slot)
         return answer, slot, finished
 
     def advance(self, slot: int) -> tuple[int, bool]:
         """CONTINUE(slot): explore once. Returns (answer id or NO_ANSWER, finished)."""
-        if self.done or not 0 <= slot < self.n_opened or self.finished[slot] or self.pruned[slot]:
-            self._check_slot(slot, "CONTINUE")
-            state = "finished" if self.finished[slot] else "pruned"
-            raise IllegalActionError(f"CONTINUE({slot}): the branch in slot {slot} is {state}.")
+        if self.done or not (
+            0 <= slot < self.n_opened
+            and can_continue(self.finished[slot], self.pruned[slot], self.tokens, self._limit)
+        ):
+            raise self._illegal(ActionKind.CONTINUE, slot)
         return self._explore(slot)
 
     def probe(self, slot: int) -> int:
         """PROBE(slot): reveal the answer at the slot's current depth for `probe_cost` tokens."""
-        self._check_slot(slot, "PROBE")
-        if not self.can_probe(slot):
-            state = "pruned" if self.pruned[slot] else "already revealed at this depth"
-            raise IllegalActionError(f"PROBE({slot}): the branch in slot {slot} is {state}.")
+        if self.done or not (
+            0 <= slot < self.n_opened
+            and can_probe(
+                self.pruned[slot],
+                self.revealed[slot],
+                self.current[slot],
+                self.tokens,
+                self._limit,
+                self.probe_cost,
+            )
+        ):
+            raise self._illegal(ActionKind.PROBE, slot)
         self._charge(slot, self.probe_cost)
         self._reveal(slot, self.current[slot])
         return self.current[slot]
 
     def prune(self, slot: int) -> None:
         """PRUNE(slot): stop the branch for good; its answer leaves the vote. Free."""
-        self._check_slot(slot, "PRUNE")
-        if self.pruned[slot] or self.finished[slot]:
-            state = "pruned" if self.pruned[slot] else "finished"
-            raise IllegalActionError(
-                f"PRUNE({slot}): the branch in slot {slot} is already {state}."
-            )
+        if self.done or not (
+            0 <= slot < self.n_opened and can_prune(self.finished[slot], self.pruned[slot])
+        ):
+            raise self._illegal(ActionKind.PRUNE, slot)
         self.pruned[slot] = True
         self._unvote(self.revealed[slot])
 
     def read(self) -> int:
         """READ: open the next branch and charge its whole length for its final answer."""
-        slot = self._new_slot("READ")
+        slot = self._new_slot(ActionKind.READ)
         b = self.branch[slot]
         self.depth[slot] = len(self._probes[b])
         self._charge(slot, self._lengths[b])
@@ -152,25 +191,46 @@ class Episode:
 
     def submit(self, slot: int) -> int:
         """SUBMIT(slot): end the episode with the slot's last revealed answer."""
-        self._check_slot(slot, "SUBMIT")
-        if self.revealed[slot] == NO_ANSWER:
-            raise IllegalActionError(f"SUBMIT({slot}): slot {slot} has no revealed answer yet.")
+        if self.done or not (0 <= slot < self.n_opened and can_submit(self.revealed[slot])):
+            raise self._illegal(ActionKind.SUBMIT, slot)
         return self.finish(self.revealed[slot])
 
     def finish(self, answer: int | None) -> int:
         """ANSWER: end the episode with an answer id (None or NO_ANSWER: no answer, wrong)."""
-        self._check_running("ANSWER")
+        if self.done:
+            raise self._illegal(ActionKind.ANSWER)
         self.answer = NO_ANSWER if answer is None else answer
         self.done = True
         return self.answer
 
+    def apply(self, kind: ActionKind, slot: int = 0) -> tuple[int, int, bool]:
+        """Any action by its kind (the env's vocabulary): returns (slot acted on, -1 for
+        ANSWER; answer id it revealed or NO_ANSWER; whether it finished a branch)."""
+        if kind is ActionKind.CONTINUE:
+            return (slot, *self.advance(slot))
+        if kind is ActionKind.BRANCH:
+            answer, slot, finished = self.open()
+            return slot, answer, finished
+        if kind is ActionKind.READ:
+            return self.n_opened, self.read(), True
+        if kind is ActionKind.PROBE:
+            return slot, self.probe(slot), False
+        if kind is ActionKind.PRUNE:
+            self.prune(slot)
+        elif kind is ActionKind.SUBMIT:
+            self.submit(slot)
+        else:
+            self.finish(self.majority())
+            slot = -1
+        return slot, NO_ANSWER, False
+
     # ---- internals -----------------------------------------------------------------------
-    def _new_slot(self, action: str) -> int:
-        self._check_running(action)
-        if self.n_opened >= len(self.order):
-            raise IllegalActionError(
-                f"{action}: all {len(self.order)} branches are already opened."
-            )
+    def _illegal(self, kind: ActionKind, slot: int = 0) -> IllegalActionError:
+        return IllegalActionError(f"{action_name(kind, slot)}: {why_illegal(self, kind, slot)}.")
+
+    def _new_slot(self, kind: ActionKind) -> int:
+        if not self.can_open:
+            raise self._illegal(kind)
         slot = self.n_opened
         self.n_opened += 1
         self.branch.append(self.order[slot])
@@ -236,14 +296,3 @@ class Episode:
     def _charge(self, slot: int, cost: int) -> None:
         self.charged[slot] += cost
         self.tokens += cost
-
-    def _check_running(self, action: str) -> None:
-        if self.done:
-            raise IllegalActionError(f"{action}: the episode has already ended.")
-
-    def _check_slot(self, slot: int, action: str) -> None:
-        self._check_running(action)
-        if not 0 <= slot < self.n_opened:
-            raise IllegalActionError(
-                f"{action}({slot}): no such slot; {self.n_opened} branches are open."
-            )

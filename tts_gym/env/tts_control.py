@@ -1,8 +1,11 @@
 """`TTSControl-v0`: width-depth control of test-time scaling as a Gymnasium environment.
 
 Each episode replays one question of a replay store: the agent opens branches, advances,
-probes and prunes them, and finally answers. Dynamics and token costs come from the engine
-(`tts_gym.engine.Episode`); this module only adds spaces, masks, observations and reward.
+probes and prunes them, and finally answers. Dynamics, costs and legality come from the engine
+(`tts_gym.engine`); this module adds spaces, masks, observations and reward. The env steps the
+compiled batch core with one episode (`engine="compiled"`, the default) or the readable
+reference, `Episode` with `ObservationBuilder` (`engine="python"`); the two give identical
+observations, masks, rewards and infos (tests hold them equal).
 """
 
 from __future__ import annotations
@@ -12,39 +15,77 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from tts_gym.engine import NO_ANSWER, Episode
-from tts_gym.engine.actions import ActionKind, decode_action, encode_action, n_actions
-from tts_gym.env.observation import (
-    FEATURE_CAP,
-    GLOBAL_FEATURES,
-    SLOT_FEATURES,
-    ObservationBuilder,
+from tts_gym.engine.actions import ActionKind, action_name, decode_action, n_actions
+from tts_gym.engine.core.layout import ANSWER, COST, DONE, ENDED, KIND, SHOWN, SLOT, TOKENS
+from tts_gym.engine.rules import refresh_open_mask, refresh_slot_mask, token_limit, why_illegal
+from tts_gym.env.arguments import (
+    ENGINES,
+    EnvArgumentError,
+    EnvConfig,
+    checked_action,
+    load_env_stores,
+    pinned_order,
+    pinned_question,
+    store_index,
 )
-from tts_gym.env.spaces import MaskedDiscrete
+from tts_gym.env.observation import ObservationBuilder
+from tts_gym.env.spaces import MaskedDiscrete, observation_space
 from tts_gym.errors import IllegalActionError
-from tts_gym.store import Question, ReplayStore, select_stores
+from tts_gym.store import Question, ReplayStore
 
 TOKEN_UNIT = 1_000_000  # the reward charges token_penalty per million tokens
+STOP_REASONS = {ActionKind.ANSWER: "answer", ActionKind.SUBMIT: "submit"}
+
+Outcome = tuple[float, int, int, bool, int, int, bool, int, int]
+"""What an action did: (reward, slot, revealed answer id, finished, step cost, tokens, done,
+answer id, kind)."""
 
 
 class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
     """Replay cached reasoning branches; reward = correct - token_penalty * tokens / 1e6.
 
-    Rewards are paid as they are spent (each action's token cost) plus the correctness at the
-    end, so an episode's return is exactly the formula above. `info["action_mask"]` and
-    `action_masks()` say which actions are legal; a masked action raises `ValueError`.
+    Action space: `Discrete(3 + 4 * max_branches)`: ANSWER (the majority of the revealed
+    answers of unpruned branches, ties to the lowest slot), BRANCH (open the next branch of
+    the episode's order and advance it one interval), READ (open the next branch and read it
+    whole), then per slot i: CONTINUE(i), PROBE(i), PRUNE(i), SUBMIT(i) (answer with slot i's
+    last revealed answer). `tts_gym.encode_action` / `decode_action` convert. Legality is
+    `tts_gym.engine.rules`: `info["action_mask"]` (int8) and `action_masks()` (bool) say which
+    actions are legal; an illegal action raises `IllegalActionError` (a `ValueError`) saying
+    why, and an action that is not an integer raises `TypeError`.
+
+    Observation: `Dict` of `slots` `[max_branches, 13]`, `globals` `[10]` and `answer_id`
+    `[max_branches]` (float32; `tts_gym.env.observation` defines every feature). Answer
+    strings and the gold answer never enter it.
+
+    Reward: each action's token cost times `-token_penalty / 1e6`, plus 1 on the last step
+    when the answer is correct, so an episode's return is `correct - token_penalty * tokens /
+    1e6`.
+
+    Episode end: ANSWER or SUBMIT terminates; nothing truncates. `info` has `action_mask`,
+    `tokens`, `step_cost`, `slot`, `revealed` (the answer string this action revealed, for
+    tracing), `finished` (it finished a branch); at the end also `answer`, `correct` and
+    `stop_reason` (`"answer"` or `"submit"`).
+
+    Starting state: `reset(seed=...)` draws a question uniformly over all questions of the
+    stores, then a branch order (a permutation), from `np_random`;
+    `reset(options={"store": index_or_name, "question": q, "order": [branches]})` pins them
+    (`store` defaults to 0, `order` to a drawn permutation; an order may list a subset).
 
     Args:
         stores: catalog names (`autotts/qwen3-8b/aime24`), groups (`search`, `held-out`,
-            `all`) or file paths. Questions are drawn uniformly over all their questions.
-        max_branches: slots, i.e. how many branches an episode may open.
-        token_penalty: reward per million tokens spent.
-        probe_cost: tokens a PROBE costs (meaningful with `reveal_on_continue=False`).
+            `all`) or file paths.
+        max_branches: slots, i.e. how many branches an episode may open (an integer >= 1).
+        token_penalty: reward per million tokens spent (finite, >= 0).
+        probe_cost: tokens a PROBE costs (an integer >= 0; meaningful with
+            `reveal_on_continue=False`).
         reveal_on_continue: advancing a branch also reveals its new answer (the paper's MDP).
-        budget: once this many tokens are spent, only ANSWER and SUBMIT remain legal.
+        budget: tokens (an integer > 0 or None); once spent, only actions that cost nothing
+            stay legal (ANSWER, SUBMIT, PRUNE, and PROBE when `probe_cost` is 0).
         data_dir: folder holding catalog stores (default `$TTS_GYM_DATA` or the user cache).
+        render_mode: None or `"ansi"`.
+        engine: `"compiled"` (the batch core, fast) or `"python"` (the readable reference).
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
@@ -59,46 +100,45 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
         budget: int | None = None,
         data_dir: str | None = None,
         render_mode: str | None = None,
+        engine: str = "compiled",
     ) -> None:
-        if max_branches < 1:
-            raise ValueError(f"max_branches must be at least 1, got {max_branches}.")
-        if budget is not None and budget <= 0:
-            raise ValueError(f"budget must be positive, got {budget}.")
-        if probe_cost < 0:
-            raise ValueError(f"probe_cost must be non-negative, got {probe_cost}.")
+        config = EnvConfig.checked(
+            max_branches, token_penalty, probe_cost, reveal_on_continue, budget
+        )
+        if engine not in ENGINES:
+            raise EnvArgumentError(f"engine must be one of {ENGINES}, got {engine!r}.")
         if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}.")
-        self.stores: tuple[ReplayStore, ...] = tuple(select_stores(stores, data_dir))
+            raise EnvArgumentError(f"render_mode must be None or 'ansi', got {render_mode!r}.")
+        self.stores: tuple[ReplayStore, ...] = load_env_stores(stores, data_dir)
         self.questions: tuple[tuple[int, Question], ...] = tuple(
             (s, q) for s, store in enumerate(self.stores) for q in store.questions
         )
-        max_answers = max(len(q.answers) for _, q in self.questions)
-        self.max_branches = max_branches
-        self.token_penalty = float(token_penalty)
-        self.probe_cost = probe_cost
-        self.reveal_on_continue = reveal_on_continue
-        self.budget = budget
+        self.config = config
+        self.max_branches = config.max_branches
+        self.token_penalty = config.token_penalty
+        self.probe_cost = config.probe_cost
+        self.reveal_on_continue = config.reveal_on_continue
+        self.budget = config.budget
         self.render_mode = render_mode
-
-        self._mask = np.zeros(n_actions(max_branches), dtype=np.int8)
-        self.action_space = MaskedDiscrete(self._mask)
-        self.observation_space = spaces.Dict(
-            {
-                "slots": spaces.Box(
-                    0.0, FEATURE_CAP, (max_branches, len(SLOT_FEATURES)), np.float32
-                ),
-                "globals": spaces.Box(0.0, FEATURE_CAP, (len(GLOBAL_FEATURES),), np.float32),
-                "answer_id": spaces.Box(-1.0, max_answers, (max_branches,), np.float32),
-            }
+        self.engine = engine
+        self._run: _CompiledRun | _ReferenceRun = (
+            _CompiledRun(self.stores, config) if engine == "compiled" else _ReferenceRun(config)
         )
-        self._observer = ObservationBuilder(max_branches, budget)
-        self._continue = encode_action(ActionKind.CONTINUE, 0, max_branches)
-        self._probe = encode_action(ActionKind.PROBE, 0, max_branches)
-        self._prune = encode_action(ActionKind.PRUNE, 0, max_branches)
-        self._submit = encode_action(ActionKind.SUBMIT, 0, max_branches)
-        self._decoded = [decode_action(a, max_branches) for a in range(self.action_space.n)]
-        self.episode: Episode | None = None
+        self._n_actions = n_actions(config.max_branches)
+        self.action_space = MaskedDiscrete(self._run.mask)
+        self.observation_space = observation_space(
+            config.max_branches, max(len(q.answers) for _, q in self.questions)
+        )
         self.store_index = 0
+        self._answers: tuple[str, ...] = ()
+        self._gold = NO_ANSWER
+        self._running: bool | None = None  # None before the first reset
+
+    @property
+    def episode(self) -> Episode | Any:
+        """The episode being played: an `Episode` (python engine) or an `EpisodeView`
+        (compiled engine; reads like one); None before the first reset."""
+        return None if self._running is None else self._run.episode
 
     # ---- Gymnasium API -------------------------------------------------------------------
     def reset(
@@ -112,76 +152,63 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
         super().reset(seed=seed)
         options = options or {}
         if "question" in options:
-            self.store_index = self._store_index(options.get("store", 0))
-            question = self._pinned_question(options["question"])
+            self.store_index = store_index(self.stores, options.get("store", 0), "options['store']")
+            question = pinned_question(
+                self.stores[self.store_index], options["question"], "options['question']"
+            )
         else:
             if "store" in options:
-                raise ValueError("options['store'] needs options['question'] as well.")
+                raise EnvArgumentError("options['store'] needs options['question'] as well.")
             self.store_index, question = self.questions[
                 self.np_random.integers(len(self.questions))
             ]
         if "order" in options:
-            order = self._checked_order(options["order"], question)
-        else:
-            order = self.np_random.permutation(question.n_branches).tolist()
-        self.episode = Episode(
-            question,
-            order,
-            probe_cost=self.probe_cost,
-            reveal_on_continue=self.reveal_on_continue,
-        )
-        self._observer.reset(self.episode)
-        self._observer.update(-1, False)
-        self._reset_mask()
-        return self._observer.observation(), self._info(-1, NO_ANSWER, False, 0)
+            order = pinned_order(options["order"], question, "options['order']")
+            self._run.start(self.store_index, question, order)
+        else:  # np_random.permutation(n), drawn into the engine's own order array
+            self._run.start_shuffled(self.store_index, question, self.np_random)
+        self._answers, self._gold = question.answers, question.gold_id
+        self._running = True
+        info = {
+            "action_mask": self._run.mask.copy(),
+            "tokens": 0,
+            "step_cost": 0,
+            "slot": -1,
+            "revealed": None,
+            "finished": False,
+        }
+        return self._run.observation(), info
 
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
-        episode = self.episode
-        if episode is None:
-            raise RuntimeError("call reset() before step().")
-        if episode.done:
-            raise RuntimeError("the episode has ended; call reset().")
-        action = int(action)
-        if not (0 <= action < self.action_space.n and self._mask[action]):
-            raise IllegalActionError(self._why_illegal(action))
-        kind, slot = self._decoded[action]
-        tokens_before = episode.tokens
-        revealed: int = NO_ANSWER
-        finished = False
-        if kind is ActionKind.CONTINUE:
-            revealed, finished = episode.advance(slot)
-        elif kind is ActionKind.BRANCH:
-            revealed, slot, finished = episode.open()
-        elif kind is ActionKind.READ:
-            revealed, slot, finished = episode.read(), episode.n_opened - 1, True
-        elif kind is ActionKind.PROBE:
-            revealed = episode.probe(slot)
-        elif kind is ActionKind.PRUNE:
-            episode.prune(slot)
-        elif kind is ActionKind.SUBMIT:
-            episode.submit(slot)
-        else:
-            episode.finish(episode.majority())
-            slot = -1
-        cost = episode.tokens - tokens_before
-        reward = -self.token_penalty * cost / TOKEN_UNIT
-        if episode.done:
-            reward += float(episode.correct)
-        else:
-            self._observer.update(slot, revealed != NO_ANSWER)
-            self._update_mask(slot)
-        info = self._info(slot, revealed, finished, cost)
-        if episode.done:
-            info.update(
-                answer=episode.answer_text(episode.answer),
-                correct=episode.correct,
-                stop_reason=kind.name.lower(),
-            )
-        return self._observer.observation(), reward, episode.done, False, info
+        action = checked_action(action, self._n_actions)
+        if not self._running:
+            raise RuntimeError(
+                "call reset() before step()." if self._running is None else
+                "the episode has ended; call reset()."
+            )  # fmt: skip
+        outcome = self._run.act(action, self.token_penalty)
+        if outcome is None:
+            raise self._refusal(action)
+        reward, slot, shown, ended, cost, tokens, done, answer, kind = outcome
+        answers = self._answers
+        info = {
+            "action_mask": self._run.mask.copy(),
+            "tokens": tokens,
+            "step_cost": cost,
+            "slot": slot,
+            "revealed": None if shown == NO_ANSWER else answers[shown],
+            "finished": ended,
+        }
+        if done:
+            self._running = False
+            info["answer"] = None if answer == NO_ANSWER else answers[answer]
+            info["correct"] = answer != NO_ANSWER and answer == self._gold
+            info["stop_reason"] = STOP_REASONS[kind]
+        return self._run.observation(), reward, done, False, info
 
     def action_masks(self) -> np.ndarray:
         """Legal actions as booleans (what sb3-contrib's MaskablePPO asks for)."""
-        return self._mask.astype(bool)
+        return self._run.mask.astype(bool)
 
     def render(self) -> str | None:
         if self.render_mode != "ansi" or self.episode is None:
@@ -191,103 +218,163 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
             f"question {ep.question.index} of {self.stores[self.store_index].name}: "
             f"{ep.n_opened} open, {ep.tokens} tokens"
         ]
-        for slot in range(ep.n_opened):
-            state = "pruned" if ep.pruned[slot] else "finished" if ep.finished[slot] else "alive"
-            answer = ep.answer_text(ep.revealed[slot])
-            lines.append(f"  slot {slot:2d} depth {ep.depth[slot]:3d} {state:8s} answer {answer}")
+        for slot, (depth, pruned, finished, revealed) in enumerate(
+            zip(ep.depth, ep.pruned, ep.finished, ep.revealed, strict=True)
+        ):
+            state = "pruned" if pruned else "finished" if finished else "alive"
+            answer = ep.answer_text(revealed)
+            lines.append(f"  slot {slot:2d} depth {depth:3d} {state:8s} answer {answer}")
         return "\n".join(lines)
 
+    def __setstate__(self, state: dict) -> None:
+        # pickled and deep-copied envs sample from their own mask (the compiled mask is a
+        # view into the batch arrays, rebuilt on unpickling)
+        self.__dict__.update(state)
+        self.action_space.legal = self._run.mask
+
     # ---- helpers -------------------------------------------------------------------------
-    def _info(self, slot: int, revealed: int, finished: bool, cost: int) -> dict[str, Any]:
-        episode = self.episode
-        return {
-            "action_mask": self._mask.copy(),
-            "tokens": episode.tokens,
-            "step_cost": cost,
-            "slot": slot,
-            "revealed": episode.answer_text(revealed),
-            "finished": finished,
-        }
-
-    def _reset_mask(self) -> None:
-        mask = self._mask
-        mask.fill(0)
-        mask[ActionKind.ANSWER] = 1
-        self._was_over_budget = False
-        self._update_mask(-1)
-
-    def _update_mask(self, slot: int) -> None:
-        """Refresh the global actions and the per-slot actions of `slot` (-1: none)."""
-        episode, mask, m = self.episode, self._mask, self.max_branches
-        over_budget = self.budget is not None and episode.tokens >= self.budget
-        can_open = episode.can_open and episode.n_opened < m and not over_budget
-        mask[ActionKind.BRANCH] = mask[ActionKind.READ] = can_open
-        if slot >= 0:
-            mask[self._continue + slot] = episode.can_advance(slot) and not over_budget
-            mask[self._probe + slot] = episode.can_probe(slot) and not (
-                over_budget and self.probe_cost
-            )
-            mask[self._prune + slot] = episode.can_advance(slot)
-            mask[self._submit + slot] = episode.revealed[slot] != NO_ANSWER
-        if over_budget and not self._was_over_budget:
-            mask[self._continue : self._continue + m] = 0
-            if self.probe_cost:
-                mask[self._probe : self._probe + m] = 0
-        self._was_over_budget = over_budget
-
-    def _why_illegal(self, action: int) -> str:
-        if not 0 <= action < self.action_space.n:
-            return f"action {action} is outside 0..{self.action_space.n - 1}."
+    def _refusal(self, action: int) -> IllegalActionError:
         kind, slot = decode_action(action, self.max_branches)
-        name = (
-            kind.name
-            if kind in (ActionKind.ANSWER, ActionKind.BRANCH, ActionKind.READ)
-            else f"{kind.name}({slot})"
+        reason = why_illegal(self._run.episode, kind, slot)
+        return IllegalActionError(f"{action_name(kind, slot)} is masked: {reason}.")
+
+
+class _CompiledRun:
+    """The env's episode on the compiled batch core, N = 1."""
+
+    def __init__(self, stores: Sequence[ReplayStore], config: EnvConfig) -> None:
+        from tts_gym.engine.core.batch import BatchEpisodes
+        from tts_gym.env.compiled import CompiledEnvs
+
+        batch = BatchEpisodes(
+            stores,
+            1,
+            max_branches=config.max_branches,
+            probe_cost=config.probe_cost,
+            reveal_on_continue=config.reveal_on_continue,
+            budget=config.budget,
         )
+        self.envs = CompiledEnvs(batch)
+        self._bind()
+
+    def _bind(self) -> None:
+        from tts_gym.engine.core.batch import EpisodeView
+        from tts_gym.env import compiled
+
+        envs = self.envs
+        batch = envs.batch
+        self.mask = batch.mask[0]
+        self.episode = EpisodeView(batch, 0)
+        self._row = batch.episodes[0]
+        self._offsets = batch.tables.offsets.tolist()
+        self._order = batch.order[0]
+        self._identity = np.arange(len(self._order), dtype=self._order.dtype)
+        self._table = (envs.table.addresses, envs.table.shapes)
+        self._reset_envs, self._step_envs = compiled.reset_envs, compiled.step_envs
+        self._actions, self._rewards = envs.actions, envs.rewards
+        self._views = (envs.slots[0], envs.globals[0], envs.answer_id[0])
+
+    def __getstate__(self) -> dict:
+        return {"envs": self.envs}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bind()
+
+    def start(self, store: int, question: Question, order: np.ndarray) -> None:
+        self._order[: len(order)] = order
+        self._start(store, question, len(order))
+
+    def start_shuffled(self, store: int, question: Question, rng: np.random.Generator) -> None:
+        order = self._order[: question.n_branches]
+        order[:] = self._identity[: question.n_branches]
+        rng.shuffle(order)  # what rng.permutation(n) draws (it shuffles an arange)
+        self._start(store, question, question.n_branches)
+
+    def _start(self, store: int, question: Question, n_order: int) -> None:
+        envs = self.envs
+        envs.questions[0] = self._offsets[store] + question.index
+        envs.lengths[0] = n_order
+        self._reset_envs(*self._table)
+
+    def act(self, action: int, token_penalty: float) -> Outcome | None:
+        self._actions[0] = action
+        if self._step_envs(*self._table, token_penalty) >= 0:
+            return None
+        row = self._row.tolist()
+        return (
+            self._rewards.item(), row[SLOT], row[SHOWN], row[ENDED] == 1, row[COST],
+            row[TOKENS], row[DONE] == 1, row[ANSWER], row[KIND],
+        )  # fmt: skip
+
+    def observation(self) -> dict[str, np.ndarray]:
+        slots, globals_, answer_id = self._views
+        return {"slots": slots.copy(), "globals": globals_.copy(), "answer_id": answer_id.copy()}
+
+
+class _ReferenceRun:
+    """The env's episode on the reference engine: `Episode` and `ObservationBuilder`."""
+
+    def __init__(self, config: EnvConfig) -> None:
+        self.config = config
+        self.mask = np.zeros(n_actions(config.max_branches), dtype=np.int8)
+        self._observer = ObservationBuilder(config.max_branches, config.budget)
+        self._decoded = [
+            decode_action(a, config.max_branches) for a in range(n_actions(config.max_branches))
+        ]
+        self._limit = token_limit(config.budget)
+        self.episode: Episode | None = None
+
+    def start_shuffled(self, store: int, question: Question, rng: np.random.Generator) -> None:
+        self.start(store, question, rng.permutation(question.n_branches))
+
+    def start(self, store: int, question: Question, order: np.ndarray) -> None:
+        config = self.config
+        self.episode = Episode(
+            question,
+            order.tolist(),
+            probe_cost=config.probe_cost,
+            reveal_on_continue=config.reveal_on_continue,
+            max_branches=config.max_branches,
+            budget=config.budget,
+        )
+        self._observer.reset(self.episode)
+        self._observer.update(-1, False)
+        self.mask.fill(0)
+        self.mask[ActionKind.ANSWER] = 1
+        self._refresh_mask(-1, 0)
+
+    def act(self, action: int, token_penalty: float) -> Outcome | None:
+        if not self.mask[action]:
+            return None
         episode = self.episode
-        if kind in (ActionKind.BRANCH, ActionKind.READ):
-            if self.budget is not None and episode.tokens >= self.budget:
-                return f"{name} is masked: the token budget of {self.budget} is spent."
-            if episode.n_opened >= self.max_branches:
-                return f"{name} is masked: all {self.max_branches} slots are in use."
-            return f"{name} is masked: all {len(episode.order)} branches are opened."
-        if slot >= episode.n_opened:
-            return f"{name} is masked: slot {slot} is not open ({episode.n_opened} branches open)."
-        if self.budget is not None and episode.tokens >= self.budget:
-            return f"{name} is masked: the token budget of {self.budget} is spent."
-        if kind is ActionKind.SUBMIT:
-            return f"{name} is masked: slot {slot} has no revealed answer."
-        state = (
-            "pruned"
-            if episode.pruned[slot]
-            else "finished"
-            if episode.finished[slot]
-            else "already revealed at this depth"
-        )
-        return f"{name} is masked: the branch in slot {slot} is {state}."
+        kind, slot = self._decoded[action]
+        tokens_before = episode.tokens
+        slot, revealed, finished = episode.apply(kind, slot)
+        cost = episode.tokens - tokens_before
+        reward = -token_penalty * cost / TOKEN_UNIT
+        if episode.done:
+            reward += float(episode.correct)
+        else:
+            self._observer.update(slot, revealed != NO_ANSWER)
+            self._refresh_mask(slot, tokens_before)
+        return (
+            reward, slot, revealed, finished, cost, episode.tokens, episode.done,
+            episode.answer, kind,
+        )  # fmt: skip
 
-    def _store_index(self, store: int | str) -> int:
-        if isinstance(store, (int, np.integer)):
-            if not 0 <= store < len(self.stores):
-                raise ValueError(
-                    f"options['store'] = {store} is outside 0..{len(self.stores) - 1}."
-                )
-            return int(store)
-        for index, candidate in enumerate(self.stores):
-            if store in (candidate.name, str(candidate.path)):
-                return index
-        raise ValueError(f"options['store'] = {store!r} is not one of this env's stores.")
+    def observation(self) -> dict[str, np.ndarray]:
+        return self._observer.observation()
 
-    def _pinned_question(self, index: int) -> Question:
-        questions = self.stores[self.store_index].questions
-        if not 0 <= int(index) < len(questions):
-            raise ValueError(f"options['question'] = {index} is outside 0..{len(questions) - 1}.")
-        return questions[int(index)]
-
-    @staticmethod
-    def _checked_order(order: Sequence[int], question: Question) -> list[int]:
-        order = [int(b) for b in order]
-        if len(set(order)) != len(order) or not all(0 <= b < question.n_branches for b in order):
-            last = question.n_branches - 1
-            raise ValueError(f"options['order'] must list distinct branch indices in 0..{last}.")
-        return order
+    def _refresh_mask(self, slot: int, tokens_before: int) -> None:
+        episode, config = self.episode, self.config
+        if slot >= 0:
+            refresh_slot_mask(
+                self.mask, config.max_branches, slot, episode.finished[slot],
+                episode.pruned[slot], episode.revealed[slot], episode.current[slot],
+                episode.tokens, self._limit, config.probe_cost,
+            )  # fmt: skip
+        refresh_open_mask(
+            self.mask, config.max_branches, episode.n_opened, len(episode.order),
+            episode.tokens, tokens_before, self._limit, config.probe_cost,
+        )  # fmt: skip

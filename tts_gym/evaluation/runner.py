@@ -178,16 +178,13 @@ def strip_gold(store: ReplayStore) -> ReplayStore:
 def _step_player(policy: Any, store: ReplayStore, trace: bool) -> Player:
     """Plays one (question, order) of `store` in `TTSControl-v0` with a step policy.
 
-    The env is built on the store's file with `policy.env_kwargs` (if any; e.g.
+    The env is built on the (gold-free) store with `policy.env_kwargs` (if any; e.g.
     `max_branches` for a policy trained with another) and handed to `policy.bind(env)` when
     the policy has that method.
     """
     from tts_gym.env import TTSControlEnv, decode_action
 
-    env = TTSControlEnv(stores=[str(store.path)], **getattr(policy, "env_kwargs", {}))
-    # the env read the file, gold included: it plays the gold-free questions instead
-    env.stores = (store,)
-    env.questions = tuple((0, question) for question in store.questions)
+    env = TTSControlEnv(stores=[store], **getattr(policy, "env_kwargs", {}))  # gold-free
     if callable(getattr(policy, "bind", None)):
         policy.bind(env)
 

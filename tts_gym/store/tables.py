@@ -9,6 +9,7 @@ once per store set; every array is marked read-only.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -18,6 +19,9 @@ from tts_gym.store.replay import ERR, ReplayStore
 
 PAD = -1
 """Answer id in padding (beyond a branch's probes, beyond a question's branches)."""
+
+_BUILT: OrderedDict[tuple[int, ...], tuple[tuple[ReplayStore, ...], StoreTables]] = OrderedDict()
+_BUILT_SIZE = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,6 +59,26 @@ class StoreTables:
 
     def global_question(self, store: int, question: int) -> int:
         return int(self.offsets[store]) + question
+
+    @classmethod
+    def of(cls, stores: Sequence[ReplayStore]) -> StoreTables:
+        """`build`, shared: the same store objects (`load_store` caches them) give the same
+        tables, so many envs over one store set hold one copy."""
+        key = tuple(id(store) for store in stores)
+        cached = _BUILT.get(key)
+        if cached is None:
+            # the entry keeps the stores alive, so their ids cannot be reused while cached
+            cached = _BUILT[key] = (tuple(stores), cls.build(stores))
+            while len(_BUILT) > _BUILT_SIZE:
+                _BUILT.popitem(last=False)
+        _BUILT.move_to_end(key)
+        return cached[1]
+
+    def __setstate__(self, state: dict) -> None:
+        # unpickled and deep-copied tables are read-only too (compiled code is typed on it)
+        for name, array in state.items():
+            array.flags.writeable = False
+            object.__setattr__(self, name, array)
 
     @classmethod
     def build(cls, stores: Sequence[ReplayStore]) -> StoreTables:

@@ -70,7 +70,7 @@ def test_an_illegal_action_is_told_to_the_controller_not_fatal(question) -> None
     episode_id = server.start(SPEC, question, list(range(question.n_branches)))[0]
     results, _ = server.apply(actions([(episode_id, ch.CONTINUE, 3)]))
     assert results.records[0] == ch.ILLEGAL
-    assert b"no such slot" in results.texts[0][1]
+    assert b"slot 3 is not open" in results.texts[0][1]
     assert server.running == 1
 
 

@@ -1,0 +1,176 @@
+"""Legality and the token budget: which actions a state allows, and why one is not allowed.
+
+One statement of the rules for both engines. `Episode` (the Python reference) calls these
+functions, and the compiled batch core (`tts_gym.engine.core`) compiles the very same
+functions with numba, which is why they are written on plain ints and arrays. An env's
+action mask is these predicates over every action, kept up to date after each action by
+`refresh_slot_mask` and `refresh_open_mask`; `why_illegal` words the reason for a refusal.
+
+The rules, while the episode runs:
+- ANSWER is always legal.
+- BRANCH, READ: the order still has an unopened branch, fewer than `max_branches` slots are
+  in use, and the budget is not spent.
+- CONTINUE(i): slot i is open, neither finished nor pruned, and the budget is not spent.
+- PROBE(i): slot i is open and not pruned, its answer at the current depth is not the one
+  it last revealed, and the budget is not spent or probing is free (`probe_cost == 0`).
+- PRUNE(i): slot i is open, neither finished nor pruned (pruning is free, so a spent budget
+  does not stop it).
+- SUBMIT(i): slot i has a revealed answer.
+The budget is spent once `tokens >= budget`; the action that crosses it is paid in full.
+Once the episode has ended, nothing is legal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tts_gym.engine.actions import ActionKind, action_index, action_kind_slot
+
+NO_ANSWER = -1
+"""Answer id meaning "nothing revealed" (and, as an episode's answer, "no answer")."""
+
+NO_LIMIT = 1 << 62
+"""The token limit of an episode without a budget."""
+
+_BRANCH, _READ = int(ActionKind.BRANCH), int(ActionKind.READ)
+_CONTINUE, _PROBE = int(ActionKind.CONTINUE), int(ActionKind.PROBE)
+_PRUNE, _SUBMIT = int(ActionKind.PRUNE), int(ActionKind.SUBMIT)
+
+
+def token_limit(budget: int | None) -> int:
+    return NO_LIMIT if budget is None else budget
+
+
+# ---- the predicates (both engines) ----------------------------------------------------------
+def can_open(n_opened: int, n_order: int, max_branches: int, tokens: int, limit: int) -> bool:
+    return n_opened < n_order and n_opened < max_branches and tokens < limit
+
+
+def can_continue(finished: bool, pruned: bool, tokens: int, limit: int) -> bool:
+    return not finished and not pruned and tokens < limit
+
+
+def can_probe(
+    pruned: bool, revealed: int, current: int, tokens: int, limit: int, probe_cost: int
+) -> bool:
+    return not pruned and revealed != current and (probe_cost == 0 or tokens < limit)
+
+
+def can_prune(finished: bool, pruned: bool) -> bool:
+    return not finished and not pruned
+
+
+def can_submit(revealed: int) -> bool:
+    return revealed != NO_ANSWER
+
+
+# ---- the action mask, refreshed after each action (both engines) ----------------------------
+def refresh_slot_mask(
+    mask: np.ndarray,
+    max_branches: int,
+    slot: int,
+    finished: bool,
+    pruned: bool,
+    revealed: int,
+    current: int,
+    tokens: int,
+    limit: int,
+    probe_cost: int,
+) -> None:
+    """The four per-slot actions of an open `slot`, from its state."""
+    m = max_branches
+    mask[action_index(_CONTINUE, slot, m)] = can_continue(finished, pruned, tokens, limit)
+    mask[action_index(_PROBE, slot, m)] = can_probe(
+        pruned, revealed, current, tokens, limit, probe_cost
+    )
+    mask[action_index(_PRUNE, slot, m)] = can_prune(finished, pruned)
+    mask[action_index(_SUBMIT, slot, m)] = can_submit(revealed)
+
+
+def refresh_open_mask(
+    mask: np.ndarray,
+    max_branches: int,
+    n_opened: int,
+    n_order: int,
+    tokens: int,
+    tokens_before: int,
+    limit: int,
+    probe_cost: int,
+) -> None:
+    """BRANCH and READ; and, on the action that spends the budget, every slot's CONTINUE
+    (and PROBE when it costs tokens). Only the acting slot's other actions can change."""
+    legal = can_open(n_opened, n_order, max_branches, tokens, limit)
+    mask[_BRANCH] = legal
+    mask[_READ] = legal
+    if tokens_before < limit <= tokens:
+        for slot in range(n_opened):
+            mask[action_index(_CONTINUE, slot, max_branches)] = 0
+            if probe_cost > 0:
+                mask[action_index(_PROBE, slot, max_branches)] = 0
+
+
+COMPILED = (
+    action_index,
+    action_kind_slot,
+    can_open,
+    can_continue,
+    can_probe,
+    can_prune,
+    can_submit,
+    refresh_slot_mask,
+    refresh_open_mask,
+)
+"""The functions the compiled core runs as written (`tts_gym.engine.core.compile_rules`)."""
+
+
+# ---- the reason (Python) --------------------------------------------------------------------
+def why_illegal(episode: Any, kind: ActionKind, slot: int = 0) -> str | None:
+    """Why `kind` (on `slot`) is not legal in `episode`'s state; None when it is legal.
+
+    `episode` is an `Episode` or anything that reads like one (`EpisodeView` of the compiled
+    core): `done`, `tokens`, `n_opened`, `n_unopened`, per-slot `finished`, `pruned`,
+    `revealed`, `current`, and the limits `max_branches`, `budget`, `probe_cost`.
+    """
+    if episode.done:
+        return "the episode has ended"
+    kind = ActionKind(kind)
+    tokens, limit = episode.tokens, token_limit(episode.budget)
+    spent = f"the token budget of {episode.budget} is spent"
+    n_opened = episode.n_opened
+    if kind is ActionKind.ANSWER:
+        return None
+    if kind in (ActionKind.BRANCH, ActionKind.READ):
+        n_order = n_opened + episode.n_unopened
+        if can_open(n_opened, n_order, episode.max_branches, tokens, limit):
+            return None
+        if tokens >= limit:
+            return spent
+        if n_opened >= n_order:
+            return f"all {n_order} branches are opened"
+        return f"all {episode.max_branches} slots are in use"
+    if not 0 <= slot < n_opened:
+        return f"slot {slot} is not open ({n_opened} branches open)"
+    finished, pruned = episode.finished[slot], episode.pruned[slot]
+    revealed, current = episode.revealed[slot], episode.current[slot]
+    state = "pruned" if pruned else "finished"
+    if kind is ActionKind.CONTINUE:
+        if can_continue(finished, pruned, tokens, limit):
+            return None
+        return f"the branch in slot {slot} is {state}" if finished or pruned else spent
+    if kind is ActionKind.PROBE:
+        if can_probe(pruned, revealed, current, tokens, limit, episode.probe_cost):
+            return None
+        if pruned:
+            return f"the branch in slot {slot} is pruned"
+        if revealed == current:
+            return f"the answer of slot {slot} at its depth is already revealed"
+        return spent
+    if kind is ActionKind.PRUNE:
+        if can_prune(finished, pruned):
+            return None
+        return f"the branch in slot {slot} is already {state}"
+    if can_submit(revealed):
+        return None
+    return f"slot {slot} has no revealed answer"

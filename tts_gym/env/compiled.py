@@ -1,0 +1,354 @@
+"""The env's compiled half: observations over the batch core's state, and the one-call step.
+
+`ObservationBuilder` (observation.py) defines the observation; the functions here compute the
+same float32 values, bit for bit, for N episodes held by `tts_gym.engine.core.batch`, updating
+only what an action changed: the acting slot's row, the vote columns when the votes changed,
+and the globals. `step_envs` is the whole batch step in one compiled call (legality, the core's
+step, observations, rewards, and the reset of episodes that ended on the previous step);
+`reset_envs` starts new episodes. `CompiledEnvs` owns the arrays and makes the calls; both
+envs (`TTSControlEnv` with N = 1 and `TTSControlVectorEnv`) run on it.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from tts_gym.engine.core import batch as core
+from tts_gym.engine.core.addresses import ArrayTable, view1, view2, view3
+from tts_gym.engine.core.layout import (
+    BRANCH,
+    CHARGED,
+    COST,
+    CURRENT,
+    DEPTH,
+    DONE,
+    FINISHED,
+    MAX_BRANCHES,
+    N_DISTINCT,
+    N_OPENED,
+    N_ORDER,
+    N_VOTES,
+    PRUNED,
+    QUESTION,
+    REVEALED,
+    SHOWN,
+    SLOT,
+    TOKEN_LIMIT,
+    TOKENS,
+    VOTES_CHANGED,
+)
+from tts_gym.engine.core.replay import confidence_lookup
+from tts_gym.engine.rules import NO_ANSWER, NO_LIMIT
+from tts_gym.env.observation import (
+    BRANCH_TOKEN_SCALE,
+    DEPTH_SCALE,
+    EPISODE_TOKEN_SCALE,
+    FEATURE_CAP,
+    GLOBAL_FEATURES,
+    SLOT_FEATURES,
+    STABLE_SCALE,
+)
+
+# slot feature columns
+_OPENED, _ALIVE, _FINISHED, _PRUNED, _REVEALED, _DEPTH, _TOKENS = range(7)
+_LEADER_RANK, _AGREES, _VOTE_SHARE, _STABLE, _ERR, _CONFIDENCE = range(7, 13)
+assert SLOT_FEATURES[_CONFIDENCE] == "confidence" and len(SLOT_FEATURES) == 13
+assert SLOT_FEATURES[_LEADER_RANK] == "leader_rank" and SLOT_FEATURES[_STABLE] == "stable"
+assert len(GLOBAL_FEATURES) == 10
+
+# columns of `per_episode` (int64 [N, ...]) and `per_slot` (int32 [N, M, ...])
+N_IDS, N_FINISHED, FINISHED_TOP1, FINISHED_TOP2, TOP1, TOP2 = range(6)
+STABLE, VOTING_ID = range(2)
+RANK_FEATURE, SHARE_FEATURE = range(2)  # rows of the `by_count` scratch
+
+
+class CompiledEnvs:
+    """N env episodes on the compiled core: the batch, the observations, the one-call steps.
+
+    `slots`, `globals`, `answer_id` are the observation (`ObservationBuilder`'s arrays with a
+    leading N). Besides them it keeps, per episode, each question answer id's episode id
+    (`episode_ids`, numbered in order of first reveal, and back in `id_answers`), the
+    finished branches' answers (`finished_votes`) and counters; per slot, the stable count
+    and the voting id. `actions`, `rewards`, `questions` and `lengths` are the call buffers:
+    the caller writes actions (or the questions and pinned order lengths of a reset) there.
+    """
+
+    def __init__(self, batch: core.BatchEpisodes) -> None:
+        n, m, tables = batch.n, batch.max_branches, batch.tables
+        answers = max(1, tables.max_answers)
+        self.batch = batch
+        self.lookup = confidence_lookup(m)
+        self.slots = np.zeros((n, m, len(SLOT_FEATURES)), dtype=np.float32)
+        self.globals = np.zeros((n, len(GLOBAL_FEATURES)), dtype=np.float32)
+        self.answer_id = np.full((n, m), -1.0, dtype=np.float32)
+        self.episode_ids = np.full((n, answers), -1, dtype=np.int32)
+        self.id_answers = np.zeros((n, answers), dtype=np.int32)
+        self.finished_votes = np.zeros((n, answers), dtype=np.int32)
+        self.per_episode = np.zeros((n, 6), dtype=np.int64)
+        self.per_slot = np.zeros((n, m, 2), dtype=np.int32)
+        self.per_slot[:, :, VOTING_ID] = -1
+        self.by_count = np.zeros((2, m + 1), dtype=np.float64)  # scratch: vote features by count
+        self.actions = np.zeros(n, dtype=np.int64)
+        self.rewards = np.zeros(n, dtype=np.float64)
+        self.questions = np.full(n, -1, dtype=np.int64)
+        self.lengths = np.zeros(n, dtype=np.int64)
+        self._bundle()
+
+    def arrays(self) -> list[np.ndarray]:
+        """The core's arrays, then these, in the order `_unpack` rebuilds them."""
+        t = self.batch.tables
+        return [
+            *self.batch.arrays(),
+            t.err, t.confidence, t.has_confidence, self.lookup,
+            self.slots, self.globals, self.answer_id, self.episode_ids, self.id_answers,
+            self.finished_votes, self.per_episode, self.per_slot, self.by_count,
+            self.actions, self.rewards, self.questions, self.lengths,
+        ]  # fmt: skip
+
+    def _bundle(self) -> None:
+        self.table = ArrayTable(self.arrays())
+        assert self.table.signature() == core.SIGNATURE + _SIGNATURE
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["table"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bundle()
+
+    def reset(self) -> None:
+        """Start an episode in every env: question `questions[i]` (-1: drawn) and, when
+        `lengths[i] > 0`, the order already written to `batch.order[i, :lengths[i]]`."""
+        reset_envs(self.table.addresses, self.table.shapes)
+
+    def step(self, token_penalty: float) -> int:
+        """Step every env with `actions`; returns the first env whose action is illegal
+        (then nothing changed) or -1. Rewards land in `rewards`."""
+        return step_envs(self.table.addresses, self.table.shapes, token_penalty)
+
+
+_SIGNATURE = [
+    (np.dtype(dtype), ndim)
+    for dtype, ndim in (
+        (np.int32, 1), (np.float32, 3), (np.bool_, 1), (np.float64, 2),  # tables
+        (np.float32, 3), (np.float32, 2), (np.float32, 2), (np.int32, 2), (np.int32, 2),
+        (np.int32, 2), (np.int64, 2), (np.int32, 3), (np.float64, 2),  # observations
+        (np.int64, 1), (np.float64, 1), (np.int64, 1), (np.int64, 1),  # call buffers
+    )
+]  # fmt: skip
+
+
+@numba.njit(cache=True, inline="always")
+def _unpack(addresses, shapes):
+    a, s = addresses, shapes
+    tables, state = core.unpack(a, s, 0)
+    k = core.ARRAYS
+    obs_tables = (
+        view1(a, s, k, np.int32), view3(a, s, k + 1, np.float32),
+        view1(a, s, k + 2, np.bool_), view2(a, s, k + 3, np.float64),
+    )  # fmt: skip
+    obs = (
+        view3(a, s, k + 4, np.float32), view2(a, s, k + 5, np.float32),
+        view2(a, s, k + 6, np.float32), view2(a, s, k + 7, np.int32),
+        view2(a, s, k + 8, np.int32), view2(a, s, k + 9, np.int32),
+        view2(a, s, k + 10, np.int64), view3(a, s, k + 11, np.int32),
+        view2(a, s, k + 12, np.float64),
+    )  # fmt: skip
+    calls = (
+        view1(a, s, k + 13, np.int64), view1(a, s, k + 14, np.float64),
+        view1(a, s, k + 15, np.int64), view1(a, s, k + 16, np.int64),
+    )  # fmt: skip
+    return tables, obs_tables, state, obs, calls
+
+
+# ---- one episode ----------------------------------------------------------------------------
+@numba.njit(cache=True, inline="always")
+def _clear(state, obs, i):
+    """Undo what episode i's last episode wrote (before the core's `clear`)."""
+    episodes, slots = state[0], state[1]
+    obs_slots, _, answer_id, episode_ids, id_answers, finished_votes, per_episode, per_slot, _ = obs
+    for slot in range(episodes[i, N_OPENED]):
+        obs_slots[i, slot, :] = 0.0
+        answer_id[i, slot] = -1.0
+        per_slot[i, slot, STABLE] = 0
+        per_slot[i, slot, VOTING_ID] = -1
+        if slots[i, slot, FINISHED]:
+            finished_votes[i, slots[i, slot, CURRENT]] = 0
+    for episode_id in range(per_episode[i, N_IDS]):
+        episode_ids[i, id_answers[i, episode_id]] = -1
+    per_episode[i, :] = 0
+
+
+@numba.njit(cache=True, inline="always")
+def _update_slot(obs_tables, state, obs, i, slot, revealed_now):
+    """`ObservationBuilder._update_slot`."""
+    err, confidence, has_confidence = obs_tables[0], obs_tables[1], obs_tables[2]
+    episodes, slots = state[0], state[1]
+    obs_slots, _, answer_id, episode_ids, id_answers, finished_votes, per_episode, per_slot, _ = obs
+    s = slots[i, slot]
+    row = obs_slots[i, slot]
+    counters = per_episode[i]
+    finished, pruned = s[FINISHED] != 0, s[PRUNED] != 0
+    row[_OPENED] = 1.0
+    row[_ALIVE] = not (finished or pruned)
+    if finished and row[_FINISHED] == 0.0:
+        votes = finished_votes[i, s[CURRENT]] + 1
+        finished_votes[i, s[CURRENT]] = votes
+        counters[N_FINISHED] += 1
+        if votes > counters[FINISHED_TOP1]:
+            counters[FINISHED_TOP1] = votes
+        elif votes > counters[FINISHED_TOP2]:
+            counters[FINISHED_TOP2] = votes
+    row[_FINISHED] = finished
+    row[_PRUNED] = pruned
+    depth = s[DEPTH]
+    row[_DEPTH] = min(FEATURE_CAP, depth / DEPTH_SCALE)
+    row[_TOKENS] = min(FEATURE_CAP, s[CHARGED] / BRANCH_TOKEN_SCALE)
+    if pruned:
+        per_slot[i, slot, VOTING_ID] = -1
+    if not revealed_now:
+        return
+    answer = s[REVEALED]
+    episode_id = episode_ids[i, answer]
+    if episode_id < 0:
+        episode_id = counters[N_IDS]
+        episode_ids[i, answer] = episode_id
+        id_answers[i, episode_id] = answer
+        counters[N_IDS] += 1
+    if answer_id[i, slot] == episode_id:
+        per_slot[i, slot, STABLE] += 1
+    else:
+        per_slot[i, slot, STABLE] = 0
+    row[_REVEALED] = 1.0
+    row[_STABLE] = min(1.0, per_slot[i, slot, STABLE] / STABLE_SCALE)
+    question = episodes[i, QUESTION]
+    row[_ERR] = answer == err[question]
+    if has_confidence[question] and depth > 0:
+        value = confidence[question, s[BRANCH], depth - 1]
+        row[_CONFIDENCE] = min(FEATURE_CAP, max(0.0, value))
+    answer_id[i, slot] = episode_id
+    per_slot[i, slot, VOTING_ID] = -1 if pruned else episode_id
+
+
+@numba.njit(cache=True, inline="always")
+def _update_vote_columns(state, obs, i):
+    """The vote columns of every open slot and the top two counts (`_update_votes`). A
+    voting slot's count is read through its answer's episode id, not its slot row: this loop
+    runs over every open slot, and the slot rows are the largest part of the state."""
+    episodes, votes, levels = state[0], state[3], state[4]
+    obs_slots, id_answers, per_episode, per_slot, by_count = obs[0], obs[4], obs[6], obs[7], obs[8]
+    total = episodes[i, N_VOTES]
+    top1 = total
+    while top1 > 0 and levels[i, top1] == 0:
+        top1 -= 1
+    top2 = top1 if levels[i, top1] > 1 else top1 - 1
+    while top2 > 0 and levels[i, top2] == 0:
+        top2 -= 1
+    per_episode[i, TOP1] = top1
+    per_episode[i, TOP2] = max(top2, 0)
+    # per vote count c held by some answer: its leader-rank feature and its vote share
+    # (once per count, not per slot: divisions are the dearest part of this update)
+    above = 0  # answers holding more than `count` votes: the rank of those holding `count`
+    for count in range(top1, 0, -1):
+        if levels[i, count]:
+            by_count[RANK_FEATURE, count] = 1.0 / (1 + above)
+            by_count[SHARE_FEATURE, count] = count / total
+            above += levels[i, count]
+    n_open = episodes[i, N_OPENED]
+    leader = -1
+    for slot in range(n_open):
+        voting_id = per_slot[i, slot, VOTING_ID]
+        if (
+            voting_id >= 0
+            and votes[i, id_answers[i, voting_id]] == top1
+            and (leader < 0 or voting_id < leader)
+        ):
+            leader = voting_id  # ties: the answer revealed first
+    for slot in range(n_open):
+        row = obs_slots[i, slot]
+        voting_id = per_slot[i, slot, VOTING_ID]
+        if voting_id < 0:
+            row[_LEADER_RANK] = 0.0
+            row[_AGREES] = 0.0
+            row[_VOTE_SHARE] = 0.0
+        else:
+            count = votes[i, id_answers[i, voting_id]]
+            row[_LEADER_RANK] = by_count[RANK_FEATURE, count]
+            row[_AGREES] = voting_id == leader
+            row[_VOTE_SHARE] = by_count[SHARE_FEATURE, count]
+
+
+@numba.njit(cache=True, inline="always")
+def _update_globals(obs_tables, state, obs, i):
+    lookup = obs_tables[3]
+    episodes, limits = state[0], state[7]
+    g, per_episode = obs[1][i], obs[6][i]
+    m = limits[MAX_BRANCHES]
+    e = episodes[i]
+    n_open, tokens, total = e[N_OPENED], e[TOKENS], e[N_VOTES]
+    top1, top2 = per_episode[TOP1], per_episode[TOP2]
+    g[0] = n_open / m
+    g[1] = min(FEATURE_CAP, tokens / EPISODE_TOKEN_SCALE)
+    g[2] = top1 / total if total else 0.0
+    g[3] = top2 / total if total else 0.0
+    g[4] = lookup[top1, top2]
+    g[5] = lookup[per_episode[FINISHED_TOP1], per_episode[FINISHED_TOP2]]
+    g[6] = min(FEATURE_CAP, e[N_DISTINCT] / m)
+    g[7] = (e[N_ORDER] - n_open) / e[N_ORDER]
+    g[8] = per_episode[N_FINISHED] / m
+    limit = limits[TOKEN_LIMIT]
+    g[9] = min(FEATURE_CAP, tokens / limit) if limit != NO_LIMIT else 0.0
+
+
+@numba.njit(cache=True, inline="always")
+def _restart(tables, obs_tables, state, obs, i, question, pinned_length):
+    """Start episode i anew: clear what the last one touched, start, observe."""
+    _clear(state, obs, i)
+    core.clear(state, i)
+    if question < 0:
+        question = core.draw_question(tables, state, i)
+    core.start(tables, state, i, question, pinned_length)
+    _update_globals(obs_tables, state, obs, i)
+
+
+# ---- the batch ------------------------------------------------------------------------------
+@numba.njit(cache=True)
+def reset_envs(addresses, shapes):
+    tables, obs_tables, state, obs, calls = _unpack(addresses, shapes)
+    questions, lengths = calls[2], calls[3]
+    for i in range(questions.shape[0]):
+        _restart(tables, obs_tables, state, obs, i, questions[i], lengths[i])
+
+
+@numba.njit(cache=True)
+def step_envs(addresses, shapes, token_penalty):
+    """One step of every env (`CompiledEnvs.step`). An env whose episode ended on the previous
+    step starts a new one (drawn) and ignores its action: Gymnasium's next-step autoreset."""
+    tables, obs_tables, state, obs, calls = _unpack(addresses, shapes)
+    actions, rewards = calls[0], calls[1]
+    episodes = state[0]
+    n = actions.shape[0]
+    for i in range(n):
+        if not episodes[i, DONE] and not core.is_legal(state, i, actions[i]):
+            return i
+    for i in range(n):
+        if episodes[i, DONE]:
+            _restart(tables, obs_tables, state, obs, i, -1, 0)
+            rewards[i] = 0.0
+            continue
+        core.step(tables, state, i, actions[i])
+        e = episodes[i]
+        reward = -token_penalty * e[COST] / 1e6
+        if e[DONE]:
+            reward += 1.0 if core.is_correct(tables, state, i) else 0.0
+        else:
+            if e[SLOT] >= 0:
+                _update_slot(obs_tables, state, obs, i, e[SLOT], e[SHOWN] != NO_ANSWER)
+            if e[VOTES_CHANGED]:
+                _update_vote_columns(state, obs, i)
+            _update_globals(obs_tables, state, obs, i)
+        rewards[i] = reward
+    return -1
