@@ -56,7 +56,7 @@ names = [store.name for store in stores]
 rows: dict[str, dict[str, tuple[float, float]]] = {}  # method -> store -> (acc %, tokens k)
 
 started = time.perf_counter()
-rl_cells = evaluate(policy, stores, protocol, jobs=args.jobs)  # batched through play_store
+rl_cells = evaluate(policy, stores, protocol, jobs=args.jobs)  # batched through its play
 rl_wall = time.perf_counter() - started
 
 for cell in [*rl_cells, *evaluate(BASELINES, stores, protocol, jobs=args.jobs)]:

@@ -4,7 +4,7 @@
 
 Plays CMC written as a standalone file (the discovery fixture) over the loop's default sweep
 (5 betas x every question x 20 orders on the four search stores: 12,000 episodes) twice per
-repeat: in one process with the harness's `run_store` (what the old sandbox worker did), and
+repeat: in one process with the harness's `play` (what the old sandbox worker did), and
 as the loop does, through `evaluate_candidate` (the candidate in sandboxed processes that hold
 only what their actions revealed, the parent applying every action, plus the replays in fresh
 processes). Checks that both give the same answers and tokens, and prints the median wall
@@ -22,8 +22,9 @@ from pathlib import Path
 
 from tts_gym_agents.discovery.candidate import SweepSettings, evaluate_candidate, load_stores
 
+from tts_gym.control import play
 from tts_gym.control.loading import load_policy
-from tts_gym.evaluation import Protocol, run_store
+from tts_gym.evaluation import Protocol
 from tts_gym.evaluation.sandbox import Limits
 
 CMC_FILE = (
@@ -49,7 +50,7 @@ inside, boundary, parent_cpu, sandbox_cpu = [], [], [], []
 for _ in range(args.repeats):
     started = time.perf_counter()
     reference = {
-        (store.name, beta): run_store(
+        (store.name, beta): play(
             load_policy(f"{CMC_FILE}:CMC", {"beta": beta}), store, settings.protocol
         )
         for store in stores

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from tts_gym_agents.discovery import rules
 
+from tts_gym.control.outcomes import Outcomes
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.runner import Outcomes, score
 from tts_gym.evaluation.sandbox import (
     ControllerSetting,
     Limits,
@@ -29,6 +29,7 @@ from tts_gym.evaluation.sandbox import (
     Rejection,
     run_isolated,
 )
+from tts_gym.evaluation.score import score
 from tts_gym.store import select_stores
 from tts_gym.store.replay import ReplayStore
 

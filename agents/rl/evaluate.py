@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from tts_gym_agents.rl.macro import MacroEnv
 
+from tts_gym.control.outcomes import Orders, Outcomes
 from tts_gym.env import TTSControlEnv
-from tts_gym.evaluation.runner import Orders, Outcomes
 from tts_gym.store import ReplayStore
 
 ChooseBatch = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
@@ -63,7 +63,7 @@ def play_store(
     widen: int = 4,
     batch: int = 512,
 ) -> Outcomes:
-    """The harness's `run_store`, batched: answers and tokens per (question, order)."""
+    """The harness's `play`, batched: answers and tokens per (question, order)."""
     started = time.process_time()
     env_kwargs = env_kwargs or {}
     indices = list(range(store.n_questions) if questions is None else questions)

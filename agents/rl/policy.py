@@ -2,7 +2,7 @@
 
 `load_sb3_policy(DIR/model.zip)` gives an object that is a step policy (`act(obs, info)` on
 `TTSControl-v0`, built with `env_kwargs`) and that can also play a whole store in batches
-(`play_store`), which is how the 24,000 episodes of a held-out evaluation stay fast.
+(`play`), which is how the 24,000 episodes of a held-out evaluation stay fast.
 Actions are deterministic (the most likely legal macro).
 """
 
@@ -18,7 +18,7 @@ from tts_gym_agents.rl.evaluate import play_store
 from tts_gym_agents.rl.macro import MacroPlanner, MacroStepPolicy
 
 from tts_gym.control.errors import PolicyLoadError
-from tts_gym.evaluation.runner import Orders, Outcomes
+from tts_gym.control.outcomes import Orders, Outcomes
 from tts_gym.store import ReplayStore
 
 MODEL_FILE = "model.zip"
@@ -43,7 +43,7 @@ class SB3Policy:
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
         return self._stepper.act(obs, info)
 
-    def play_store(
+    def play(
         self, store: ReplayStore, orders: Orders, *, questions: Sequence[int] | None = None
     ) -> Outcomes:
         """Every (question, order) of `store`, batched; same results as stepping `act`."""

@@ -254,7 +254,7 @@ def validation_report(
         indices = [q for t, q in questions if t == s]
         if not indices:
             continue
-        outcomes = policy.play_store(
+        outcomes = policy.play(
             store,
             lambda q, n, s=s: numpy_orders(n, config.valid_orders, [config.seed, s, q]),
             questions=indices,

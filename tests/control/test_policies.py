@@ -9,7 +9,7 @@ import pytest
 
 import tts_gym  # noqa: F401  (registers TTSControl-v0)
 from tests.support.autotts_controllers import CMCMethod
-from tts_gym.control import PolicyLoadError, QuestionHandle, load_policy, parse_config
+from tts_gym.control import PolicyLoadError, QuestionHandle, load_policy, parse_config, play
 from tts_gym.control.builtin import (
     AdaptiveConsistency,
     ConfidenceMomentum,
@@ -20,7 +20,7 @@ from tts_gym.control.env_adapter import EnvAdapter
 from tts_gym.engine import Episode
 from tts_gym.env import ActionKind, TTSControlEnv, encode_action
 from tts_gym.errors import IllegalActionError
-from tts_gym.evaluation import autotts_orders, evaluate, run_store
+from tts_gym.evaluation import autotts_orders, evaluate
 from tts_gym.evaluation.paper import PAPER_TABLE1, agrees, table1_controllers
 from tts_gym.store import load_store
 
@@ -121,13 +121,14 @@ def _env_and_engine_agree(controller, store_name: str, pairs: list[tuple[int, li
     adapter = EnvAdapter(controller, env)
     for question, order in pairs:
         obs, info = env.reset(options={"question": question, "order": order})
+        adapter.reset()
         steps, done = 0, False
         while not done:
             action = adapter.act(obs, info)
             assert info["action_mask"][action]
             obs, _, done, _, info = env.step(action)
             steps += 1
-        engine = run_store(controller, store, [order], questions=[question])
+        engine = play(controller, store, [order], questions=[question])
         assert info["answer"] == engine.answers[0][0], (store_name, question, controller)
         assert info["tokens"] == engine.tokens[0, 0]
         assert info["stop_reason"] == "submit" or info["answer"] is None
@@ -155,6 +156,7 @@ def test_env_adapter_abandons_an_episode_on_reset(shared_replay):
     for _ in range(10):
         obs, *_, info = env.step(adapter.act(obs, info))
     obs, info = env.reset(seed=1)  # mid-episode: the adapter starts afresh
+    adapter.reset()
     done = False
     while not done:
         obs, _, done, _, info = env.step(adapter.act(obs, info))

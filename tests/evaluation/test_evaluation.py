@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.autotts_controllers import ASCMethod, CMCMethod, SCMethod
 from tts_gym.compat import autotts
+from tts_gym.control import play
 from tts_gym.control.builtin import (
     AdaptiveConsistency,
     ConfidenceMomentum,
@@ -24,9 +25,7 @@ from tts_gym.evaluation import (
     evaluate,
     numpy_orders,
     pareto_front,
-    run_store,
     score,
-    strip_gold,
     write_traces,
 )
 from tts_gym.evaluation.paper import METHODS, PAPER_TABLE1, agrees, table1_controllers
@@ -85,7 +84,7 @@ def test_autotts_style_controllers_give_identical_episodes(shared_replay):
     for name in ("autotts/qwen3-8b/aime25", "autotts/qwen3-0.6b/hmmt25"):
         store = load_store(name)
         for theirs, ours in pairs:
-            a, b = run_store(theirs, store, orders), run_store(ours, store, orders)
+            a, b = play(theirs, store, orders), play(ours, store, orders)
             assert a.answers == b.answers, (name, ours.name)
             np.testing.assert_array_equal(a.tokens, b.tokens)
 
@@ -96,13 +95,13 @@ def test_compat_evaluate_matches_the_paper(shared_replay):
     assert agrees(result["accuracy"], 84.3) and agrees(result["avg_tokens"] / 1000, 255.3)
 
 
-def test_run_store_needs_no_gold(shared_replay):
+def test_play_needs_no_gold(shared_replay):
     store = load_store("autotts/qwen3-8b/hmmt25")
-    stripped = strip_gold(store)
+    stripped = store.without_gold()
     assert all(q.gold == "" for q in stripped.questions)
     orders = autotts_orders(128, 10)
-    a = run_store(ParallelProbe(), store, orders)
-    b = run_store(ParallelProbe(), stripped, orders)
+    a = play(ParallelProbe(), store, orders)
+    b = play(ParallelProbe(), stripped, orders)
     assert a.answers == b.answers
     np.testing.assert_array_equal(a.tokens, b.tokens)
     assert a.tokens.dtype == np.int64 and a.tokens.shape == (30, 10)
@@ -169,7 +168,7 @@ def test_a_raising_controller_is_one_sentence(shared_replay):
 
     store = load_store("autotts/qwen3-8b/aime24")
     with pytest.raises(PolicyError, match=r"policy 'Broken' raised ZeroDivisionError.*question 0"):
-        run_store(Broken(), store, autotts_orders(128, 2))
+        play(Broken(), store, autotts_orders(128, 2))
 
 
 def test_a_raising_batched_player_is_one_sentence(shared_replay):
@@ -177,11 +176,9 @@ def test_a_raising_batched_player_is_one_sentence(shared_replay):
         def act(self, obs, info):
             return 0
 
-        def play_store(self, store, orders, questions=None):
+        def play(self, store, orders, questions=None):
             return 1 / 0
 
     store = load_store("autotts/qwen3-8b/aime24")
-    with pytest.raises(
-        PolicyError, match=r"'BrokenBatch' raised ZeroDivisionError.* in play_store"
-    ):
-        run_store(BrokenBatch(), store, autotts_orders(128, 2))
+    with pytest.raises(PolicyError, match=r"'BrokenBatch' raised ZeroDivisionError.* in play"):
+        play(BrokenBatch(), store, autotts_orders(128, 2))

@@ -10,8 +10,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from tts_gym.control.base import policy_name
 from tts_gym.control.loading import load_policy, parse_config, parse_value
+from tts_gym.control.protocols import policy_config, policy_name
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import (
     DEFAULT_ENGINE,
@@ -20,7 +20,6 @@ from tts_gym.evaluation.evaluate import (
     Setting,
     compare,
     evaluate_settings,
-    policy_config,
     sweep_settings,
 )
 from tts_gym.evaluation.paper import table1_controllers

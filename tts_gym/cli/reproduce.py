@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tts_gym.cli.evaluate import add_engine_argument
-from tts_gym.control.base import policy_name
-from tts_gym.evaluation.evaluate import Setting, evaluate_settings, policy_config
+from tts_gym.control.protocols import policy_config, policy_name
+from tts_gym.evaluation.evaluate import Setting, evaluate_settings
 from tts_gym.evaluation.paper import PRINTED_ROUNDING, table1_controllers, table1_stores
 from tts_gym.evaluation.parallel import available_cores
 from tts_gym.evaluation.protocols import Protocol

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tts_gym.control.base import policy_name
 from tts_gym.control.handle import QuestionHandle as AutoTTSQuestion
+from tts_gym.control.protocols import policy_name
 from tts_gym.evaluation.evaluate import evaluate as _evaluate
 from tts_gym.evaluation.protocols import Protocol
 from tts_gym.store.replay import ReplayStore

@@ -24,9 +24,9 @@ try:
 except ImportError:  # pragma: no cover - the thread fallback
     greenlet = None
 
-from tts_gym.control.base import check_answer, policy_kind, policy_name
 from tts_gym.control.errors import PolicyError
 from tts_gym.control.handle import QuestionHandle
+from tts_gym.control.protocols import check_answer, policy_kind, policy_name
 from tts_gym.engine import NO_ANSWER
 from tts_gym.engine.actions import ActionKind, encode_action
 from tts_gym.errors import IllegalActionError, brief
@@ -193,10 +193,10 @@ class _ThreadChannel:
 class EnvAdapter:
     """A step policy (`act(obs, info)`) that plays an engine or imperative controller.
 
-    Bind it to the env it acts in (`EnvAdapter(controller, env)` or `bind(env)`). It notices
-    a new episode by `info["slot"] == -1` with no tokens spent (what `reset` returns) and then
-    abandons a controller that was still running. `max_branches` and the probe interval come
-    from the bound env.
+    Bind it to the env it acts in (`EnvAdapter(controller, env)` or `bind(env)`); call
+    `reset()` whenever the env starts a new episode (the harness does): the next `act` starts
+    the controller afresh, abandoning one that was still running. `max_branches` and the
+    probe interval come from the bound env.
     """
 
     def __init__(self, controller: Any, env: Any = None) -> None:
@@ -210,6 +210,7 @@ class EnvAdapter:
         self.max_branches = 0
         self._channel = _GreenletChannel() if greenlet is not None else _ThreadChannel()
         self._running = False
+        self._fresh = True
         if env is not None:
             self.bind(env)
 
@@ -218,10 +219,10 @@ class EnvAdapter:
         self.max_branches = self._env.max_branches
 
     def act(self, obs: Any, info: dict[str, Any]) -> int:
-        if info["slot"] == -1 and info["tokens"] == 0:  # the first step of an episode
+        if self._fresh:  # the first step of an episode
             if self._env is None:
                 raise RuntimeError("EnvAdapter: bind(env) before act().")
-            self.reset()
+            self._fresh = False
             episode = _EnvEpisode(self, info)
             interval = self._env.episode.question.probe_freq
             self._running = True
@@ -229,7 +230,7 @@ class EnvAdapter:
         elif self._running:
             message = self._channel.resume(info)
         else:
-            raise RuntimeError("EnvAdapter.act: the controller has already answered; reset.")
+            raise RuntimeError("EnvAdapter.act: the controller has already answered; reset().")
         if not isinstance(message, tuple):
             return message
         self._running = False
@@ -241,10 +242,11 @@ class EnvAdapter:
         raise PolicyError(f"policy '{self.name}' raised {brief(payload)}") from payload
 
     def reset(self) -> None:
-        """Abandon the controller of an unfinished episode."""
+        """A new episode begins: abandon the controller of an unfinished one."""
         if self._running:
             self._channel.abandon()
             self._running = False
+        self._fresh = True
 
     def _play(self, episode: _EnvEpisode, interval: int) -> Message:
         try:

@@ -19,7 +19,6 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from tts_gym.control.base import policy_kind
 from tts_gym.control.builtin import (
     AdaptiveConsistency,
     ConfidenceMomentum,
@@ -28,6 +27,7 @@ from tts_gym.control.builtin import (
     SelfConsistency,
 )
 from tts_gym.control.errors import PolicyLoadError
+from tts_gym.control.protocols import policy_kind
 from tts_gym.errors import brief
 
 BUILTINS: dict[str, Callable[..., Any]] = {

@@ -1,4 +1,4 @@
-"""Layer 5: evaluation. Protocols, the runner, statistics, tables, plots and traces.
+"""Layer 5: evaluation. Protocols, scoring, statistics, tables, plots and traces.
 
 Importing this package is cheap: matplotlib is imported only when a plot is drawn.
 """
@@ -13,13 +13,12 @@ from tts_gym.evaluation.evaluate import (
     sweep_settings,
 )
 from tts_gym.evaluation.protocols import Protocol, autotts_orders, get_protocol, numpy_orders
-from tts_gym.evaluation.runner import Outcomes, run_store, score, strip_gold
+from tts_gym.evaluation.score import score
 from tts_gym.evaluation.stats import PairedComparison, bootstrap_ci, pareto_front
 from tts_gym.evaluation.traces import write_traces
 
 __all__ = [
     "Cell",
-    "Outcomes",
     "PairedComparison",
     "Protocol",
     "Setting",
@@ -32,9 +31,7 @@ __all__ = [
     "numpy_orders",
     "pareto_front",
     "resolve_stores",
-    "run_store",
     "score",
-    "strip_gold",
     "sweep_settings",
     "write_traces",
 ]

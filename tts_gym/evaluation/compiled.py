@@ -5,7 +5,7 @@ One compiled call per controller plays every (question, order) episode of all th
 CPU. They run in the calling process, on threads (the kernels release the GIL), which measured
 faster than a forked pool that must start its workers and send results back (docs/evaluation.md,
 Speed). Answer ids become the store's answer strings here, so the `Outcomes` are the ones
-`run_store` would give, episode by episode.
+`play` would give, episode by episode.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from tts_gym.control.builtin.compiled import play
+from tts_gym.control.outcomes import Orders, Outcomes
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.runner import Orders, Outcomes
 from tts_gym.store.replay import ReplayStore
 from tts_gym.store.tables import StoreTables
 
@@ -27,7 +27,7 @@ from tts_gym.store.tables import StoreTables
 def run_compiled(
     policies: Sequence[Any], stores: Sequence[ReplayStore], orders: Orders, threads: int = 1
 ) -> list[list[Outcomes]]:
-    """`run_store(policy, store, orders)` for every policy and store: outcomes[policy][store].
+    """`play(policy, store, orders)` for every policy and store: outcomes[policy][store].
 
     Every policy must have a compiled version (`why_not_compiled(policy) is None`). A
     controller's CPU time (all threads) is shared out over the stores by their episodes.

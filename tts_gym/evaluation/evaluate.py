@@ -10,7 +10,6 @@ orders and the bootstrap is seeded.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,14 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from tts_gym.control.base import policy_name
 from tts_gym.control.builtin.compiled import COMPILED_TYPES, why_not_compiled
 from tts_gym.control.loading import load_policy
+from tts_gym.control.outcomes import Outcomes
+from tts_gym.control.protocols import policy_config, policy_name
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.compiled import run_compiled
 from tts_gym.evaluation.parallel import Job, available_cores, run_jobs
 from tts_gym.evaluation.protocols import Protocol, get_protocol
-from tts_gym.evaluation.runner import Outcomes, score
+from tts_gym.evaluation.score import score
 from tts_gym.evaluation.stats import PairedComparison, bootstrap_ci, paired_difference
 from tts_gym.store.replay import ReplayStore
 from tts_gym.store.select import select_stores
@@ -230,15 +230,6 @@ def resolve_stores(
 
 def format_config(config: Mapping[str, Any]) -> str:
     return " ".join(f"{key}={value}" for key, value in config.items())
-
-
-def policy_config(policy: Any) -> dict[str, Any]:
-    """A controller's settings: dataclass fields (built-ins) or AutoTTS's `config` dict."""
-    if dataclasses.is_dataclass(policy):
-        fields = dataclasses.fields(policy)
-        return {f.name: getattr(policy, f.name) for f in fields if f.init and f.name != "name"}
-    config = getattr(policy, "config", None)
-    return dict(config) if isinstance(config, Mapping) else {}
 
 
 def _setting(policy: Any, config: Mapping[str, Any] | None) -> Setting:

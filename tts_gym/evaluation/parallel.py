@@ -16,7 +16,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from tts_gym.evaluation.runner import Orders, Outcomes, run_store
+from tts_gym.control.outcomes import Orders, Outcomes
+from tts_gym.control.play import play
 from tts_gym.store.replay import ReplayStore
 
 QUESTIONS_PER_TASK = 3
@@ -43,7 +44,7 @@ def available_cores() -> int:
 def run_jobs(
     jobs: Sequence[Job], n_jobs: int | None = None, *, progress: bool = False
 ) -> list[Outcomes]:
-    """`run_store` for every job, over `n_jobs` processes (default: every available core)."""
+    """`play` for every job, over `n_jobs` processes (default: every available core)."""
     tasks = [
         (j, range(start, min(start + QUESTIONS_PER_TASK, job.store.n_questions)))
         for j, job in enumerate(jobs)
@@ -68,7 +69,7 @@ def run_jobs(
 def _run_task(task: tuple[int, range]) -> tuple[int, int, Outcomes]:
     j, questions = task
     job = _JOBS[j]
-    outcomes = run_store(job.policy, job.store, job.orders, questions=questions, trace=job.trace)
+    outcomes = play(job.policy, job.store, job.orders, questions=questions, trace=job.trace)
     return j, questions.start, outcomes
 
 

@@ -13,6 +13,7 @@ code, so they say the same thing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -100,6 +101,15 @@ class ReplayStore:
     @property
     def max_branches(self) -> int:
         return max(q.n_branches for q in self.questions)
+
+    def without_gold(self) -> ReplayStore:
+        """The same store with no gold answer and no question text: what a policy is handed."""
+        if all(q.gold == "" and q.text == "" for q in self.questions):
+            return self
+        return dataclasses.replace(
+            self,
+            questions=tuple(dataclasses.replace(q, gold="", text="") for q in self.questions),
+        )
 
 
 def load_store(spec: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> ReplayStore:

@@ -18,8 +18,9 @@ import pytest
 
 from tests.support import kill_9_mid_run
 from tts_gym.cli import main
+from tts_gym.control import play
 from tts_gym.control.builtin import ConfidenceMomentum
-from tts_gym.evaluation import Protocol, run_store, score
+from tts_gym.evaluation import Protocol, score
 from tts_gym.evaluation.sandbox.processes import PREFIX
 from tts_gym.store import load_store
 
@@ -107,7 +108,7 @@ def test_accepts_cmc_as_a_standalone_file_with_the_builtin_numbers(shared_replay
     store = load_store(STORE)
     subset = dataclasses.replace(store, questions=store.questions[:6])
     for point in verdict["sweep"]:
-        outcomes = run_store(ConfidenceMomentum(point["beta"]), subset, Protocol("default", 1, 0))
+        outcomes = play(ConfidenceMomentum(point["beta"]), subset, Protocol("default", 1, 0))
         assert point["accuracy"] == pytest.approx(score(outcomes, subset).mean())
         assert point["tokens"] == pytest.approx(outcomes.tokens.mean())
 

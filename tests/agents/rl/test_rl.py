@@ -25,10 +25,10 @@ from tts_gym_agents.rl.train import latest_checkpoint, sweep, train  # noqa: E40
 from tests.support import REPO_ROOT  # noqa: E402
 from tts_gym import ENV_ID  # noqa: E402
 from tts_gym.cli import main  # noqa: E402
+from tts_gym.control import play as play_store  # noqa: E402
 from tts_gym.env import TTSControlEnv  # noqa: E402
 from tts_gym.errors import TTSGymError  # noqa: E402
 from tts_gym.evaluation.protocols import numpy_orders  # noqa: E402
-from tts_gym.evaluation.runner import player  # noqa: E402
 from tts_gym.store import CATALOG, load_store  # noqa: E402
 from tts_gym.store.synthetic import generate_store, write_store  # noqa: E402
 
@@ -112,12 +112,10 @@ def test_step_policy_and_batched_play_agree(store_path: Path) -> None:
     policy = load_sb3_policy(_trained(store_path, tiny(store_path, **LEARN)))
     store = load_store(store_path)
     orders = lambda q, n: numpy_orders(n, 3, [1, q])  # noqa: E731
-    batched = policy.play_store(store, orders)
-    play = player(policy, store)
-    for q in range(store.n_questions):
-        for o, order in enumerate(orders(q, store.questions[q].n_branches)):
-            answer, tokens, _ = play(q, order)
-            assert (answer, tokens) == (batched.answers[q][o], batched.tokens[q, o])
+    batched = policy.play(store, orders)
+    stepped = play_store(policy, store, orders, trace=True)  # traced: `act` step by step
+    assert stepped.answers == batched.answers
+    assert (stepped.tokens == batched.tokens).all()
 
 
 # ---- held-out stores are never read -------------------------------------------------------

@@ -11,7 +11,7 @@ from tts_gym_agents.rl.train import train
 
 from tts_gym.cli import main
 from tts_gym.control import PolicyLoadError, load_policy
-from tts_gym.evaluation.runner import run_store
+from tts_gym.control.play import play
 from tts_gym.store import load_store
 from tts_gym.store.synthetic import generate_store, write_store
 
@@ -30,17 +30,15 @@ def test_eval_runs_a_saved_sb3_model(tmp_path, capsys):
     (row,) = list(csv.DictReader(out.open()))
     assert 0.0 <= float(row["acc"]) <= 100.0 and float(row["tokens_k"]) > 0
 
-    # the harness plays it batched (play_store); traced runs step `act`: the same episodes
+    # the harness plays it batched (play); traced runs step `act`: the same episodes
     policy = load_sb3_policy(tmp_path / "run" / "model.zip")
     batched_calls = []
-    play_store = policy.play_store
-    policy.play_store = lambda *args, **kwargs: (
-        batched_calls.append(1) or play_store(*args, **kwargs)
-    )
+    own_play = policy.play
+    policy.play = lambda *args, **kwargs: batched_calls.append(1) or own_play(*args, **kwargs)
     orders = [[7, 6, 5, 4, 3, 2, 1, 0], [0, 1, 2, 3, 4, 5, 6, 7]]
     loaded = load_store(store)
-    batched = run_store(policy, loaded, orders)
-    stepped = run_store(policy, loaded, orders, trace=True)
+    batched = play(policy, loaded, orders)
+    stepped = play(policy, loaded, orders, trace=True)
     assert batched_calls == [1]
     assert batched.answers == stepped.answers
     assert (batched.tokens == stepped.tokens).all()

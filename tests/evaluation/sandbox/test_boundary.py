@@ -15,8 +15,9 @@ import pytest
 
 from tests.evaluation.sandbox.support import HONEST, LIMITS, assert_rejected, play, small_store
 from tests.support import REPO_ROOT, kill_9_mid_run
+from tts_gym.control import play as play_in_process
 from tts_gym.control.builtin import ConfidenceMomentum
-from tts_gym.evaluation import Protocol, run_store
+from tts_gym.evaluation import Protocol
 from tts_gym.evaluation.sandbox import (
     ControllerSetting,
     Limits,
@@ -48,7 +49,7 @@ def test_cmc_as_a_file_gives_the_builtin_numbers_and_traces(tmp_path, kernel: bo
     assert run.ok, run.problems
     assert run.replayed == 3 * 8
     for k, beta in enumerate(BETAS):
-        reference = run_store(ConfidenceMomentum(beta), store, protocol, trace=True)
+        reference = play_in_process(ConfidenceMomentum(beta), store, protocol, trace=True)
         outcomes = run.outcomes[(0, k)]
         assert outcomes.answers == reference.answers
         assert (outcomes.tokens == reference.tokens).all()

@@ -11,8 +11,9 @@ import pytest
 from tests.evaluation.sandbox.support import small_store
 from tests.support import REPO_ROOT
 from tts_gym.cli import main
-from tts_gym.evaluation import Protocol, evaluate, run_store, score
-from tts_gym.evaluation.runner import Outcomes
+from tts_gym.control import play
+from tts_gym.control.outcomes import Outcomes
+from tts_gym.evaluation import Protocol, evaluate, score
 
 CMC_FILE = REPO_ROOT / "tests" / "agents" / "discovery" / "fixtures" / "cmc_standalone.py"
 
@@ -56,7 +57,7 @@ class BatchedLooksForGold:
     def __init__(self) -> None:
         self.found: list[str] = []
 
-    def play_store(self, store, orders, *, questions=None) -> Outcomes:
+    def play(self, store, orders, *, questions=None) -> Outcomes:
         self.found += [q.gold for q in store.questions]
         rows = range(store.n_questions) if questions is None else questions
         n = len(orders(0, store.questions[0].n_branches))
@@ -69,7 +70,7 @@ class BatchedLooksForGold:
 def test_policies_find_no_gold_and_are_scored_outside(tmp_path, policy) -> None:
     store = small_store(tmp_path)
     controller = policy()
-    outcomes = run_store(controller, store, Protocol("default", 2, 0))
+    outcomes = play(controller, store, Protocol("default", 2, 0))
     assert controller.found and set(controller.found) == {""}
     correct = score(outcomes, store)  # against the real store's gold answers
     if not isinstance(controller, BatchedLooksForGold):

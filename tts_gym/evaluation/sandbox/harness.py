@@ -2,7 +2,7 @@
 
 `isolated_settings` plays every setting of `path.py:Class` on every store in one sandboxed
 run (the file is never imported by this process) and wraps each setting's recorded outcomes
-in `PlayedInSandbox`, a policy whose `play_store` hands them to the harness. From there the
+in `PlayedInSandbox`, a policy whose `play` hands them to the harness. From there the
 harness scores, tabulates, compares and plots them like any other policy's.
 """
 
@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tts_gym.control.outcomes import Orders, Outcomes
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import Setting, format_config, resolve_stores
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.runner import Orders, Outcomes
 from tts_gym.evaluation.sandbox.parent import (
     ControllerSetting,
     Limits,
@@ -32,14 +32,14 @@ EVAL_LIMITS = Limits.from_wall(3600.0, 4096)
 class PlayedInSandbox:
     """Outcomes of one setting already played through the boundary, one per store."""
 
-    play_store_traces = True  # its outcomes carry traces when they were asked for
+    play_traces = True  # its outcomes carry traces when they were asked for
 
     def __init__(self, name: str, protocol: Protocol, outcomes: Mapping[str, Outcomes]) -> None:
         self.name = name
         self.protocol = protocol
         self.outcomes = dict(outcomes)
 
-    def play_store(
+    def play(
         self, store: ReplayStore, orders: Orders, *, questions: Sequence[int] | None = None
     ) -> Outcomes:
         if orders != self.protocol or store.name not in self.outcomes:

@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from tts_gym.control.outcomes import Orders, Outcomes
 from tts_gym.errors import TTSGymError
-from tts_gym.evaluation.runner import Orders, Outcomes
 from tts_gym.evaluation.sandbox import channel as ch
 from tts_gym.evaluation.sandbox.confine import VIOLATION_EXIT, readable_roots
 from tts_gym.evaluation.sandbox.processes import kill_group, sandbox_folder, start_group
@@ -195,7 +195,7 @@ def run_isolated(
 ) -> IsolatedRun:
     """Play `path:class_name` on every (store, question, order, setting), confined.
 
-    `orders` as for `run_store`; `questions`: the question indices (default all, the same for
+    `orders` as for `play`; `questions`: the question indices (default all, the same for
     every store); `trace_orders`: trace the first N orders of every question (None: all);
     `replays`: episodes per (store, setting) replayed in a fresh process; `kernel=False`
     leaves out the kernel layers (network namespace, Landlock, seccomp), to show what holds

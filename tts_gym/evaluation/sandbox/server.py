@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tts_gym.control.traces import TracingEpisode
 from tts_gym.engine import NO_ANSWER, Episode
 from tts_gym.errors import IllegalActionError
 from tts_gym.evaluation.sandbox import channel as ch
-from tts_gym.evaluation.traces import TracingEpisode
 from tts_gym.store.replay import Question
 
 

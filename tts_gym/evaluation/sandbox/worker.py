@@ -35,9 +35,9 @@ from typing import Any
 
 import greenlet
 
-from tts_gym.control.base import check_answer
 from tts_gym.control.errors import PolicyError
 from tts_gym.control.handle import QuestionHandle
+from tts_gym.control.protocols import check_answer
 from tts_gym.errors import IllegalActionError
 from tts_gym.evaluation.sandbox import channel as ch
 from tts_gym.evaluation.sandbox import confine
