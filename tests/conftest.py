@@ -16,6 +16,8 @@ from tts_gym.store import CATALOG, data_dir
 
 DATA = data_dir().resolve()
 HAVE_STORES = all((DATA / entry.relative_path).is_file() for entry in CATALOG.values())
+SLOW_TIMEOUT = 1800
+"""Seconds a `slow` test may take (the default suite's limit is pyproject's `timeout`)."""
 NO_STORES = (
     f"the twelve AutoTTS stores are not in {DATA}: run `tts-gym fetch --all` or set TTS_GYM_DATA"
 )
@@ -45,5 +47,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords and not run_slow:
             item.add_marker(skip_slow)
+        if "slow" in item.keywords and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
         if "real_stores" in item.keywords and not HAVE_STORES:
             item.add_marker(skip_data)
