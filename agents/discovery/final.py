@@ -45,6 +45,12 @@ from tts_gym.store.select import identify_stores, shared_stores
 
 FINAL = "final"
 
+FINAL_STORES = ("held-out",)
+FINAL_PROTOCOL = Protocol("autotts", 100)
+"""The held-out report's stores and orders by default: the paper's protocol."""
+FINAL_TIME_LIMIT = 3600.0
+"""Wall-clock seconds for the one held-out run of the chosen controller."""
+
 
 def run_final(
     root: Path,

@@ -36,7 +36,7 @@ from tts_gym_agents.discovery.prompts import (
     round_message,
     system_prompt,
 )
-from tts_gym_agents.discovery.proposers import Proposer, RoundTask, make_proposer
+from tts_gym_agents.discovery.proposers import PROPOSERS, Proposer, RoundTask, make_proposer
 from tts_gym_agents.discovery.scoring import (
     BaselineResult,
     area_scores,
@@ -75,6 +75,15 @@ class DiscoveryConfig:
     time_limit: float = 600.0
     memory_mb: int = 2048
     claude_executable: str = "claude"
+
+    def __post_init__(self) -> None:
+        if self.proposer not in PROPOSERS:
+            raise TTSGymError(
+                f"unknown proposer '{self.proposer}'; use one of {', '.join(PROPOSERS)}."
+            )
+        for name in ("rounds", "max_dollars", "max_minutes", "max_turns", "orders", "time_limit"):
+            if not getattr(self, name) > 0:
+                raise TTSGymError(f"{name.replace('_', ' ')} must be positive.")
 
     def settings(self) -> SweepSettings:
         return SweepSettings(

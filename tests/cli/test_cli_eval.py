@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import csv
+import functools
+import http.server
 import io
 import json
+import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 
 from tests.support import REPO_ROOT
 from tts_gym.cli import main
+from tts_gym.store import CATALOG
+from tts_gym.store.fetch import MIRROR_ENV_VAR
 
 STORE = "autotts/qwen3-8b/aime24"
 FIRST_COLUMNS = ["model", "benchmark", "method", "acc", "tokens_k"]
@@ -146,3 +152,36 @@ def test_reproduce_and_eval_csvs_are_identical_on_both_engines(shared_replay, ca
     sweep += ["--orders", "5", "--format", "csv", "-q"]
     outputs = [run_cli(capsys, *sweep, "--engine", engine)[1] for engine in ("compiled", "python")]
     assert outputs[0] == outputs[1] and len(csv_rows(outputs[0])) == 3 + 6
+
+
+@pytest.fixture
+def one_store_mirror(shared_replay, tmp_path, monkeypatch):
+    """A local server holding Qwen3-8B aime24 in the data-folder layout, as $TTS_GYM_MIRROR."""
+    entry = CATALOG[STORE]
+    served = tmp_path / "served" / entry.relative_path
+    served.parent.mkdir(parents=True)
+    shutil.copyfile(shared_replay / entry.relative_path, served)
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served")
+    )
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv(MIRROR_ENV_VAR, f"http://127.0.0.1:{server.server_address[1]}")
+    yield tmp_path / "data"
+    server.shutdown()
+    server.server_close()
+
+
+def test_reproduce_fetches_missing_stores_unless_told_not_to(one_store_mirror, capsys):
+    data = str(one_store_mirror)
+    argv = ["reproduce", "--stores", STORE, "--orders", "2", "--format", "csv", "-q"]
+    assert main([*argv, "--no-fetch", "--data-dir", data]) == 1
+    err = capsys.readouterr().err
+    assert "not in the data folder" in err and len(err.strip().splitlines()) == 1
+    assert main([*argv, "--data-dir", data]) == 0
+    captured = capsys.readouterr()
+    assert "fetching 1 missing catalog store(s)" in captured.err
+    assert len(list(csv.DictReader(io.StringIO(captured.out)))) == 6
+    assert main([*argv, "--data-dir", data]) == 0  # present now: nothing to fetch
+    assert "fetching" not in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -44,7 +46,7 @@ def test_stores_table_lists_every_store(tmp_path: Path, capsys) -> None:
 def test_validate_real_store(shared_replay: Path, capsys) -> None:
     argv = ["validate", "autotts/qwen3-8b/aime24", "--data-dir", str(shared_replay)]
     assert main([*argv, "--format", "json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    (summary,) = json.loads(capsys.readouterr().out)
     assert summary["questions"] == 30
     assert summary["branches_min"] == summary["branches_max"] == 128
     assert summary["probe_freqs"] == [500] and summary["probes_max"] == 80
@@ -61,7 +63,7 @@ def test_validate_synthetic_file(tmp_path: Path, capsys) -> None:
         tmp_path / "syn.json",
     )
     assert main(["validate", str(path), "--format", "json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    (summary,) = json.loads(capsys.readouterr().out)
     assert summary["has_confidence"] and summary["catalog_checksum"] is None
     assert summary["empty_probe_branches"] == summary["branches"]
     assert summary["probes_max"] == 0 and summary["err_probe_share"] == 0.0
@@ -107,7 +109,7 @@ def test_validate_names_a_renamed_catalog_store(
         (shared_replay / CATALOG["autotts/qwen3-8b/hmmt25"].relative_path).read_bytes()
     )
     assert main(["validate", str(copy), "--format", "json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    (summary,) = json.loads(capsys.readouterr().out)
     assert (summary["name"], summary["role"], summary["path"]) == (
         "autotts/qwen3-8b/hmmt25",
         "held-out",
@@ -115,3 +117,13 @@ def test_validate_names_a_renamed_catalog_store(
     )
     assert summary["sha256"] == CATALOG["autotts/qwen3-8b/hmmt25"].sha256
     assert summary["catalog_checksum"] == "ok"
+
+
+def test_validate_and_stores_speak_csv_like_the_other_commands(tmp_path, capsys):
+    path = write_store(generate_store(2, 4, seed=1), tmp_path / "s.json")
+    assert main(["validate", str(path), "--format", "csv", "-o", str(tmp_path / "v.csv")]) == 0
+    (row,) = list(csv.DictReader((tmp_path / "v.csv").open()))
+    assert row["questions"] == "2" and row["branches_max"] == "4"
+    assert main(["stores", "--format", "csv", "--data-dir", str(tmp_path)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 12 and {row["present"] for row in rows} == {"False"}

@@ -267,6 +267,6 @@ def test_generated_malformed_stores_are_one_sentence(
     code = main(["validate", str(path), "--format", "json"])
     out, err = capsys.readouterr()
     if outcomes[0] is None:
-        assert code == 0 and json.loads(out)["questions"] >= 1 and err == ""
+        assert code == 0 and json.loads(out)[0]["questions"] >= 1 and err == ""
     else:
         assert code == 1 and out == "" and err == f"tts-gym validate: {outcomes[0]}\n"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
+from tts_gym.cli.options import add_quiet, default_of, show_progress
+from tts_gym.collect.backends import BACKENDS
 from tts_gym.collect.collector import CollectConfig, collect
-
-DEFAULTS = {field.name: field.default for field in fields(CollectConfig)}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,9 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="STORE.json", help="store to write")
     parser.add_argument(
         "--backend",
-        choices=("vllm", "transformers"),
-        default=DEFAULTS["backend"],
-        help="vllm (GPU, default) or transformers (CPU; small models and tests)",
+        choices=BACKENDS,
+        default=default_of(CollectConfig, "backend"),
+        help="vllm (GPU) or transformers (CPU; small models and tests) "
+        f"(default: {default_of(CollectConfig, 'backend')})",
     )
     number = _number_arguments(parser)
     number("--n", int, "N", "traces per question")
@@ -52,14 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue after the last completed question"
     )
+    add_quiet(parser)
     parser.set_defaults(func=run)
 
 
 def _number_arguments(parser: argparse.ArgumentParser):
     def add(flag: str, kind: type, metavar: str, text: str) -> None:
-        default = DEFAULTS[flag[2:].replace("-", "_")]
+        default = default_of(CollectConfig, flag[2:].replace("-", "_"))
         parser.add_argument(
-            flag, type=kind, default=default, metavar=metavar, help=f"{text} (default {default})"
+            flag, type=kind, default=default, metavar=metavar, help=f"{text} (default: {default})"
         )
 
     return add
@@ -69,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     config = CollectConfig(
         **{field.name: getattr(args, field.name) for field in fields(CollectConfig)}
     )
-    result = collect(args.questions, args.out, config, resume=args.resume)
+    result = collect(
+        args.questions, args.out, config, resume=args.resume, progress=show_progress(args)
+    )
     if result.collected == 0:
         print(f"{result.store} is already complete ({result.questions} questions).")
     else:

@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from tts_gym.cli.options import (
+    add_engine,
+    add_fetch,
+    add_format,
+    add_protocol,
+    add_quiet,
+    add_stores,
+    fetch_missing,
+    render,
+    show_progress,
+)
 from tts_gym.control.loading import load_policy, parse_config, parse_value
 from tts_gym.control.protocols import policy_config, policy_name
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import (
-    DEFAULT_ENGINE,
-    ENGINES,
     Cell,
     Setting,
-    compare,
+    compare_against,
     evaluate_settings,
     sweep_settings,
 )
 from tts_gym.evaluation.paper import table1_controllers
-from tts_gym.evaluation.protocols import PROTOCOLS, Protocol
-from tts_gym.evaluation.report import FORMATS, emit, fmt, interval, to_csv, to_json
+from tts_gym.evaluation.protocols import Protocol
+from tts_gym.evaluation.report import fmt, interval
 from tts_gym.evaluation.stats import PairedComparison
 
 
@@ -45,10 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--sweep", metavar="K=V1,V2,...", help="one setting per value, e.g. beta=0,0.5,1"
     )
-    parser.add_argument("--stores", nargs="+", required=True, metavar="STORE")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="default")
-    parser.add_argument("--orders", type=int, default=100, help="orders per question")
-    parser.add_argument("--seed", type=int, default=0, help="orders and bootstrap seed")
+    add_stores(parser, default=None, help="stores to evaluate on")
+    add_fetch(parser)
+    add_protocol(parser)
     parser.add_argument(
         "--no-baselines", dest="baselines", action="store_false", help="skip the baselines"
     )
@@ -57,18 +64,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="METHOD",
         help="paired differences of each setting against this method (e.g. ASC)",
     )
-    parser.add_argument("--format", choices=FORMATS, default="table")
-    parser.add_argument("--output", "-o", metavar="FILE", help="write csv/json here (atomic)")
+    add_format(parser)
     parser.add_argument("--traces", metavar="FILE", help="per-episode traces of the policy (JSONL)")
     parser.add_argument("--plot", metavar="FILE.png", help="accuracy-vs-tokens plot")
-    parser.add_argument(
-        "--jobs", "-j", type=int, metavar="N", help="worker processes (threads when compiled)"
-    )
-    add_engine_argument(parser)
-    parser.add_argument(
-        "--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA, else the cache)"
-    )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_engine(parser)
+    add_quiet(parser)
     parser.add_argument(
         "--isolate",
         action="store_true",
@@ -81,6 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     config = parse_config(args.config)
     protocol = Protocol(args.protocol, args.orders, args.seed)
+    fetch_missing(args, args.stores)
     key, values = parse_sweep(args.sweep) if args.sweep else (None, [None])
     if args.isolate:
         from tts_gym.evaluation.sandbox.harness import isolated_settings
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     baselines = []
     if args.baselines:
         baselines = [Setting(c, policy_name(c), policy_config(c)) for c in table1_controllers()]
-    progress = not args.quiet and sys.stderr.isatty()
+    progress = show_progress(args)
     common = dict(
         seed=args.seed,
         jobs=args.jobs,
@@ -117,17 +118,14 @@ def run(args: argparse.Namespace) -> int:
     )
     cells = ours + evaluate_settings(baselines, args.stores, protocol, **common)
     cells.sort(key=lambda cell: cell.store.name)  # stable: the policy's settings first per store
-    comparisons = paired(ours, cells, args.compare) if args.compare else []
+    ours_ids = {id(cell) for cell in ours}
+    baseline_cells = [cell for cell in cells if id(cell) not in ours_ids]
+    comparisons = compare_against(args.compare, ours, baseline_cells) if args.compare else []
     rows = [cell.row() for cell in cells]
     if args.sweep:
         for row, cell in zip(rows, cells, strict=True):
             row[key] = cell.config.get(key)
-    if args.format == "csv":
-        emit(to_csv(rows), args.output)
-    elif args.format == "json":
-        emit(to_json(rows), args.output)
-    else:
-        print_table(cells, protocol, comparisons)
+    render(args, rows, lambda: print_table(cells, protocol, comparisons))
     if args.traces:
         from tts_gym.evaluation.traces import write_traces
 
@@ -139,36 +137,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_engine_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default=DEFAULT_ENGINE,
-        help="compiled: built-in controllers on the compiled core (default); python: every "
-        "controller on the reference Episode (same numbers, slower)",
-    )
-
-
 def parse_sweep(text: str) -> tuple[str, list[Any]]:
     key, sep, values = text.partition("=")
     items = [value.strip() for value in values.split(",") if value.strip()]
     if not sep or not key.strip() or not items:
         raise TTSGymError(f"--sweep '{text}' is not of the form key=v1,v2,...")
     return key.strip(), [parse_value(item) for item in items]
-
-
-def paired(ours: list[Cell], cells: list[Cell], reference: str) -> list[PairedComparison]:
-    """Each of our cells against the `reference` method's cell on the same store."""
-    ours_ids = {id(cell) for cell in ours}
-    by_store: dict[str, Cell] = {}
-    # a baseline of that name first; the policy's own setting only when no baseline has it
-    for cell in sorted(cells, key=lambda cell: id(cell) in ours_ids):
-        if cell.method == reference:
-            by_store.setdefault(cell.store.name, cell)
-    if not by_store:
-        known = ", ".join(dict.fromkeys(cell.method for cell in cells))
-        raise TTSGymError(f"--compare '{reference}' is not one of the methods ({known}).")
-    return [compare(by_store[cell.store.name], cell) for cell in ours]
 
 
 def print_table(cells: list[Cell], protocol: Protocol, comparisons: list[PairedComparison]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from tts_gym.cli.options import add_data_dir, add_quiet
 from tts_gym.store.fetch import MIRROR_ENV_VAR, fetch
 
 
@@ -18,15 +19,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help="store name or group")
     parser.add_argument("--all", action="store_true", help="every store in the catalog")
-    parser.add_argument(
-        "--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA, else the cache)"
-    )
+    add_data_dir(parser)
     parser.add_argument(
         "--mirror",
         metavar="URL",
         help=f"base URL serving <collection>/<Model>/<benchmark>.json (default: ${MIRROR_ENV_VAR})",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or status lines")
+    add_quiet(parser, "no progress bar or status lines")
 
     def run(args: argparse.Namespace) -> int:
         if bool(args.names) == args.all:

@@ -10,13 +10,23 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from tts_gym.cli.evaluate import add_engine_argument
+from tts_gym.cli.options import (
+    add_engine,
+    add_fetch,
+    add_format,
+    add_quiet,
+    add_stores,
+    default_of,
+    fetch_missing,
+    render,
+    show_progress,
+)
 from tts_gym.control.protocols import policy_config, policy_name
 from tts_gym.evaluation.evaluate import Setting, evaluate_settings
 from tts_gym.evaluation.paper import PRINTED_ROUNDING, table1_controllers, table1_stores
 from tts_gym.evaluation.parallel import available_cores
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.report import FORMATS, emit, fmt, paper_row, to_csv, to_json
+from tts_gym.evaluation.report import fmt, paper_row
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,32 +39,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the printed values."
         ),
     )
+    add_stores(parser, default=table1_stores(), shown=["the 12 stores of Table 1"], help="stores")
+    add_fetch(parser)
+    add_format(parser)
+    add_engine(parser)
+    orders = default_of(Protocol, "n_orders")
     parser.add_argument(
-        "--stores",
-        nargs="+",
-        metavar="STORE",
-        default=table1_stores(),
-        help="store names, groups or paths (default: the 12 stores of Table 1)",
+        "--orders", type=int, default=orders, help=f"branch orders (default: {orders})"
     )
-    parser.add_argument("--format", choices=FORMATS, default="table")
-    parser.add_argument("--output", "-o", metavar="FILE", help="write csv/json here (atomic)")
-    parser.add_argument(
-        "--jobs",
-        "-j",
-        type=int,
-        metavar="N",
-        help="worker processes, threads when compiled (default: all cores)",
-    )
-    add_engine_argument(parser)
-    parser.add_argument("--orders", type=int, default=100, help="branch orders (default 100)")
-    parser.add_argument(
-        "--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA, else the cache)"
-    )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or timing")
+    add_quiet(parser, "no progress bar or timing")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    fetch_missing(args, args.stores)
     settings = [Setting(c, policy_name(c), policy_config(c)) for c in table1_controllers()]
     started = time.perf_counter()
     cells = evaluate_settings(
@@ -62,18 +60,13 @@ def run(args: argparse.Namespace) -> int:
         args.stores,
         Protocol("autotts", args.orders),
         jobs=args.jobs,
-        progress=not args.quiet and sys.stderr.isatty(),
+        progress=show_progress(args),
         data_dir=args.data_dir,
         engine=args.engine,
     )
     wall = time.perf_counter() - started
     rows = [paper_row(cell) for cell in cells]
-    if args.format == "csv":
-        emit(to_csv(rows), args.output)
-    elif args.format == "json":
-        emit(to_json(rows), args.output)
-    else:
-        print_table(rows, args.orders)
+    render(args, rows, lambda: print_table(rows, args.orders))
     if not args.quiet:
         episodes = sum(cell.n_episodes for cell in cells)
         jobs = args.jobs or available_cores()

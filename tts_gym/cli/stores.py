@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from tts_gym.cli.options import add_data_dir, add_format, render
 from tts_gym.store.catalog import CATALOG
 from tts_gym.store.paths import catalog_path, data_dir
 
@@ -19,10 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="list the known replay stores and whether they are downloaded",
         description="List the catalog of replay stores and whether each is in the data folder.",
     )
-    parser.add_argument(
-        "--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA, else the cache)"
-    )
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    add_data_dir(parser)
+    add_format(parser)
     parser.set_defaults(func=run)
 
 
@@ -38,12 +36,12 @@ def run(args: argparse.Namespace) -> int:
         }
         for entry in CATALOG.values()
     ]
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
-        return 0
-    table = Table(
-        title=f"replay stores in the data folder {data_dir(args.data_dir)}", box=box.SIMPLE
-    )
+    render(args, rows, lambda: _print_table(rows, args.data_dir))
+    return 0
+
+
+def _print_table(rows: list[dict], folder: str | None) -> None:
+    table = Table(title=f"replay stores in the data folder {data_dir(folder)}", box=box.SIMPLE)
     table.add_column("name", no_wrap=True)
     for column in ("model", "benchmark", "role", "present"):
         table.add_column(column)
@@ -59,4 +57,3 @@ def run(args: argparse.Namespace) -> int:
     missing = sum(not row["present"] for row in rows)
     if missing:
         console.print(f"{missing} missing; get them with `tts-gym fetch NAME` or `--all`.")
-    return 0

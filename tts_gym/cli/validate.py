@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rich.console import Console
 from rich.table import Table
 
+from tts_gym.cli.options import add_data_dir, add_format, render
 from tts_gym.store.catalog import CATALOG
 from tts_gym.store.replay import load_store
 from tts_gym.store.summary import summarize
@@ -24,10 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("store", metavar="PATH_OR_NAME")
-    parser.add_argument(
-        "--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA, else the cache)"
-    )
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    add_data_dir(parser)
+    add_format(parser)
     parser.set_defaults(func=run)
 
 
@@ -39,16 +37,17 @@ def run(args: argparse.Namespace) -> int:
     summary["catalog_checksum"] = (
         None if entry is None else ("ok" if store.sha256 == entry.sha256 else "differs")
     )
-    if args.format == "json":
-        print(json.dumps(summary, indent=2))
-        return 0
-    table = Table(title=f"{store.name}: valid", show_header=False)
+    render(args, [summary], lambda: _print_table(store.name, summary))
+    return 0
+
+
+def _print_table(name: str, summary: dict) -> None:
+    table = Table(title=f"{name}: valid", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in summary.items():
         table.add_row(key, _show(value))
     Console().print(table)
-    return 0
 
 
 def _show(value: object) -> str:

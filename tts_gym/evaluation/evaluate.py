@@ -18,12 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from tts_gym.control.builtin.compiled import COMPILED_TYPES, why_not_compiled
 from tts_gym.control.loading import load_policy
 from tts_gym.control.outcomes import Outcomes
 from tts_gym.control.protocols import policy_config, policy_name
 from tts_gym.errors import TTSGymError
-from tts_gym.evaluation.compiled import run_compiled
 from tts_gym.evaluation.parallel import Job, available_cores, run_jobs
 from tts_gym.evaluation.protocols import Protocol, get_protocol
 from tts_gym.evaluation.score import score
@@ -168,6 +166,8 @@ def evaluate_settings(
     runs.update(zip(on_episode, run_jobs(jobs_list, jobs, progress=progress), strict=True))
     fast = [i for i, fast in enumerate(compiled) if fast]
     if fast:
+        from tts_gym.evaluation.compiled import run_compiled  # numba: only when it runs
+
         threads = jobs or available_cores()
         played = run_compiled([settings[i].policy for i in fast], loaded, protocol, threads)
         for i, per_store in zip(fast, played, strict=True):
@@ -220,6 +220,24 @@ def compare(a: Cell, b: Cell, n_boot: int = 2000, seed: int = 0) -> PairedCompar
     return PairedComparison(a.store.name, a.method, b.method, d_acc, acc_ci, d_tok, tok_ci)
 
 
+def compare_against(
+    reference: str, ours: Sequence[Cell], others: Sequence[Cell] = ()
+) -> list[PairedComparison]:
+    """Each of `ours` against the cell of method `reference` on its store: a cell of that name
+    among `others` (the baselines) first, else among `ours` (a setting of the policy itself)."""
+    by_store: dict[str, Cell] = {}
+    for cell in (*others, *ours):
+        if cell.method == reference:
+            by_store.setdefault(cell.store.name, cell)
+    if not by_store:
+        known = ", ".join(dict.fromkeys(cell.method for cell in (*ours, *others)))
+        raise TTSGymError(f"'{reference}' is not one of the methods ({known}).")
+    missing = sorted({cell.store.name for cell in ours} - set(by_store))
+    if missing:
+        raise TTSGymError(f"'{reference}' was not evaluated on {', '.join(missing)}.")
+    return [compare(by_store[cell.store.name], cell) for cell in ours]
+
+
 def resolve_stores(
     stores: str | os.PathLike | ReplayStore | Sequence[str | os.PathLike | ReplayStore],
     data_dir: str | os.PathLike | None = None,
@@ -243,6 +261,8 @@ def _setting(policy: Any, config: Mapping[str, Any] | None) -> Setting:
 
 def _compiles(policy: Any) -> bool:
     """Whether `policy` runs compiled; a built-in that cannot says why (it still runs)."""
+    from tts_gym.control.builtin.compiled import COMPILED_TYPES, why_not_compiled
+
     reason = why_not_compiled(policy)
     if reason is not None and type(policy) in COMPILED_TYPES:
         warnings.warn(f"{policy_name(policy)} runs on the Python engine: {reason}.", stacklevel=2)

@@ -38,7 +38,7 @@ RUN_ARGS = [
     "--max-dollars",
     "10",
     "--time-limit",
-    "10",
+    "20",  # the sweep plus its replays in fresh processes, with room for a loaded machine
 ]
 TIME_LIMIT = re.compile(r"the (wall|CPU)-time limit of [\d.]+ s")
 CALL_DOLLARS = (1000 * 3 + 200 * 15 + 3000 * 0.3) / 1e6  # the mock's usage at Sonnet prices
@@ -285,7 +285,7 @@ def test_claude_code_proposer(tmp_path, monkeypatch, shared_replay) -> None:
     [
         (["--stores", "autotts/qwen3-8b/aime25"], "held-out store"),
         (["--betas", "0.5"], "--betas needs at least two values"),
-        (["--rounds", "0"], "--rounds must be positive"),
+        (["--rounds", "0"], "rounds must be positive"),
     ],
 )
 @pytest.mark.real_stores

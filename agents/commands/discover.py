@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import get_args
 
-from tts_gym_agents.discovery.check_command import (
-    add_sweep_arguments,
-    sandbox_limits,
-    sweep_settings,
-)
+from tts_gym_agents.commands.sweep import add_sweep_arguments, sandbox_limits, sweep_settings
+from tts_gym_agents.discovery.feedback import FeedbackMode
+from tts_gym_agents.discovery.final import FINAL_PROTOCOL, FINAL_STORES, FINAL_TIME_LIMIT, run_final
+from tts_gym_agents.discovery.loop import DiscoveryConfig, resume, start
+from tts_gym_agents.discovery.proposers import PROPOSERS
 
+from tts_gym.cli.options import default_of
 from tts_gym.errors import TTSGymError
+from tts_gym.evaluation.protocols import PROTOCOLS, Protocol
 
-DEFAULT_ROUNDS = 5
-DEFAULT_DOLLARS = 40.0
-DEFAULT_MINUTES = 180.0
-ROUND_TIME_LIMIT = 600.0
-FINAL_TIME_LIMIT = 3600.0
+STOPS = ("rounds", "max_dollars", "max_minutes")
+"""Hard stops that `--resume` may change."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,78 +41,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mode.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN")
     mode.add_argument("--final", metavar="RUN", help="held-out report of the run in folder RUN")
     parser.add_argument("--runs-dir", default="runs", help="where runs live (default: runs)")
-    parser.add_argument(
-        "--proposer",
-        choices=("anthropic", "claude-code"),
-        default="anthropic",
-        help="who writes controllers (default: anthropic)",
-    )
-    parser.add_argument("--model", default=None, help="model name (default: claude-sonnet-4-6)")
-    parser.add_argument("--claude-executable", default="claude", help="Claude Code's command")
-    parser.add_argument(
-        "--rounds", type=int, default=None, help=f"hard stop: rounds (default: {DEFAULT_ROUNDS})"
-    )
-    parser.add_argument(
-        "--max-dollars",
-        type=float,
-        default=None,
-        help=f"hard stop: estimated dollars spent (default: {DEFAULT_DOLLARS:g})",
-    )
-    parser.add_argument(
-        "--max-minutes",
-        type=float,
-        default=None,
-        help=f"hard stop: wall minutes of completed rounds (default: {DEFAULT_MINUTES:g})",
-    )
-    parser.add_argument(
-        "--max-turns", type=int, default=20, help="API calls per round (default: 20)"
-    )
-    parser.add_argument(
+    _choice(parser, "--proposer", PROPOSERS, "who writes controllers")
+    _option(parser, "--model", str, "model name")
+    _option(parser, "--claude-executable", str, "Claude Code's command")
+    _option(parser, "--rounds", int, "hard stop: rounds")
+    _option(parser, "--max-dollars", float, "hard stop: estimated dollars spent")
+    _option(parser, "--max-minutes", float, "hard stop: wall minutes of completed rounds")
+    _option(parser, "--max-turns", int, "API calls per round")
+    _choice(
+        parser,
         "--feedback",
-        choices=("full", "scalar"),
-        default="full",
-        help="full: scores, matchups and traces; scalar: scores only (ablation)",
+        get_args(FeedbackMode),
+        "full: scores, matchups and traces; scalar: scores only (ablation)",
     )
+    round_limit = default_of(DiscoveryConfig, "time_limit")
     add_sweep_arguments(
         parser,
-        orders=20,
-        questions=None,
-        wall=f"{ROUND_TIME_LIMIT:g}, with --final {FINAL_TIME_LIMIT:g}",
+        orders=default_of(DiscoveryConfig, "orders"),
+        questions=default_of(DiscoveryConfig, "questions"),
+        wall=f"{round_limit:g}, with --final {FINAL_TIME_LIMIT:g}",
     )
     parser.add_argument(
         "--held-out",
         nargs="+",
-        default=["held-out"],
+        default=list(FINAL_STORES),
         metavar="STORE",
-        help="with --final: the held-out stores (default: held-out)",
+        help=f"with --final: the held-out stores (default: {' '.join(FINAL_STORES)})",
     )
     parser.add_argument(
         "--protocol",
-        choices=("autotts", "default"),
-        default="autotts",
-        help="with --final: the orders (default: autotts, the paper's 100 orders)",
+        choices=PROTOCOLS,
+        default=FINAL_PROTOCOL.name,
+        help=f"with --final: the orders (default: {FINAL_PROTOCOL.name})",
     )
     parser.add_argument(
-        "--final-orders", type=int, default=100, help="with --final: orders per question (100)"
+        "--final-orders",
+        type=int,
+        default=FINAL_PROTOCOL.n_orders,
+        help=f"with --final: orders per question (default: {FINAL_PROTOCOL.n_orders})",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tts_gym_agents.discovery.loop import DEFAULT_MODEL, DiscoveryConfig, resume, start
-
     if args.final:
         return _final(args)
+    given = {
+        name: value
+        for name in (*STOPS, "proposer", "model", "claude_executable", "max_turns", "feedback")
+        if (value := getattr(args, name)) is not None
+    }
     if args.resume:
-        overrides = {
-            key: value
-            for key, value in (
-                ("rounds", args.rounds),
-                ("max_dollars", args.max_dollars),
-                ("max_minutes", args.max_minutes),
-            )
-            if value is not None
-        }
+        overrides = {name: value for name, value in given.items() if name in STOPS}
+        if set(given) - set(STOPS):
+            changed = ", ".join("--" + n.replace("_", "-") for n in sorted(set(given) - set(STOPS)))
+            raise TTSGymError(f"--resume keeps the run's settings but its stops (got {changed}).")
         discovery = resume(_existing(args.resume), overrides)
     else:
         if not args.name:
@@ -121,25 +104,18 @@ def run(args: argparse.Namespace) -> int:
             raise TTSGymError(
                 f"'{args.name}' is not a plain run name (use --runs-dir for folders)."
             )
-        settings = sweep_settings(args, ROUND_TIME_LIMIT)
+        settings = sweep_settings(args, default_of(DiscoveryConfig, "time_limit"))
         config = DiscoveryConfig(
-            proposer=args.proposer,
-            model=args.model or DEFAULT_MODEL,
-            rounds=_positive(args.rounds, DEFAULT_ROUNDS, "--rounds"),
-            max_dollars=_positive(args.max_dollars, DEFAULT_DOLLARS, "--max-dollars"),
-            max_minutes=_positive(args.max_minutes, DEFAULT_MINUTES, "--max-minutes"),
-            max_turns=_positive(args.max_turns, 20, "--max-turns"),
+            **given,
             stores=tuple(args.stores),
             data_dir=args.data_dir,
             betas=settings.betas,
             orders=args.orders,
             seed=args.seed,
             questions=args.questions,
-            feedback=args.feedback,
             free_knobs=args.free_knobs,
             time_limit=settings.limits.wall_seconds,
             memory_mb=args.memory_mb,
-            claude_executable=args.claude_executable,
         )
         discovery = start(Path(args.runs_dir) / args.name, config)
     with discovery:
@@ -156,10 +132,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _final(args: argparse.Namespace) -> int:
-    from tts_gym_agents.discovery.final import run_final
-
-    from tts_gym.evaluation.protocols import Protocol
-
     if args.final_orders < 1:
         raise TTSGymError("--final-orders must be at least 1.")
     folder = run_final(
@@ -180,9 +152,12 @@ def _existing(folder: str) -> Path:
     return path
 
 
-def _positive(value: float | None, default: float, flag: str) -> float:
-    if value is None:
-        return default
-    if value <= 0:
-        raise TTSGymError(f"{flag} must be positive.")
-    return value
+def _option(parser: argparse.ArgumentParser, flag: str, kind: type, help: str) -> None:
+    """A setting of `DiscoveryConfig`, with its default shown (None here: the config's)."""
+    default = default_of(DiscoveryConfig, flag[2:].replace("-", "_"))
+    parser.add_argument(flag, type=kind, default=None, help=f"{help} (default: {default})")
+
+
+def _choice(parser: argparse.ArgumentParser, flag: str, choices: tuple, help: str) -> None:
+    default = default_of(DiscoveryConfig, flag[2:].replace("-", "_"))
+    parser.add_argument(flag, choices=choices, default=None, help=f"{help} (default: {default})")

@@ -9,10 +9,12 @@ tts-gym train --out runs/sweep --sweep 0.05,0.1,0.2  one run per token penalty, 
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import fields
 from pathlib import Path
 
+from tts_gym_agents.rl.config import ALGOS, TrainConfig
+
+from tts_gym.cli.options import add_quiet, add_stores, default_of, show_progress
 from tts_gym.errors import TTSGymError
 
 DEFAULT_ROOT = Path("runs/train")
@@ -30,15 +32,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Held-out stores are refused. Evaluate with `tts-gym eval --policy sb3:DIR/model.zip`."
         ),
     )
-    parser.add_argument("--algo", choices=("maskable-ppo",), default="maskable-ppo")
-    parser.add_argument(
-        "--stores", nargs="+", metavar="STORE", help="training stores (default: search)"
+    parser.add_argument("--algo", choices=ALGOS, default=default_of(TrainConfig, "algo"))
+    add_stores(
+        parser, default=None, shown=default_of(TrainConfig, "stores"), help="training stores"
     )
-    parser.add_argument("--token-penalty", type=float, metavar="G", help="reward per 1e6 tokens")
-    parser.add_argument("--timesteps", type=int, metavar="N", help="macro decisions in all")
-    parser.add_argument("--seed", type=int, metavar="S")
-    parser.add_argument("--n-envs", type=int, metavar="K", help="parallel training envs")
-    parser.add_argument("--max-branches", type=int, metavar="M", help="env slots")
+    for flag, kind, meta, what in (
+        ("--token-penalty", float, "G", "reward per 1e6 tokens"),
+        ("--timesteps", int, "N", "macro decisions in all"),
+        ("--seed", int, "S", "seeds the split, the envs and the network"),
+        ("--n-envs", int, "K", "parallel training envs"),
+        ("--max-branches", int, "M", "env slots"),
+    ):
+        default = default_of(TrainConfig, flag[2:].replace("-", "_"))
+        parser.add_argument(flag, type=kind, metavar=meta, help=f"{what} (default: {default})")
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -48,14 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--sweep", metavar="G,G,...", help="one run per token penalty, in DIR/g<G>, then a table"
     )
-    parser.add_argument("--data-dir", metavar="D", help="data folder (default: $TTS_GYM_DATA)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_quiet(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tts_gym_agents.rl.config import TrainConfig
-    from tts_gym_agents.rl.train import sweep, train
+    from tts_gym_agents.rl.train import sweep, train  # torch and SB3: only when training
 
     given = {
         name: getattr(args, name)
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.stores is not None:
         given["stores"] = tuple(args.stores)
-    progress = not args.quiet and sys.stderr.isatty()
+    progress = show_progress(args)
     if args.sweep:
         penalties = _penalties(args.sweep)
         config = TrainConfig(algo=args.algo, **given)
