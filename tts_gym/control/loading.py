@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from tts_gym.control.builtin import (
@@ -132,24 +133,34 @@ def _import_file(spec: str, source: str) -> Any:
         raise PolicyLoadError(f"policy '{spec}': there is no file {source}.")
     # a stable, unique module name so that classes defined in the file pickle and compare
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-    module_name = f"tts_gym_policy_{path.stem}_{digest}"
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_name] = module
     try:
-        module_spec.loader.exec_module(module)
+        return exec_file(path, f"tts_gym_policy_{path.stem}_{digest}")
     except SyntaxError as error:
-        del sys.modules[module_name]
         raise PolicyLoadError(
             f"policy '{spec}': {source} has a syntax error at line {error.lineno} ({error.msg})."
         ) from None
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # untrusted code: even SystemExit is a failed load
-        del sys.modules[module_name]
         raise PolicyLoadError(
             f"policy '{spec}': importing {source} raised {brief(error)}."
         ) from None
+
+
+def exec_file(path: Path, module_name: str) -> ModuleType:
+    """Run the Python file `path` as the module `module_name`: the one way files become code.
+
+    The module is registered in `sys.modules` first (dataclasses and pickling look it up
+    there) and removed again if running the file raises, which it lets through.
+    """
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
     return module
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import importlib.util
 import inspect
 import json
 import os
@@ -37,6 +36,7 @@ import greenlet
 
 from tts_gym.control.errors import PolicyError
 from tts_gym.control.handle import QuestionHandle
+from tts_gym.control.loading import exec_file
 from tts_gym.control.protocols import check_answer
 from tts_gym.errors import IllegalActionError
 from tts_gym.evaluation.sandbox import channel as ch
@@ -218,7 +218,7 @@ def _child(
     channel.send_json(ch.CONFINED, layers)
     # ---- untrusted from here: the candidate's own code runs in this process ----
     try:
-        module = _load(path)
+        module = exec_file(path, "candidate")
         cls = getattr(module, request["class_name"], None)
     except BaseException as error:  # noqa: BLE001 - untrusted code: any failure is a result
         channel.send_json(ch.FAILED, _error(error, path))
@@ -232,14 +232,6 @@ def _child(
         return 0
     _Hub(channel, cls, json.loads(body)["settings"], path).run()
     return 0
-
-
-def _load(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location("candidate", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["candidate"] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
 def _describe(cls: Any) -> dict[str, Any]:
