@@ -69,6 +69,14 @@ class LoopsWithAChild:
             time.sleep(0.01)
 
 
+class StepLoops:
+    """A step policy: played side by side on the vector env, no single question under way."""
+
+    def act(self, obs, info):
+        while True:
+            pass
+
+
 class Later:
     """Answers the first four questions it is given, then does `how` on the fifth."""
 
@@ -95,14 +103,18 @@ def folder(tmp_path_factory) -> Path:
     return folder
 
 
-def start_eval(folder: Path, tag: str, policy: str, *args: str) -> subprocess.Popen:
-    """`tts-gym eval` of `policies.py:POLICY` on the store, writing a CSV and traces to `out/`."""
+def start_eval(
+    folder: Path, tag: str, policy: str, *args: str, traces: bool = True
+) -> subprocess.Popen:
+    """`tts-gym eval` of `policies.py:POLICY` on the store, writing a CSV (and traces) to `out/`."""
     (folder / "out").mkdir(exist_ok=True)
     command = [
         sys.executable, "-m", "tts_gym.cli", "eval", "--policy", f"policies.py:{policy}",
         "--stores", "tiny.json", "--orders", "1", "--no-baselines", "--quiet",
-        "--format", "csv", "-o", "out/cells.csv", "--traces", "out/traces.jsonl", *args,
+        "--format", "csv", "-o", "out/cells.csv", *args,
     ]  # fmt: skip
+    if traces:  # traced, every policy plays one episode at a time
+        command += ["--traces", "out/traces.jsonl"]
     return subprocess.Popen(
         command,
         cwd=folder,
@@ -205,17 +217,21 @@ def test_a_policy_that_never_returns_is_stopped_at_its_time_limit(folder, policy
 
 
 @pytest.mark.parametrize(
-    ("how", "expected"),
+    ("policy", "expected"),
     [
-        ("exit", "policy 'Later' raised SystemExit: 3 (on question 4 of tiny)."),
-        ("loop", "within its time limit of 1 s (stopped on question 4; --timeout"),
+        ("Later --config how=exit", "policy 'Later' raised SystemExit: 3 (on question 4 of tiny)."),
+        ("Later --config how=loop", "time limit of 1 s (stopped on question 4; --timeout"),
+        ("StepLoops", "time limit of 1 s (stopped on questions 0-2; --timeout"),
     ],
 )
-def test_the_sentence_names_the_question_under_way(folder, how, expected):
-    """One worker takes the questions in order, so the policy's fifth call is question 4."""
+def test_the_sentence_names_the_question_under_way(folder, policy, expected):
+    """One worker takes the questions in order, so the policy's fifth call is question 4; a
+    step policy (untraced) plays a task's episodes side by side, so its task's range is named."""
     tag = uuid.uuid4().hex
-    args = ("--jobs", "1", "--timeout", str(LIMIT), "--config", f"how={how}")
-    status, err, _ = finish(start_eval(folder, tag, "Later", *args), tag)
+    name, *config = policy.split()
+    args = ("--jobs", "1", "--timeout", str(LIMIT), *config)
+    process = start_eval(folder, tag, name, *args, traces=name != "StepLoops")
+    status, err, _ = finish(process, tag)
     assert_one_sentence(status, err, expected)
 
 
