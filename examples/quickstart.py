@@ -1,42 +1,33 @@
-"""Make TTSControl-v0, play a random masked policy, and print its accuracy and token use.
-
-python examples/quickstart.py [--episodes 200] [--store autotts/qwen3-8b/aime24]
-"""
-
-import argparse
-
 import gymnasium as gym
 import numpy as np
 
-import tts_gym  # noqa: F401  (registers TTSControl-v0)
-from tts_gym import ActionKind, decode_action
+from tts_gym import ActionKind, encode_action  # importing tts_gym registers TTSControl-v0
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--episodes", type=int, default=200)
-parser.add_argument("--store", default="autotts/qwen3-8b/aime24")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
+env = gym.make("TTSControl-v0", stores=["autotts/qwen3-8b/aime24"], token_penalty=0.5)
+READ, ANSWER = encode_action(ActionKind.READ), encode_action(ActionKind.ANSWER)
 
-env = gym.make("TTSControl-v0", stores=[args.store], token_penalty=0.5)
-rng = np.random.default_rng(args.seed)
 
-correct, tokens, returns = [], [], []
-obs, info = env.reset(seed=args.seed)
-while len(correct) < args.episodes:
-    # A random legal action, with answering made rare so that branches get explored.
-    legal = np.flatnonzero(info["action_mask"])
-    stops = np.array([decode_action(a)[0] in (ActionKind.ANSWER, ActionKind.SUBMIT) for a in legal])
-    weights = np.where(stops, 0.05, 1.0)
-    action = rng.choice(legal, p=weights / weights.sum())
+def three_agree(obs, info):
+    """Read whole branches until three give the same answer (at most 16), then answer."""
+    ids = obs["answer_id"][obs["answer_id"] >= 0].astype(int)  # the answers read so far
+    votes = np.bincount(ids).max() if ids.size else 0
+    if votes >= 3 or ids.size >= 16 or not info["action_mask"][READ]:
+        return ANSWER  # the majority of the answers read
+    return READ  # open the next branch and read it to its end
 
-    obs, reward, terminated, truncated, info = env.step(action)
-    returns.append(reward)
-    if terminated or truncated:
-        correct.append(info["correct"])
-        tokens.append(info["tokens"])
-        obs, info = env.reset()
 
-print(f"random masked policy on {args.store}, {args.episodes} episodes:")
-print(f"  accuracy      {100 * np.mean(correct):.1f}%")
-print(f"  tokens        {np.mean(tokens) / 1000:.1f}k per question")
-print(f"  mean return   {sum(returns) / args.episodes:+.3f}")
+correct, tokens = [], []
+obs, info = env.reset(seed=0)  # seeds the questions and branch orders of every episode
+for episode in range(300):
+    terminated = False
+    while not terminated:
+        obs, reward, terminated, truncated, info = env.step(three_agree(obs, info))
+    if episode < 3:
+        print(
+            f"episode {episode}: answer {info['answer']}, correct {info['correct']}, "
+            f"{info['tokens']} tokens"
+        )
+    correct.append(info["correct"])
+    tokens.append(info["tokens"])
+    obs, info = env.reset()
+print(f"300 episodes: {np.mean(correct):.1%} correct, {np.mean(tokens) / 1000:.1f}k tokens each")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from rich import box
@@ -24,8 +25,10 @@ from tts_gym.control.loading import load_policy, parse_config, parse_value
 from tts_gym.control.protocols import policy_config, policy_name
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import (
+    POLICY_TIMEOUT,
     Cell,
     Setting,
+    Timeout,
     compare_against,
     evaluate_settings,
     sweep_settings,
@@ -68,6 +71,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--traces", metavar="FILE", help="per-episode traces of the policy (JSONL)")
     parser.add_argument("--plot", metavar="FILE.png", help="accuracy-vs-tokens plot")
     add_engine(parser)
+    parser.add_argument(
+        "--timeout",
+        type=parse_timeout,
+        default="auto",
+        metavar="SECONDS",
+        help="time limit of the policy per store (its workers' time, added up), or 'none'; "
+        f"default ('auto'): none for the built-ins, {POLICY_TIMEOUT:g} for any other policy",
+    )
     add_quiet(parser)
     parser.add_argument(
         "--isolate",
@@ -114,7 +125,12 @@ def run(args: argparse.Namespace) -> int:
     )
     # traces are recorded for the evaluated policy only, not for the baselines
     ours = evaluate_settings(
-        policy_settings, args.stores, protocol, trace=bool(args.traces), **common
+        policy_settings,
+        args.stores,
+        protocol,
+        trace=bool(args.traces),
+        timeout=args.timeout,
+        **common,
     )
     cells = ours + evaluate_settings(baselines, args.stores, protocol, **common)
     cells.sort(key=lambda cell: cell.store.name)  # stable: the policy's settings first per store
@@ -135,6 +151,21 @@ def run(args: argparse.Namespace) -> int:
 
         pareto_plot(cells, args.plot, title=f"{args.policy} vs baselines ({protocol.name})")
     return 0
+
+
+def parse_timeout(text: str) -> Timeout:
+    """`--timeout`: positive seconds, 'none' (no limit) or 'auto' (the default)."""
+    if text.strip().lower() in ("none", "auto"):
+        return None if text.strip().lower() == "none" else "auto"
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a positive number of seconds, 'none' or 'auto'"
+        )
+    return seconds
 
 
 def parse_sweep(text: str) -> tuple[str, list[Any]]:

@@ -49,10 +49,13 @@ def play(
     *,
     questions: Sequence[int] | None = None,
     trace: bool = False,
+    on_question: Callable[[int], None] | None = None,
 ) -> Outcomes:
     """Play `policy` on each question of `store` (all, or the given indices) under each order.
 
     Any failure of the policy is a `PolicyError` sentence naming it, the store and where.
+    `on_question(index)` is called as each question starts when episodes are played one at a
+    time (how a supervisor names the question a stuck policy is on); not when side by side.
     """
     store = store.without_gold()
     indices = list(range(store.n_questions) if questions is None else questions)
@@ -78,8 +81,11 @@ def play(
         played = _play_side_by_side(policy, store, episodes)
     else:
         one = _episode_player(policy, kind, store, trace)
-        played = []
+        played, current = [], None
         for q, order in episodes:
+            if on_question is not None and q != current:
+                current = q
+                on_question(q)
             try:
                 played.append(one(q, order))
             except PolicyError as error:

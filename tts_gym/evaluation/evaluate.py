@@ -10,11 +10,12 @@ orders and the bootstrap is seeded.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from tts_gym.control.loading import load_policy
 from tts_gym.control.outcomes import Outcomes
 from tts_gym.control.protocols import policy_config, policy_name
 from tts_gym.errors import TTSGymError
-from tts_gym.evaluation.parallel import Job, available_cores, run_jobs
+from tts_gym.evaluation.parallel import Job, available_cores, run_jobs, trusted
 from tts_gym.evaluation.protocols import Protocol, get_protocol
 from tts_gym.evaluation.score import score
 from tts_gym.evaluation.stats import PairedComparison, bootstrap_ci, paired_difference
@@ -32,6 +33,11 @@ from tts_gym.store.select import select_stores
 ENGINES = ("compiled", "python")
 """`compiled`: built-ins on the compiled core; `python`: everything on `Episode`."""
 DEFAULT_ENGINE = "compiled"
+POLICY_TIMEOUT = 600.0
+"""Default time limit (seconds per store) of a controller that is not a built-in."""
+Timeout = float | Literal["auto"] | None
+"""Seconds per store; "auto": none for the built-ins, `POLICY_TIMEOUT` for any other
+controller; None: no limit."""
 
 
 @dataclass
@@ -105,6 +111,7 @@ def evaluate(
     progress: bool = False,
     data_dir: str | os.PathLike | None = None,
     engine: str = DEFAULT_ENGINE,
+    timeout: Timeout = "auto",
 ) -> list[Cell]:
     """Score controller(s) on store(s); one `Cell` per (store, controller), store-major.
 
@@ -113,7 +120,9 @@ def evaluate(
     orders, no intervals) or "default" (seeded numpy orders, bootstrap 95% intervals over
     questions). `jobs`: worker processes for the controllers that run on `Episode`, threads
     for the compiled ones (default: every available core). `engine`: "compiled" (built-ins
-    run compiled) or "python" (everything on `Episode`, the reference).
+    run compiled) or "python" (everything on `Episode`, the reference). `timeout`: seconds per
+    store for each controller that plays on `Episode` (its workers' time on that store, added
+    up); "auto": none for the built-ins, `POLICY_TIMEOUT` (600) for any other controller.
     """
     policies = [policy] if _is_single(policy) else list(policy)
     settings = [_setting(p, config) for p in policies]
@@ -128,6 +137,7 @@ def evaluate(
         progress=progress,
         data_dir=data_dir,
         engine=engine,
+        timeout=timeout,
     )
 
 
@@ -153,16 +163,23 @@ def evaluate_settings(
     progress: bool = False,
     data_dir: str | os.PathLike | None = None,
     engine: str = DEFAULT_ENGINE,
+    timeout: Timeout = "auto",
 ) -> list[Cell]:
     """`evaluate` for labelled settings (what sweeps and the CLI build)."""
     if engine not in ENGINES:
         raise TTSGymError(f"unknown engine '{engine}'; use one of {', '.join(ENGINES)}.")
+    _check_timeout(timeout)
     protocol = get_protocol(protocol, n_orders, seed)
     loaded = resolve_stores(stores, data_dir)
     compiled = [engine == "compiled" and not trace and _compiles(s.policy) for s in settings]
     runs: dict[tuple[int, int], Outcomes] = {}  # (store, setting) -> outcomes
     on_episode = [(s, i) for s in range(len(loaded)) for i, fast in enumerate(compiled) if not fast]
-    jobs_list = [Job(settings[i].policy, loaded[s], protocol, trace) for s, i in on_episode]
+    jobs_list = [
+        Job(
+            settings[i].policy, loaded[s], protocol, trace, _time_limit(settings[i].policy, timeout)
+        )
+        for s, i in on_episode
+    ]
     runs.update(zip(on_episode, run_jobs(jobs_list, jobs, progress=progress), strict=True))
     fast = [i for i, fast in enumerate(compiled) if fast]
     if fast:
@@ -257,6 +274,22 @@ def _setting(policy: Any, config: Mapping[str, Any] | None) -> Setting:
         raise ValueError("config applies to policy specs (strings), not to controller objects.")
     name = policy_name(policy)
     return Setting(policy, name, policy_config(policy))
+
+
+def _check_timeout(timeout: Timeout) -> None:
+    if timeout is None or isinstance(timeout, str) and timeout == "auto":
+        return
+    number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if not number or not 0 < timeout < math.inf:
+        raise TTSGymError(
+            f"timeout {timeout!r} is not a positive number of seconds, 'auto' or None."
+        )
+
+
+def _time_limit(policy: Any, timeout: Timeout) -> float | None:
+    if timeout != "auto":
+        return timeout
+    return None if trusted(policy) else POLICY_TIMEOUT
 
 
 def _compiles(policy: Any) -> bool:
