@@ -12,13 +12,15 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from tts_gym_agents.rl.config import ALGOS, TrainConfig
+from tts_gym_agents.rl.config import ALGOS, VEC_ENVS, TrainConfig
 
 from tts_gym.cli.options import add_quiet, add_stores, default_of, show_progress
 from tts_gym.errors import TTSGymError
 
 DEFAULT_ROOT = Path("runs/train")
-_DEFAULTS_FROM_CONFIG = ("token_penalty", "timesteps", "seed", "n_envs", "max_branches")
+_DEFAULTS_FROM_CONFIG = (
+    "token_penalty", "timesteps", "seed", "n_envs", "max_branches", "vec_env",
+)  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ):
         default = default_of(TrainConfig, flag[2:].replace("-", "_"))
         parser.add_argument(flag, type=kind, metavar=meta, help=f"{what} (default: {default})")
+    parser.add_argument(
+        "--vec-env",
+        choices=VEC_ENVS,
+        help="core: the envs in one process, each decision one compiled call; subproc: the "
+        f"Python macro envs in worker processes (default: {default_of(TrainConfig, 'vec_env')})",
+    )
     parser.add_argument(
         "--out",
         metavar="DIR",

@@ -15,6 +15,7 @@ from tts_gym.errors import TTSGymError
 from tts_gym.store.files import from_json, read_json, write_json
 
 ALGOS = ("maskable-ppo",)
+VEC_ENVS = ("core", "subproc")
 CONFIG_FILE = "config.json"
 
 
@@ -26,7 +27,7 @@ class TrainConfig:
     timesteps: int = 600_000  # macro decisions, summed over the envs
     seed: int = 0
     n_envs: int = 8
-    subproc: bool = True  # step the envs in worker processes (uses every core)
+    vec_env: str = "core"  # core: MacroVecEnv (one process, macros compiled); subproc: MacroEnv's
     max_branches: int = 64
     widen: int = 4  # branches one WIDEN macro opens
     valid_fraction: float = 0.2  # share of each training store's questions kept for validation
@@ -47,6 +48,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise TTSGymError(f"unknown algorithm '{self.algo}'; use one of {', '.join(ALGOS)}.")
+        if self.vec_env not in VEC_ENVS:
+            raise TTSGymError(
+                f"unknown vec env '{self.vec_env}'; use one of {', '.join(VEC_ENVS)}."
+            )
         for name in ("timesteps", "n_envs", "max_branches", "widen", "n_steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise TTSGymError(f"{name.replace('_', '-')} must be at least 1.")
@@ -79,6 +84,7 @@ class TrainConfig:
                 "tts-gym", "train", "--algo", self.algo, "--stores", *self.stores,
                 "--token-penalty", f"{self.token_penalty:g}", "--timesteps", str(self.timesteps),
                 "--seed", str(self.seed), "--n-envs", str(self.n_envs),
-                "--max-branches", str(self.max_branches), "--out", str(out),
+                "--max-branches", str(self.max_branches), "--vec-env", self.vec_env,
+                "--out", str(out),
             ]
         )  # fmt: skip

@@ -1,56 +1,74 @@
 """Play a macro policy on many episodes at once: one batched network call per decision.
 
 The autotts protocol on the eight held-out stores is 24,000 episodes; a network forward per
-decision of each episode would dominate the run time. Here up to `batch` envs, each pinned
-to one (question, order) with reset options, advance in lockstep and share one forward.
+decision of each episode would dominate the run time. Here up to `batch` envs of a
+`MacroBatch` (the macros run inside the compiled core), each pinned to one (question, order),
+advance in lockstep and share one forward. The schedule (which envs share a forward, in which
+order) is the one the Python macro envs had before the core ran them, so a model's decisions
+and therefore its recorded numbers are unchanged (tests hold the two paths equal).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
-from tts_gym_agents.rl.macro import MacroEnv
+from tts_gym_agents.rl.macro_core import ANSWER_ID, ENDED, TOKENS_SPENT, MacroBatch
 
 from tts_gym.control.outcomes import Orders, Outcomes
-from tts_gym.env import TTSControlEnv
+from tts_gym.engine.rules import NO_ANSWER
 from tts_gym.store import ReplayStore
 
 ChooseBatch = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
 """(stacked policy observations, macro masks [n, n_macros]) -> macros [n]."""
+Pinned = tuple[int, Sequence[int]]
+"""An episode: (global question of the batch's stores, branch order)."""
 
 
 def play_episodes(
-    choose: ChooseBatch, envs: Sequence[MacroEnv], episodes: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Play every episode (reset options) to its end; the final info of each, in order."""
-    finals: list[dict[str, Any]] = [{} for _ in episodes]
+    choose: ChooseBatch, core: MacroBatch, episodes: Sequence[Pinned]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Play every episode to its end on the envs of `core`: (answer ids, tokens), in order.
+
+    Each round, the running envs (in the order they took their episodes) share one
+    `choose`; an env whose episode ends takes the next pending one at once.
+    """
+    answers = np.full(len(episodes), NO_ANSWER, dtype=np.int64)
+    tokens = np.zeros(len(episodes), dtype=np.int64)
     pending = iter(enumerate(episodes))
-    running: dict[int, tuple[int, dict[str, np.ndarray]]] = {}  # env -> (episode, obs)
+    running: dict[int, int] = {}  # env -> episode, in the order the envs took them
 
-    def start(e: int) -> None:
-        item = next(pending, None)
-        if item is not None:
-            running[e] = (item[0], envs[e].reset(options=item[1])[0])
+    def take(envs: Sequence[int]) -> None:
+        started = []
+        for e in envs:
+            item = next(pending, None)
+            if item is not None:
+                running[e] = item[0]
+                core.stage(e, *item[1])
+                started.append(e)
+        if started:
+            core.start(started)
 
-    for e in range(len(envs)):
-        start(e)
+    take(range(core.n))
+    acting = np.zeros(core.n, dtype=np.bool_)
     while running:
-        order = list(running)
-        obs = {key: np.stack([running[e][1][key] for e in order]) for key in running[order[0]][1]}
-        masks = np.stack([envs[e].action_masks() for e in order])
-        for e, macro in zip(order, choose(obs, masks), strict=True):
-            index = running[e][0]
-            next_obs, _, terminated, truncated, info = envs[e].step(int(macro))
-            if terminated or truncated:
-                finals[index] = info
-                del running[e]
-                start(e)
-            else:
-                running[e] = (index, next_obs)
-    return finals
+        order = np.fromiter(running, dtype=np.int64, count=len(running))
+        obs = {"globals": core.globals[order], "summary": core.summary[order]}
+        macros = np.zeros(core.n, dtype=np.int64)
+        macros[order] = choose(obs, core.legal[order])
+        acting[:] = False
+        acting[order] = True
+        refused = core.step(macros, acting)
+        if refused >= 0:
+            raise ValueError(f"the policy chose a masked macro ({macros[refused]}).")
+        ended = [e for e in order.tolist() if core.outcome[e, ENDED]]
+        for e in ended:
+            index = running.pop(e)
+            answers[index] = core.outcome[e, ANSWER_ID]
+            tokens[index] = core.outcome[e, TOKENS_SPENT]
+        take(ended)
+    return answers, tokens
 
 
 def play_store(
@@ -59,34 +77,41 @@ def play_store(
     orders: Orders,
     *,
     questions: Sequence[int] | None = None,
-    env_kwargs: dict[str, Any] | None = None,
+    max_branches: int = 64,
     widen: int = 4,
     batch: int = 512,
 ) -> Outcomes:
     """The harness's `play`, batched: answers and tokens per (question, order)."""
     started = time.process_time()
-    env_kwargs = env_kwargs or {}
     indices = list(range(store.n_questions) if questions is None else questions)
-    episodes, counts = [], []
+    episodes: list[Pinned] = []
+    counts = []
     for q in indices:
         n_branches = store.questions[q].n_branches
         question_orders = orders(q, n_branches) if callable(orders) else orders
-        episodes.extend({"store": 0, "question": q, "order": list(o)} for o in question_orders)
+        episodes.extend((q, list(order)) for order in question_orders)
         counts.append(len(question_orders))
-    envs = [
-        MacroEnv(TTSControlEnv(stores=[str(store.path)], **env_kwargs), widen)
-        for _ in range(max(1, min(batch, len(episodes))))
+    core = MacroBatch(
+        [store], max(1, min(batch, len(episodes))), max_branches=max_branches, widen=widen
+    )
+    answer_ids, tokens = play_episodes(choose, core, episodes)
+    texts = [
+        [None if a == NO_ANSWER else store.questions[q].answers[a] for a in row]
+        for q, row in zip(indices, _rows(answer_ids.tolist(), counts), strict=True)
     ]
-    finals = play_episodes(choose, envs, episodes)
-    answers: list[list[str | None]] = []
-    tokens: list[list[int]] = []
-    start = 0
-    for count in counts:
-        answers.append([info["answer"] for info in finals[start : start + count]])
-        tokens.append([info["tokens"] for info in finals[start : start + count]])
-        start += count
     return Outcomes(
-        answers,
-        np.array(tokens, dtype=np.int64).reshape(len(indices), max(counts, default=0)),
+        texts,
+        np.array(_rows(tokens.tolist(), counts), dtype=np.int64).reshape(
+            len(indices), max(counts, default=0)
+        ),
         seconds=time.process_time() - started,
     )
+
+
+def _rows(values: list, counts: list[int]) -> list[list]:
+    """`values` cut into consecutive rows of `counts[k]` items."""
+    rows, start = [], 0
+    for count in counts:
+        rows.append(values[start : start + count])
+        start += count
+    return rows

@@ -46,13 +46,14 @@ class SB3Policy:
     def play(
         self, store: ReplayStore, orders: Orders, *, questions: Sequence[int] | None = None
     ) -> Outcomes:
-        """Every (question, order) of `store`, batched; same results as stepping `act`."""
+        """Every (question, order) of `store`, batched, the macros run inside the compiled
+        core; same results as stepping `act`."""
         return play_store(
             self.choose,
             store,
             orders,
             questions=questions,
-            env_kwargs=self.env_kwargs,
+            max_branches=self.config.max_branches,
             widen=self.config.widen,
         )
 

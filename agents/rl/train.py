@@ -1,5 +1,10 @@
 """Train a MaskablePPO controller on `TTSControl-v0` (through macro actions) into a run folder.
 
+The envs are a `MacroVecEnv` (`vec_env="core"`, the default): all of them in this process,
+each decision one compiled call that runs every env's macro. `vec_env="subproc"` runs the
+Python reference instead (`MacroEnv` over `TTSControl-v0`, one worker process per env), the
+path the shipped model was trained on (it reproduces that model exactly; about 4x slower).
+
 Run folder layout:
 - `config.json`: the `TrainConfig` (also what `load_sb3_policy` rebuilds the env from);
 - `model.zip`: the final model; `best_model.zip`: the best one on the validation split;
@@ -30,7 +35,7 @@ from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.utils import LinearSchedule
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv
 from tts_gym_agents.rl.config import TrainConfig
 from tts_gym_agents.rl.macro import Macro, MacroEnv
 from tts_gym_agents.rl.policy import SB3Policy
@@ -42,6 +47,7 @@ from tts_gym_agents.rl.split import (
     check_training_stores,
     split_questions,
 )
+from tts_gym_agents.rl.vec_env import macro_vec_env
 
 from tts_gym import ENV_ID
 from tts_gym.errors import TTSGymError
@@ -51,6 +57,7 @@ from tts_gym.store.files import atomic_write, read_json_object, write_json
 
 CHECKPOINTS = "checkpoints"
 _CHECKPOINT = re.compile(r"step_(\d+)\.zip")
+VALIDATION_ENVS = 32  # the core's validation envs at most (one forward serves them all)
 
 
 def make_env(
@@ -127,25 +134,7 @@ def train(
         write_json(out / "record.json", record)
         return record
 
-    vec_env = _subproc_vec_env if config.subproc else DummyVecEnv
-    venv = vec_env(
-        [
-            make_env(config, names, train_q, seed=config.seed + i, data_dir=data_dir)
-            for i in range(config.n_envs)
-        ]
-    )
-    valid_env = vec_env(
-        [
-            make_env(
-                config,
-                names,
-                valid_q,
-                cycle_orders=config.valid_orders,
-                seed=config.seed,
-                data_dir=data_dir,
-            )
-        ]
-    )
+    venv, valid_env = _vec_envs(config, stores, names, train_q, valid_q, data_dir)
     try:
         if resume:
             model = MaskablePPO.load(checkpoint, env=venv, device="cpu")
@@ -192,6 +181,40 @@ def train(
     evaluation = validation_report(SB3Policy(model, config), stores, valid_q, config)
     write_json(out / "evaluation.json", evaluation)
     return write_record(evaluation["overall"], until=trained)
+
+
+def _vec_envs(
+    config: TrainConfig,
+    stores: Sequence[ReplayStore],
+    names: Sequence[str],
+    train_q: Sequence[Episode],
+    valid_q: Sequence[Episode],
+    data_dir: str | None,
+) -> tuple[VecEnv, VecEnv]:
+    """The training envs (drawing from `train_q`) and the validation envs (cycling through
+    `valid_q` x `valid_orders` fixed episodes)."""
+    if config.vec_env == "subproc":
+        thunks = [
+            make_env(config, names, train_q, seed=config.seed + i, data_dir=data_dir)
+            for i in range(config.n_envs)
+        ]
+        valid = make_env(
+            config, names, valid_q, cycle_orders=config.valid_orders, seed=config.seed,
+            data_dir=data_dir,
+        )  # fmt: skip
+        return _subproc_vec_env(thunks), _subproc_vec_env([valid])
+    assert_not_held_out(stores)
+    settings = {
+        "max_branches": config.max_branches,
+        "token_penalty": config.token_penalty,
+        "widen": config.widen,
+        "seed": config.seed,
+    }
+    n_valid = min(VALIDATION_ENVS, len(valid_q) * config.valid_orders)
+    return (
+        macro_vec_env(stores, train_q, config.n_envs, **settings),
+        macro_vec_env(stores, valid_q, n_valid, cycle_orders=config.valid_orders, **settings),
+    )
 
 
 def _new_model(config: TrainConfig, venv: Any, tensorboard: Path) -> MaskablePPO:

@@ -314,6 +314,24 @@ def _restart(tables, obs_tables, state, obs, i, question, pinned_length):
     _update_globals(obs_tables, state, obs, i)
 
 
+@numba.njit(cache=True, inline="always")
+def step_env(tables, obs_tables, state, obs, i, action, token_penalty):
+    """Env i's legal `action` (its episode running): the core's step, then the observation;
+    returns the reward. `step_envs` runs it for every env; kernels that choose primitive
+    actions inside compiled code (the RL macros) run it for one."""
+    core.step(tables, state, i, action)
+    e = state[0][i]
+    reward = -token_penalty * e[COST] / 1e6
+    if e[DONE]:
+        return reward + (1.0 if core.is_correct(tables, state, i) else 0.0)
+    if e[SLOT] >= 0:
+        _update_slot(obs_tables, state, obs, i, e[SLOT], e[SHOWN] != NO_ANSWER)
+    if e[VOTES_CHANGED]:
+        _update_vote_columns(state, obs, i)
+    _update_globals(obs_tables, state, obs, i)
+    return reward
+
+
 # ---- the batch ------------------------------------------------------------------------------
 @numba.njit(cache=True)
 def reset_envs(addresses, shapes):
@@ -339,16 +357,12 @@ def step_envs(addresses, shapes, token_penalty):
             _restart(tables, obs_tables, state, obs, i, -1, 0)
             rewards[i] = 0.0
             continue
-        core.step(tables, state, i, actions[i])
-        e = episodes[i]
-        reward = -token_penalty * e[COST] / 1e6
-        if e[DONE]:
-            reward += 1.0 if core.is_correct(tables, state, i) else 0.0
-        else:
-            if e[SLOT] >= 0:
-                _update_slot(obs_tables, state, obs, i, e[SLOT], e[SHOWN] != NO_ANSWER)
-            if e[VOTES_CHANGED]:
-                _update_vote_columns(state, obs, i)
-            _update_globals(obs_tables, state, obs, i)
-        rewards[i] = reward
+        rewards[i] = step_env(tables, obs_tables, state, obs, i, actions[i], token_penalty)
     return -1
+
+
+# Compiled code built on these envs (the RL macros of `tts_gym_agents`) calls these as well,
+# with `step_env`: the arrays of a `CompiledEnvs` table (then its own, after them) and the
+# start of a new episode in one env.
+unpack = _unpack
+restart = _restart

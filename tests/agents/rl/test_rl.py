@@ -35,7 +35,6 @@ from tts_gym.store.synthetic import generate_store, write_store  # noqa: E402
 REPO = REPO_ROOT
 # Small and quick: 12 branches of at most 4k tokens, answers that get clearer with votes.
 TINY = TrainConfig(
-    subproc=False,
     max_branches=8,
     n_envs=4,
     n_steps=128,

@@ -11,6 +11,7 @@ written. Every compiled module calls it on import; numba is imported only then, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 _compiled = False
@@ -35,7 +36,7 @@ def compile_rules() -> None:
     _compiled = True
 
 
-def drop_stale_caches() -> None:
+def drop_stale_caches(caches: Sequence[Path] = (), sources: Sequence[Path] = ()) -> None:
     """Delete numba cache files older than the newest source they may have compiled in.
 
     numba checks a cached function against its own file only, but compiled code here inlines
@@ -43,13 +44,18 @@ def drop_stale_caches() -> None:
     an edit of one of those, a cache could hold stale machine code. Installed packages are not
     affected (every file is rewritten on install); a working tree is, and this keeps it honest
     at the price of a recompile after an edit under `tts_gym/{engine,env,store,control}`.
+
+    Compiled code outside the package that inlines this code (the RL macros of
+    `tts_gym_agents`) passes its folders as `caches` and its own files as `sources`: its
+    caches are then checked against those files and the package's, the package's are left.
     """
-    folders = [_PACKAGE / name for name in _SOURCES]
+    package = [_PACKAGE / name for name in _SOURCES]
     newest = max(
-        (path.stat().st_mtime for folder in folders for path in folder.rglob("*.py")),
+        (path.stat().st_mtime for folder in package for path in folder.rglob("*.py")),
         default=0.0,
     )
-    for folder in folders:
+    newest = max([newest, *(path.stat().st_mtime for path in sources)])
+    for folder in caches or package:
         for cache in folder.rglob("__pycache__/*.nb[ic]"):
             try:
                 if cache.stat().st_mtime < newest:
