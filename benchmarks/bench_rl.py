@@ -1,22 +1,39 @@
-"""The shipped RL controller vs the reference controllers on the held-out stores.
+"""The shipped RL controller: its held-out table, or the time its training command takes.
 
     python benchmarks/bench_rl.py [--model agents/rl/models/ppo-search/model.zip]
                                   [--stores held-out] [--orders 100] [--out FILE.json]
+    python benchmarks/bench_rl.py --train [--vec-env core|subproc] [--timesteps N]
+                                  [--run DIR]
 
-autotts protocol (the paper's 100 orders per question). Prints one markdown table (accuracy
-in percent and mean tokens per question in thousands, per store and averaged over the
-stores) and the wall time of the RL evaluation (batched forwards, questions spread over
-`--jobs` processes), and writes the numbers as JSON (default: `heldout.json` beside the model).
+Default: the held-out table. autotts protocol (the paper's 100 orders per question). Prints
+one markdown table (accuracy in percent and mean tokens per question in thousands, per store
+and averaged over the stores) and the wall time of the RL evaluation (batched forwards on the
+compiled macros, questions spread over `--jobs` processes), and writes the numbers as JSON
+(default: `heldout.json` beside the model).
+
+`--train`: runs the training that produced the model (its `config.json`, i.e. `tts-gym train
+--token-penalty 0.01 --max-branches 32 --timesteps 600000 --seed 0 --n-envs 8`) on
+`--vec-env` into `--run` (default: a temporary folder), and prints its wall time as the run
+records it (training, without the final evaluation), the process's CPU time, the load
+average before and after, where the time went (env steps, PPO updates, the rest: rollout
+forwards, SB3's bookkeeping, validation), and its validation accuracy and tokens beside the
+shipped run's. It reads no held-out store.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from tts_gym_agents.rl.config import VEC_ENVS, TrainConfig
 from tts_gym_agents.rl.policy import load_sb3_policy
 
 from tts_gym.control.builtin import (
@@ -41,48 +58,137 @@ BASELINES = [
     ConfidenceMomentum(1.0),
 ]
 
+
+def heldout_table(args: argparse.Namespace) -> None:
+    protocol = Protocol("autotts", args.orders)
+    stores = resolve_stores(args.stores)
+    policy = load_sb3_policy(args.model)
+    names = [store.name for store in stores]
+    rows: dict[str, dict[str, tuple[float, float]]] = {}  # method -> store -> (acc %, tokens k)
+
+    started = time.perf_counter()
+    rl_cells = evaluate(policy, stores, protocol, jobs=args.jobs)  # batched through its play
+    rl_wall = time.perf_counter() - started
+
+    for cell in [*rl_cells, *evaluate(BASELINES, stores, protocol, jobs=args.jobs)]:
+        rows.setdefault(cell.method, {})[cell.store.name] = (cell.acc, cell.tokens_k)
+
+    short = [name.removeprefix("autotts/").replace("qwen3-", "") for name in names]
+    print(f"| method | avg acc | avg tokens_k | {' | '.join(short)} |")
+    print(f"|---|---:|---:|{'---:|' * len(names)}")
+    summary = {}
+    for method, cells in rows.items():
+        acc = float(np.mean([cells[name][0] for name in names]))
+        tokens = float(np.mean([cells[name][1] for name in names]))
+        summary[method] = {"acc": round(acc, 2), "tokens_k": round(tokens, 1)}
+        per_store = " | ".join(f"{cells[n][0]:.1f} / {cells[n][1]:.0f}k" for n in names)
+        print(f"| {method} | {acc:.2f} | {tokens:.1f} | {per_store} |")
+    episodes = sum(s.n_questions for s in stores) * args.orders
+    print(f"\nRL evaluation: {episodes:,} episodes in {rl_wall:.0f} s ({args.jobs} processes).")
+
+    out = args.out or args.model.parent / "heldout.json"
+    report = {
+        "protocol": protocol.describe(),
+        "stores": names,
+        "summary": summary,
+        "per_store": {m: {n: list(v) for n, v in cells.items()} for m, cells in rows.items()},
+        "rl_eval_seconds": round(rl_wall, 1),
+    }
+    with atomic_write(out) as handle:
+        handle.write((json.dumps(report, indent=2) + "\n").encode("utf-8"))
+    print(f"wrote {out}")
+
+
+def timed(owner: type, name: str, seconds: dict[str, float], key: str) -> None:
+    """Add the wall time of every call of `owner.name` to `seconds[key]`."""
+    method: Callable = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            seconds[key] += time.perf_counter() - started
+
+    setattr(owner, name, wrapper)
+
+
+def training_time(args: argparse.Namespace) -> None:
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+    from tts_gym_agents.rl.train import train
+    from tts_gym_agents.rl.vec_env import MacroVecEnv
+
+    shipped = args.model.parent
+    config = TrainConfig.load(shipped).replace(vec_env=args.vec_env)
+    if args.timesteps:
+        config = config.replace(timesteps=args.timesteps)
+    seconds: dict[str, float] = defaultdict(float)
+    for owner in (MacroVecEnv, SubprocVecEnv):
+        timed(owner, "step_wait", seconds, "env")
+        timed(owner, "reset", seconds, "env")
+    timed(MaskablePPO, "train", seconds, "updates")
+
+    run = Path(args.run or tempfile.mkdtemp(prefix="bench-rl-"))
+    load_before = os.getloadavg()
+    cpu = time.process_time()
+    record = train(config, run)
+    cpu = time.process_time() - cpu  # this process; subproc workers are not counted
+    load_after = os.getloadavg()
+    wall = record["wall_seconds"]
+    rest = wall - seconds["env"] - seconds["updates"]
+    shipped_record = json.loads((shipped / "record.json").read_text())
+    report = {
+        "command": config.command(run),
+        "vec_env": config.vec_env,
+        "timesteps": record["timesteps"],
+        "wall_seconds": wall,
+        "cpu_seconds_main_process": round(cpu, 1),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
+        "env_seconds": round(seconds["env"], 1),
+        "ppo_update_seconds": round(seconds["updates"], 1),
+        "other_seconds": round(rest, 1),
+        "validation": record["validation"],
+        "shipped_validation": shipped_record["validation"],
+        "shipped_wall_seconds": shipped_record["wall_seconds"],
+    }
+    print(f"{report['command']}")
+    print(
+        f"trained {record['timesteps']:,} macro decisions in {wall:.0f} s wall "
+        f"({cpu:.0f} s CPU in this process); load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after"
+    )
+    print(
+        f"  env steps {seconds['env']:.0f} s ({100 * seconds['env'] / wall:.0f}%), "
+        f"PPO updates {seconds['updates']:.0f} s ({100 * seconds['updates'] / wall:.0f}%), "
+        f"rollout forwards, SB3 and validation {rest:.0f} s ({100 * rest / wall:.0f}%)"
+    )
+    for label, valid in (
+        ("this run", record["validation"]),
+        ("shipped", report["shipped_validation"]),
+    ):
+        print(
+            f"  validation ({label}): accuracy {100 * valid['accuracy']:.1f}%, "
+            f"{valid['tokens_k']:.1f}k tokens, reward {valid['reward']:.4f}"
+        )
+    with atomic_write(run / "bench.json") as handle:
+        handle.write((json.dumps(report, indent=2) + "\n").encode("utf-8"))
+    print(f"wrote {run / 'bench.json'}")
+
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
 parser.add_argument("--stores", nargs="+", default=["held-out"])
 parser.add_argument("--orders", type=int, default=100)
 parser.add_argument("--out", type=Path, default=None)
 parser.add_argument("--jobs", type=int, default=available_cores(), help="worker processes")
+parser.add_argument("--train", action="store_true", help="time the model's training command")
+parser.add_argument("--vec-env", choices=VEC_ENVS, default="core")
+parser.add_argument("--timesteps", type=int, default=None, help="fewer decisions (a quick check)")
+parser.add_argument("--run", type=Path, default=None, help="run folder of --train")
 args = parser.parse_args()
-
-protocol = Protocol("autotts", args.orders)
-stores = resolve_stores(args.stores)
-policy = load_sb3_policy(args.model)
-names = [store.name for store in stores]
-rows: dict[str, dict[str, tuple[float, float]]] = {}  # method -> store -> (acc %, tokens k)
-
-started = time.perf_counter()
-rl_cells = evaluate(policy, stores, protocol, jobs=args.jobs)  # batched through its play
-rl_wall = time.perf_counter() - started
-
-for cell in [*rl_cells, *evaluate(BASELINES, stores, protocol, jobs=args.jobs)]:
-    rows.setdefault(cell.method, {})[cell.store.name] = (cell.acc, cell.tokens_k)
-
-short = [name.removeprefix("autotts/").replace("qwen3-", "") for name in names]
-print(f"| method | avg acc | avg tokens_k | {' | '.join(short)} |")
-print(f"|---|---:|---:|{'---:|' * len(names)}")
-summary = {}
-for method, cells in rows.items():
-    acc = float(np.mean([cells[name][0] for name in names]))
-    tokens = float(np.mean([cells[name][1] for name in names]))
-    summary[method] = {"acc": round(acc, 2), "tokens_k": round(tokens, 1)}
-    per_store = " | ".join(f"{cells[n][0]:.1f} / {cells[n][1]:.0f}k" for n in names)
-    print(f"| {method} | {acc:.2f} | {tokens:.1f} | {per_store} |")
-episodes = sum(s.n_questions for s in stores) * args.orders
-print(f"\nRL evaluation: {episodes:,} episodes in {rl_wall:.0f} s ({args.jobs} processes).")
-
-out = args.out or args.model.parent / "heldout.json"
-report = {
-    "protocol": protocol.describe(),
-    "stores": names,
-    "summary": summary,
-    "per_store": {m: {n: list(v) for n, v in cells.items()} for m, cells in rows.items()},
-    "rl_eval_seconds": round(rl_wall, 1),
-}
-with atomic_write(out) as handle:
-    handle.write((json.dumps(report, indent=2) + "\n").encode("utf-8"))
-print(f"wrote {out}")
+if args.train:
+    training_time(args)
+else:
+    heldout_table(args)

@@ -14,8 +14,8 @@ decision. Tests hold this to `MacroEnv` decision by decision, bit for bit.
 `MacroBatch` owns the arrays and makes the calls: `start` starts the episodes staged for some
 envs (a pinned question and order, or a question drawn from a pool), `step` runs one macro in
 each acting env (and, with `autoreset`, starts the env's staged episode when one ends).
-`tts_gym_agents.rl.vec_env` builds the SB3 `VecEnv` on it; `evaluate.play_store` (`SB3Policy.play`) the
-harness's batched play.
+`tts_gym_agents.rl.vec_env` builds the SB3 `VecEnv` on it, `evaluate.play_store` the batched
+play of `SB3Policy.play`.
 """
 
 from __future__ import annotations

@@ -199,6 +199,33 @@ def test_short_training_beats_a_random_masked_policy(store_path: Path) -> None:
     assert trained_acc - penalty * trained_tokens > random_acc - penalty * random_tokens + 0.2
 
 
+def test_same_seed_same_model(store_path: Path, tmp_path: Path) -> None:
+    """On the core's envs a seed fixes the run: the same weights, validation and evaluation."""
+    import torch
+
+    config = tiny(store_path, timesteps=1024)
+    records = [train(config, tmp_path / name) for name in ("a", "b")]
+    records.append(train(config.replace(seed=1), tmp_path / "c"))
+    weights = [load_sb3_policy(tmp_path / name).model.policy.state_dict() for name in "abc"]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+    assert not all(torch.equal(weights[0][key], weights[2][key]) for key in weights[0])
+    assert records[0]["validation"] == records[1]["validation"]
+    evaluations = [(tmp_path / name / "evaluation.json").read_text() for name in "ab"]
+    assert evaluations[0] == evaluations[1]
+
+
+def test_the_reference_path_trains_in_worker_processes(store_path: Path, tmp_path: Path) -> None:
+    """`--vec-env subproc`: the Python macro envs (MacroEnv over TTSControl-v0) in workers."""
+    config = tiny(store_path, vec_env="subproc", timesteps=256, n_envs=2, n_steps=64)
+    record = train(config.replace(batch_size=64, eval_freq=128), tmp_path / "run")
+    assert record["finished"] and record["timesteps"] == 256
+    assert "--vec-env subproc" in record["command"]
+    assert load_sb3_policy(tmp_path / "run").model.num_timesteps == 256
+    with pytest.raises(TTSGymError, match="unknown vec env 'threads'; use one of core, subproc"):
+        config.replace(vec_env="threads")
+
+
 def test_resume_continues_from_the_last_checkpoint(store_path: Path, tmp_path: Path) -> None:
     config = tiny(store_path, timesteps=1024, checkpoint_freq=512)
     out = tmp_path / "run"
