@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("--token-penalty", float, "G", "reward per 1e6 tokens"),
         ("--timesteps", int, "N", "macro decisions in all"),
         ("--seed", int, "S", "seeds the split, the envs and the network"),
-        ("--n-envs", int, "K", "parallel training envs"),
+        ("--n-envs", int, "K", "training envs, stepped together"),
         ("--max-branches", int, "M", "env slots"),
     ):
         default = default_of(TrainConfig, flag[2:].replace("-", "_"))
