@@ -179,7 +179,7 @@ class ReadThenSubmit:
     """A step policy: READ three branches, then SUBMIT the first."""
 
     def act(self, obs, info) -> int:
-        max_branches = (len(info["action_mask"]) - 3) // 4
+        max_branches = len(obs["answer_id"])
         if info["slot"] < 2:
             return encode_action(ActionKind.READ, 0, max_branches)
         return encode_action(ActionKind.SUBMIT, 0, max_branches)

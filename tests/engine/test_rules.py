@@ -138,9 +138,8 @@ def test_waves_do_not_nest():
         episode.open()
         message = refused(episode, episode.open_many, 2)
         assert message == "OPEN_MANY(2): a wave is already open (waves do not nest)."
-        with pytest.raises(IllegalActionError, match="waves do not nest"):
-            with episode.wave():
-                pass
+        with pytest.raises(IllegalActionError, match="waves do not nest"), episode.wave():
+            pass
 
 
 def test_slots_and_budget_in_words():
