@@ -240,7 +240,7 @@ class Episode:
         result at the wave's end instead. Waves do not nest.
         """
         if self._wave is not None:
-            raise IllegalActionError("a wave is already open: waves do not nest.")
+            raise IllegalActionError(f"wave: {self._why_no_wave()}.")
         self._wave = (self.tokens, self.charged.copy())
         try:
             yield

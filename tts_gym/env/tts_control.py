@@ -133,14 +133,9 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
         max_parallel: int | None = None,
     ) -> None:
         config = EnvConfig.checked(
-            max_branches,
-            token_penalty,
-            probe_cost,
-            reveal_on_continue,
-            budget,
-            latency_penalty,
-            max_parallel,
-        )
+            max_branches, token_penalty, probe_cost, reveal_on_continue, budget,
+            latency_penalty, max_parallel,
+        )  # fmt: skip
         if engine not in ENGINES:
             raise EnvArgumentError(f"engine must be one of {ENGINES}, got {engine!r}.")
         if render_mode not in (None, *self.metadata["render_modes"]):

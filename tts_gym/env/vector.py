@@ -120,14 +120,9 @@ class TTSControlVectorEnv(VectorEnv):
         if render_mode is not None:
             raise EnvArgumentError(f"the vector env does not render, got {render_mode!r}.")
         config = EnvConfig.checked(
-            max_branches,
-            token_penalty,
-            probe_cost,
-            reveal_on_continue,
-            budget,
-            latency_penalty,
-            max_parallel,
-        )
+            max_branches, token_penalty, probe_cost, reveal_on_continue, budget,
+            latency_penalty, max_parallel,
+        )  # fmt: skip
         self.config = config
         self.num_envs = int(num_envs)
         self.copy = bool(copy)
