@@ -426,11 +426,12 @@ def _read(tables, state, i, slot):
     return shown, _reveal(state, i, slot, shown)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _wave(tables, state, i, kind, k):
     """A batch action (ADVANCE_ALL, OPEN_MANY(k), READ_MANY(k)) as one wave: each branch in it
     records its tokens in `SEGMENT`. Returns (first slot it may touch, finished any branch,
-    votes changed, duration of the wave)."""
+    votes changed, duration of the wave). Not inlined: it keeps `step`'s path for single
+    actions as short as it was."""
     episodes, slots, limits = state[0], state[1], state[7]
     ended, changed = False, False
     if kind == _ADVANCE_ALL:

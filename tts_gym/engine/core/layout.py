@@ -21,7 +21,7 @@ POOL = 15  # order[:POOL] holds a permutation of 0..POOL-1 (a drawn order's pool
 N_ALIVE = 16  # open slots neither finished nor pruned
 SEQ_TOKENS = 17  # sequential tokens: the sum of the waves' durations
 WAVE = 18  # duration of the last action's wave, in tokens
-WAVE_FROM = 19  # the first slot a batch action may have touched (see SEGMENT)
+WAVE_FROM = 19  # the first slot a batch action may have touched (see SEGMENT), -1 if single
 EPISODE_FIELDS = 20
 
 # columns of `slots` (int64 [N, max_branches, SLOT_FIELDS])
