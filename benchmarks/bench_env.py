@@ -2,8 +2,11 @@
 
     python benchmarks/bench_env.py [--seconds 2] [--repeats 3] [--sizes 256 1024 4096]
 
-Two random masked policies: `uniform` (uniform over the legal actions) and `long` (ANSWER
-with probability 1% a step, else uniform over the legal actions that do not end the episode).
+Three random masked policies: `uniform` (uniform over the legal single actions), `long`
+(ANSWER with probability 1% a step, else uniform over the legal single actions that do not
+end the episode) and `waves` (uniform over all legal actions, the batch actions ADVANCE_ALL,
+OPEN_MANY(k), READ_MANY(k) included). `uniform` and `long` draw from the actions that
+existed before the batch actions, so their figures compare with earlier runs.
 Figures are env time only (the time spent inside `reset` and `step`; drawing the policy's
 actions is not counted), medians over repeats. Each compiled figure has its Python-path
 baseline measured in the same run: the single env with `engine="python"` (`Episode` and
@@ -26,35 +29,40 @@ import numpy as np
 import tts_gym
 from tts_gym.engine.actions import ActionKind, action_index
 
-Policy = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+Policy = Callable[[np.ndarray, np.random.Generator, int], np.ndarray]
+"""(masks [N, A], rng, max_branches) -> actions [N]."""
 
 
-def uniform(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Per row, an action drawn uniformly among the legal ones."""
+def waves(masks: np.ndarray, rng: np.random.Generator, m: int) -> np.ndarray:
+    """Per row, an action drawn uniformly among the legal ones (batch actions included)."""
     keys = rng.random(masks.shape)
     keys[masks == 0] = -1.0
     return keys.argmax(axis=1)
 
 
-def long_episodes(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """ANSWER with probability 1%, else uniform over the legal non-terminal actions."""
-    m = (masks.shape[1] - 3) // 4
-    going = masks.copy()
+def uniform(masks: np.ndarray, rng: np.random.Generator, m: int) -> np.ndarray:
+    """Per row, an action drawn uniformly among the legal single actions."""
+    return waves(masks[:, : action_index(ActionKind.ADVANCE_ALL, 0, m)], rng, m)
+
+
+def long_episodes(masks: np.ndarray, rng: np.random.Generator, m: int) -> np.ndarray:
+    """ANSWER with probability 1%, else uniform over the legal non-terminal single actions."""
+    going = masks[:, : action_index(ActionKind.SUBMIT, 0, m)].copy()
     going[:, ActionKind.ANSWER] = 0
-    going[:, action_index(ActionKind.SUBMIT, 0, m) :] = 0
-    actions = uniform(going, rng)
+    actions = waves(going, rng, m)
     stop = (rng.random(len(masks)) < 0.01) | (going.max(axis=1) == 0)
     actions[stop] = ActionKind.ANSWER
     return actions
 
 
-POLICIES: dict[str, Policy] = {"uniform": uniform, "long": long_episodes}
+POLICIES: dict[str, Policy] = {"uniform": uniform, "long": long_episodes, "waves": waves}
 
 
 def run(env, policy: Policy, seconds: float, seed: int, min_steps: int = 0) -> tuple[float, float]:
     """(env steps/s, summed over sub-envs, and steps per episode) of a single or vector env;
     a single env is reset by hand when its episode ends (that time counts as env time)."""
     vector = isinstance(env, gym.vector.VectorEnv)
+    m = (env.single_observation_space if vector else env.observation_space)["slots"].shape[0]
     rng = np.random.default_rng(seed)
     clock = time.perf_counter
     started = clock()
@@ -62,7 +70,7 @@ def run(env, policy: Policy, seconds: float, seed: int, min_steps: int = 0) -> t
     env_time = clock() - started
     steps = episodes = 0
     while steps < min_steps or clock() - started < seconds:
-        actions = policy(info["action_mask"] if vector else info["action_mask"][None, :], rng)
+        actions = policy(info["action_mask"] if vector else info["action_mask"][None, :], rng, m)
         t0 = clock()
         if vector:
             _, _, terminated, _, info = env.step(actions)

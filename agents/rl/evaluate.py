@@ -14,7 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from tts_gym_agents.rl.macro_core import ANSWER_ID, ENDED, TOKENS_SPENT, MacroBatch
+from tts_gym_agents.rl.macro_core import (
+    ANSWER_ID,
+    ENDED,
+    SEQ_TOKENS_SPENT,
+    TOKENS_SPENT,
+    MacroBatch,
+)
 
 from tts_gym.control.outcomes import Orders, Outcomes
 from tts_gym.engine.rules import NO_ANSWER
@@ -28,14 +34,16 @@ Pinned = tuple[int, Sequence[int]]
 
 def play_episodes(
     choose: ChooseBatch, core: MacroBatch, episodes: Sequence[Pinned]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Play every episode to its end on the envs of `core`: (answer ids, tokens), in order.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Play every episode to its end on the envs of `core`: (answer ids, tokens, sequential
+    tokens), in order.
 
     Each round, the running envs (in the order they took their episodes) share one
     `choose`; an env whose episode ends takes the next pending one at once.
     """
     answers = np.full(len(episodes), NO_ANSWER, dtype=np.int64)
     tokens = np.zeros(len(episodes), dtype=np.int64)
+    seq_tokens = np.zeros(len(episodes), dtype=np.int64)
     pending = iter(enumerate(episodes))
     running: dict[int, int] = {}  # env -> episode, in the order the envs took them
 
@@ -67,8 +75,9 @@ def play_episodes(
             index = running.pop(e)
             answers[index] = core.outcome[e, ANSWER_ID]
             tokens[index] = core.outcome[e, TOKENS_SPENT]
+            seq_tokens[index] = core.outcome[e, SEQ_TOKENS_SPENT]
         take(ended)
-    return answers, tokens
+    return answers, tokens, seq_tokens
 
 
 def play_store(
@@ -81,7 +90,7 @@ def play_store(
     widen: int = 4,
     batch: int = 512,
 ) -> Outcomes:
-    """The harness's `play`, batched: answers and tokens per (question, order)."""
+    """The harness's `play`, batched: answers and both token counts per (question, order)."""
     started = time.process_time()
     indices = list(range(store.n_questions) if questions is None else questions)
     episodes: list[Pinned] = []
@@ -94,16 +103,16 @@ def play_store(
     core = MacroBatch(
         [store], max(1, min(batch, len(episodes))), max_branches=max_branches, widen=widen
     )
-    answer_ids, tokens = play_episodes(choose, core, episodes)
+    answer_ids, tokens, seq_tokens = play_episodes(choose, core, episodes)
     texts = [
         [None if a == NO_ANSWER else store.questions[q].answers[a] for a in row]
         for q, row in zip(indices, _rows(answer_ids.tolist(), counts), strict=True)
     ]
+    shape = (len(indices), max(counts, default=0))
     return Outcomes(
         texts,
-        np.array(_rows(tokens.tolist(), counts), dtype=np.int64).reshape(
-            len(indices), max(counts, default=0)
-        ),
+        np.array(_rows(tokens.tolist(), counts), dtype=np.int64).reshape(shape),
+        np.array(_rows(seq_tokens.tolist(), counts), dtype=np.int64).reshape(shape),
         seconds=time.process_time() - started,
     )
 

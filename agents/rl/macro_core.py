@@ -32,7 +32,15 @@ from tts_gym.engine.core import batch as core
 from tts_gym.engine.core import drop_stale_caches, random
 from tts_gym.engine.core.addresses import ArrayTable, view1, view2
 from tts_gym.engine.core.batch import BatchEpisodes
-from tts_gym.engine.core.layout import ANSWER, DONE, MAX_BRANCHES, N_OPENED, QUESTION, TOKENS
+from tts_gym.engine.core.layout import (
+    ANSWER,
+    DONE,
+    MAX_BRANCHES,
+    N_OPENED,
+    QUESTION,
+    SEQ_TOKENS,
+    TOKENS,
+)
 from tts_gym.engine.rules import NO_ANSWER
 from tts_gym.env import compiled
 from tts_gym.env.compiled import CompiledEnvs
@@ -51,7 +59,8 @@ TOKENS_SPENT = 2  # the episode's tokens at its end
 CORRECT = 3
 GLOBAL_QUESTION = 4  # the ended episode's question (global index of the batch's tables)
 PRIMITIVES = 5  # primitive actions the macro took
-OUTCOME_FIELDS = 6
+SEQ_TOKENS_SPENT = 6  # the episode's sequential tokens at its end
+OUTCOME_FIELDS = 7
 
 _ANSWER_MACRO, _SUBMIT_MACRO = int(Macro.ANSWER), int(Macro.SUBMIT_FINISHED)
 _WIDEN_MACRO, _ADVANCE_MACRO = int(Macro.WIDEN), int(Macro.ADVANCE)
@@ -170,6 +179,7 @@ class MacroBatch:
         acting: np.ndarray | None = None,
         *,
         token_penalty: float = 0.0,
+        latency_penalty: float = 0.0,
         autoreset: bool = False,
     ) -> int:
         """Run `macros[i]` in every acting env (bool mask; default all); returns the first
@@ -178,8 +188,8 @@ class MacroBatch:
         self.macros[:] = macros
         self.acting[:] = True if acting is None else acting
         return run_macros(
-            self.table.addresses, self.table.shapes, self._own, token_penalty, self.widen,
-            autoreset,
+            self.table.addresses, self.table.shapes, self._own, token_penalty, latency_penalty,
+            self.widen, autoreset,
         )  # fmt: skip
 
 
@@ -353,7 +363,7 @@ def _observe(state, obs, own, i):
 
 # ---- one macro ------------------------------------------------------------------------------
 @numba.njit(cache=True)
-def _run(tables, obs_tables, state, obs, own, i, macro, token_penalty, widen):
+def _run(tables, obs_tables, state, obs, own, i, macro, token_penalty, latency_penalty, widen):
     """`MacroPlanner.run` of a legal macro in env i, each primitive through the env's
     `step_env`: (summed reward, primitive actions). One loop picks the next primitive (the
     planner's generator, as a state machine), so the env's step is compiled in once."""
@@ -395,7 +405,9 @@ def _run(tables, obs_tables, state, obs, own, i, macro, token_penalty, widen):
                 k += 1
         if action < 0:
             break
-        total += compiled.step_env(tables, obs_tables, state, obs, i, action, token_penalty)
+        total += compiled.step_env(
+            tables, obs_tables, state, obs, i, action, token_penalty, latency_penalty
+        )
         steps += 1
     return total, steps
 
@@ -428,7 +440,7 @@ def start_envs(addresses, shapes, k):
 
 
 @numba.njit(cache=True)
-def run_macros(addresses, shapes, k, token_penalty, widen, autoreset):
+def run_macros(addresses, shapes, k, token_penalty, latency_penalty, widen, autoreset):
     """`MacroBatch.step`: one macro in every acting env."""
     tables, obs_tables, state, obs, _ = compiled.unpack(addresses, shapes)
     own = _unpack(addresses, shapes, k)
@@ -443,7 +455,9 @@ def run_macros(addresses, shapes, k, token_penalty, widen, autoreset):
     for i in range(n):
         if not acting[i]:
             continue
-        total, steps = _run(tables, obs_tables, state, obs, own, i, macros[i], token_penalty, widen)
+        total, steps = _run(
+            tables, obs_tables, state, obs, own, i, macros[i], token_penalty, latency_penalty, widen
+        )
         returns[i] = total
         row = outcome[i]
         row[:] = 0
@@ -454,6 +468,7 @@ def run_macros(addresses, shapes, k, token_penalty, widen, autoreset):
         row[ENDED] = 1
         row[ANSWER_ID] = episodes[i, ANSWER]
         row[TOKENS_SPENT] = episodes[i, TOKENS]
+        row[SEQ_TOKENS_SPENT] = episodes[i, SEQ_TOKENS]
         row[CORRECT] = core.is_correct(tables, state, i)
         row[GLOBAL_QUESTION] = episodes[i, QUESTION]
         terminal_globals[i, :] = policy_globals[i, :]

@@ -1,4 +1,5 @@
-"""Compiled built-ins == their Python references, episode by episode (answer and tokens).
+"""Compiled built-ins == their Python references, episode by episode (answer, tokens and
+sequential tokens).
 
 The reference is `controller.run(Episode(question, order))`; the compiled version plays the
 same (question, order) episodes in one call. Synthetic edge stores cover few branches,
@@ -110,17 +111,19 @@ def edge_orders(store: ReplayStore, seed: int) -> list[list[list[int]]]:
     return per_question
 
 
-def reference(controller, store: ReplayStore, orders) -> tuple[np.ndarray, np.ndarray]:
-    answers, tokens = [], []
+def reference(controller, store: ReplayStore, orders) -> tuple[np.ndarray, ...]:
+    """(answer ids, tokens, sequential tokens) of the Python version, [question, order]."""
+    answers, tokens, seq_tokens = [], [], []
     for q, question in enumerate(store.questions):
         rows = orders(q, question.n_branches) if callable(orders) else orders[q]
         episodes = [Episode(question, order) for order in rows]
         answers.append([controller.run(episode) for episode in episodes])
         tokens.append([episode.tokens for episode in episodes])
-    return np.array(answers), np.array(tokens)
+        seq_tokens.append([episode.seq_tokens for episode in episodes])
+    return np.array(answers), np.array(tokens), np.array(seq_tokens)
 
 
-def compiled(controller, stores, orders, threads=1) -> tuple[np.ndarray, np.ndarray]:
+def compiled(controller, stores, orders, threads=1) -> tuple[np.ndarray, ...]:
     if isinstance(orders, list):  # per question of the one store
         order_array, lengths = order_arrays(stores, lambda q, n: orders[q])
     else:
@@ -130,14 +133,13 @@ def compiled(controller, stores, orders, threads=1) -> tuple[np.ndarray, np.ndar
 
 def assert_same(controller, store, orders, where=""):
     assert why_not_compiled(controller) is None
-    want_answers, want_tokens = reference(controller, store, orders)
-    got_answers, got_tokens = compiled(controller, [store], orders)
-    for g in range(len(want_answers)):
-        for o in range(len(want_answers[g])):
-            assert (got_answers[g, o], got_tokens[g, o]) == (
-                want_answers[g][o],
-                want_tokens[g][o],
-            ), f"{controller} on {store.name}{where}, question {g}, order {o}"
+    want = reference(controller, store, orders)
+    got = compiled(controller, [store], orders)
+    for g in range(len(want[0])):
+        for o in range(len(want[0][g])):
+            assert tuple(part[g, o] for part in got) == tuple(part[g][o] for part in want), (
+                f"{controller} on {store.name}{where}, question {g}, order {o}"
+            )
 
 
 @pytest.mark.parametrize("store_name", sorted(EDGE_STORES))
@@ -151,13 +153,13 @@ def test_compiled_equals_python_on_edge_stores(store_name):
 def test_edge_stores_reach_the_edges():
     """The edge cases above happen: no answer, all 'ERR', CMC past its step limit."""
     few = synthetic(EDGE_STORES["few"](), "few")
-    answers, tokens = compiled(SelfConsistency(), [few], edge_orders(few, 3))
+    answers, tokens, _ = compiled(SelfConsistency(), [few], edge_orders(few, 3))
     assert (answers[:, -1] == NO_ANSWER).all() and (tokens[:, -1] == 0).all()  # empty order
     all_err = [q for q in few.questions if {q.answers[f] for f in q.finals} == {"ERR"}]
     assert len(all_err) >= 2
     assert any(0 in (len(p) for p in q.probes) for q in few.questions)
     long = synthetic(long_branches(), "long")
-    answers, tokens = compiled(ConfidenceMomentum(0.5), [long], [[[0, 1, 2, 3]]])
+    answers, tokens, _ = compiled(ConfidenceMomentum(0.5), [long], [[[0, 1, 2, 3]]])
     # 4 branches opened, then advanced once in each of the 500 steps; none finished, so the
     # majority of the latest answers (ties to the first) is the answer
     assert tokens[0, 0] == 4 * 501 * 500
@@ -170,14 +172,13 @@ def test_several_stores_in_one_call_and_threads_change_nothing():
     protocol = Protocol("default", 7, seed=2)
     for controller in (SelfConsistency(5), ParallelProbe(), ConfidenceMomentum(0.7)):
         one, two = compiled(controller, stores, protocol), compiled(controller, stores, protocol, 3)
-        np.testing.assert_array_equal(one[0], two[0])
-        np.testing.assert_array_equal(one[1], two[1])
+        for got, got_threaded in zip(one, two, strict=True):
+            np.testing.assert_array_equal(got, got_threaded)
         first = 0
         for store in stores:
-            want_answers, want_tokens = reference(controller, store, protocol)
             rows = slice(first, first + store.n_questions)
-            np.testing.assert_array_equal(one[0][rows], want_answers)
-            np.testing.assert_array_equal(one[1][rows], want_tokens)
+            for got, want in zip(one, reference(controller, store, protocol), strict=True):
+                np.testing.assert_array_equal(got[rows], want)
             first += store.n_questions
 
 

@@ -84,7 +84,7 @@ def test_kinds_are_protocols():
 
     class Plays:
         def play(self, store, orders, *, questions=None):
-            return Outcomes([], np.zeros((0, 0), dtype=np.int64))
+            return Outcomes([], np.zeros((0, 0), dtype=np.int64), np.zeros((0, 0), dtype=np.int64))
 
     assert isinstance(Solves(), Imperative) and policy_kind(Solves()) == "imperative"
     assert isinstance(Widen(), StepPolicy) and policy_kind(Widen()) == "step"

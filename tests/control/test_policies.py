@@ -47,12 +47,32 @@ def test_handle_speaks_both_vocabularies(store):
     assert q.probe_new()[1] == 1
     final = q.get_new_branch_final_answer()
     assert isinstance(final, str) and q.n_open == 3
-    assert q.get_seq_and_total_tokens() == (0, q.tokens)
+    assert q.get_seq_and_total_tokens() == (q.tokens, q.tokens)  # one wave per call
     assert q.probe_interval == q.probe_freq == 500 and q.can_branch
     q.prune(1)
     with pytest.raises(IllegalActionError, match=r"CONTINUE\(1\).*pruned"):
         q.advance(1)
     assert not any("gold" in name for name in dir(q))
+
+
+def test_handle_batch_calls_are_one_wave_each(store):
+    q, reference = handle(store), Episode(store.questions[0], range(store.questions[0].n_branches))
+    opened = q.branch_many(3)
+    assert [slot for _, slot, _ in opened] == [0, 1, 2]
+    assert (q.tokens, q.seq_tokens) == (1500, 500)  # three intervals side by side
+    assert opened == [
+        (reference.answer_text(answer), slot, done) for answer, slot, done in
+        (reference.open() for _ in range(3))
+    ]  # fmt: skip
+    advanced = q.advance_many([2, 0])
+    assert [done for _, done in advanced] == [False, False]
+    assert q.tokens == 2500 and q.seq_tokens == 1000
+    finals = q.read_many(2)
+    assert len(finals) == 2 and q.n_open == 5
+    lengths = [store.questions[0].tokens[b] for b in (3, 4)]
+    assert q.get_seq_and_total_tokens() == (1000 + max(lengths), 2500 + sum(lengths))
+    with pytest.raises(IllegalActionError, match="listed twice"):
+        q.advance_many([1, 1])
 
 
 def test_exhausted_branches_raise_value_error_like_autotts(store):
@@ -181,7 +201,7 @@ class ReadThenSubmit:
     """A step policy: READ three branches, then SUBMIT the first."""
 
     def act(self, obs, info) -> int:
-        max_branches = (len(info["action_mask"]) - 3) // 4
+        max_branches = len(obs["answer_id"])
         if info["slot"] < 2:
             return encode_action(ActionKind.READ, 0, max_branches)
         return encode_action(ActionKind.SUBMIT, 0, max_branches)

@@ -12,13 +12,8 @@ from tts_gym.engine import Episode
 from tts_gym.engine.actions import ActionKind, decode_action, n_actions
 from tts_gym.engine.core import random
 from tts_gym.engine.core.addresses import ArrayTable
-from tts_gym.engine.core.batch import (
-    COST,
-    ENDED,
-    SHOWN,
-    SLOT,
-    BatchEpisodes,
-)
+from tts_gym.engine.core.batch import BatchEpisodes
+from tts_gym.engine.core.layout import COST, ENDED, SHOWN, SLOT, WAVE
 from tts_gym.store import load_store
 
 
@@ -32,14 +27,18 @@ def legal_by_rules(episode: Episode, m: int) -> list[int]:
     return [a for a in range(n_actions(m)) if episode.why_illegal(*decode_action(a, m)) is None]
 
 
-FIELDS = ("n_opened", "n_unopened", "tokens", "done", "answer", "correct", "branch", "depth")
+FIELDS = (
+    "n_opened", "n_unopened", "n_alive", "tokens", "seq_tokens", "done", "answer", "correct",
+    "branch", "depth",
+)  # fmt: skip
 SLOT_FIELDS = ("charged", "current", "revealed", "finished", "pruned", "votes")
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=str)
 def test_batch_steps_like_the_reference(edge_stores, config):
     """Eight episodes over all edge stores at once, each checked against its own `Episode`
-    after every step: state, votes, the outcome columns, and the mask against the rules."""
+    after every step (single and batch actions): state, sequential tokens, votes, the outcome
+    columns, and the mask against the rules."""
     stores = list(edge_stores.values())
     m, n = config["max_branches"], 8
     batch = BatchEpisodes(stores, n, **config)
@@ -62,10 +61,11 @@ def test_batch_steps_like_the_reference(edge_stores, config):
             for i, reference in enumerate(references):
                 if reference.done:
                     continue
-                tokens_before = reference.tokens
+                tokens_before, seq_before = reference.tokens, reference.seq_tokens
                 slot, shown, ended = reference.apply(*decode_action(int(actions[i]), m))
                 row = batch.episodes[i]
                 assert (row[SLOT], row[SHOWN], row[ENDED]) == (slot, shown, ended)
+                assert row[WAVE] == reference.seq_tokens - seq_before
                 view = batch.view(i)
                 for field in FIELDS + SLOT_FIELDS:
                     assert getattr(view, field) == getattr(reference, field), field

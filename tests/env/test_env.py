@@ -17,6 +17,7 @@ import tts_gym
 from tests.support.episodes import random_masked_action as random_action
 from tests.support.episodes import write_edge_stores
 from tts_gym import ActionKind, TTSControlEnv, decode_action, encode_action
+from tts_gym.engine.actions import BATCH_KINDS, BATCH_WIDTHS
 from tts_gym.env import EnvArgumentError
 from tts_gym.env.observation import GLOBAL_FEATURES, SLOT_FEATURES
 from tts_gym.errors import IllegalActionError, TTSGymError
@@ -32,6 +33,16 @@ ENGINES = ["compiled", "python"]
 @pytest.fixture(scope="module")
 def edge_stores(tmp_path_factory) -> dict[str, str]:
     return write_edge_stores(tmp_path_factory.mktemp("synthetic"))
+
+
+def check_both(env: gym.Env) -> None:
+    """Gymnasium's and SB3's env checkers. Both draw actions from `action_space.sample()`, which
+    draws among the actions legal now; Gymnasium's determinism check draws before its reset,
+    from the mask its previous step left, so the space is seeded to make that draw the same in
+    every run (unseeded, about 1 run in 20 drew an action the reset then made illegal)."""
+    env.action_space.seed(0)
+    check_env(env.unwrapped, skip_render_check=False)
+    sb3_check_env(env.unwrapped)
 
 
 def random_masked_action(info: dict, rng: np.random.Generator, stop_weight: float = 0.02) -> int:
@@ -53,23 +64,20 @@ def test_registered_on_import():
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("store", ["autotts/qwen3-8b/aime24", "autotts/qwen3-0.6b/hmmt25"])
 def test_check_env_real_stores(store):
-    env = gym.make("TTSControl-v0", stores=[store])
-    check_env(env.unwrapped, skip_render_check=False)
-    sb3_check_env(TTSControlEnv(stores=[store]))
+    check_both(gym.make("TTSControl-v0", stores=[store]))
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("name", ["three_branches", "no_probes", "all_err", "confidence"])
 def test_check_env_synthetic_stores(edge_stores, name, engine):
-    check_env(TTSControlEnv(stores=[edge_stores[name]], max_branches=8, engine=engine))
-    sb3_check_env(TTSControlEnv(stores=[edge_stores[name]], max_branches=8, engine=engine))
+    check_both(TTSControlEnv(stores=[edge_stores[name]], max_branches=8, engine=engine))
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_every_registered_id_passes_check_env(edge_stores, env_id):
-    check_env(gym.make(env_id, stores=[edge_stores["mixed"]], max_branches=8).unwrapped)
+    check_both(gym.make(env_id, stores=[edge_stores["mixed"]], max_branches=8))
 
 
 def rollout(env: gym.Env, seed: int, steps: int) -> list:
@@ -133,7 +141,8 @@ def test_action_space_sample_is_legal(engine):
 
 # ---- the replay, checked against the raw JSON --------------------------------------------------
 class ShadowModel:
-    """BASELINES.md section 1 re-derived from the raw JSON, independent of the engine."""
+    """BASELINES.md section 1 and LATENCY.md's waves (no width cap) re-derived from the raw
+    JSON, independent of the engine."""
 
     def __init__(self, raw_question: dict, order: list[int], max_branches: int):
         self.branches = raw_question["each_branch"]
@@ -141,18 +150,35 @@ class ShadowModel:
         self.order, self.max_branches = order, max_branches
         self.slots: list[dict] = []
         self.tokens = 0
+        self.seq_tokens = 0
 
     def expected_mask(self, n_actions: int) -> np.ndarray:
         mask = np.zeros(n_actions, dtype=np.int8)
         mask[ActionKind.ANSWER] = 1
-        can_open = len(self.slots) < min(len(self.order), self.max_branches)
-        mask[ActionKind.BRANCH] = mask[ActionKind.READ] = can_open
+        room = min(len(self.order), self.max_branches) - len(self.slots)
+        mask[ActionKind.BRANCH] = mask[ActionKind.READ] = room >= 1
+        for k in BATCH_WIDTHS:
+            mask[encode_action(ActionKind.OPEN_MANY, k, self.max_branches)] = room >= k
+            mask[encode_action(ActionKind.READ_MANY, k, self.max_branches)] = room >= k
         for i, s in enumerate(self.slots):
             alive = not (s["finished"] or s["pruned"])
             mask[encode_action(ActionKind.CONTINUE, i, self.max_branches)] = alive
             mask[encode_action(ActionKind.PRUNE, i, self.max_branches)] = alive
             mask[encode_action(ActionKind.SUBMIT, i, self.max_branches)] = s["answer"] is not None
+            if alive:
+                mask[encode_action(ActionKind.ADVANCE_ALL, 0, self.max_branches)] = 1
         return mask
+
+    def apply_batch(self, kind: ActionKind, k: int) -> int:
+        """A batch action, one wave: returns its total cost (the wave lasts its longest)."""
+        if kind is ActionKind.ADVANCE_ALL:
+            alive = [i for i, s in enumerate(self.slots) if not (s["finished"] or s["pruned"])]
+            costs = [self.apply(ActionKind.CONTINUE, i)[1] for i in alive]
+        else:
+            single = ActionKind.BRANCH if kind is ActionKind.OPEN_MANY else ActionKind.READ
+            costs = [self.apply(single, 0)[1] for _ in range(k)]
+        self.seq_tokens += max(costs) - sum(costs)  # apply() counted them one after another
+        return sum(costs)
 
     def explore(self, slot: int) -> tuple[str, int, bool]:
         s = self.slots[slot]
@@ -178,10 +204,12 @@ class ShadowModel:
                 probes, length, final = self.branches[branch]
                 self.slots[slot].update(finished=True, charged=length, answer=final)
                 self.tokens += length
+                self.seq_tokens += length
                 return final, length
         if kind in (ActionKind.BRANCH, ActionKind.CONTINUE):
             answer, cost, _ = self.explore(slot)
             self.tokens += cost
+            self.seq_tokens += cost
             return answer, cost
         if kind is ActionKind.PRUNE:
             self.slots[slot]["pruned"] = True
@@ -189,9 +217,11 @@ class ShadowModel:
 
 
 def follows_the_cost_model(store: str, shared_replay, engine: str, episodes: int) -> None:
+    """Random masked episodes (single and batch actions) against the shadow model: masks,
+    charges, sequential tokens, revealed answers, and returns with both penalties."""
     entry = CATALOG[store]
     raw = json.loads((shared_replay / entry.relative_path).read_text())
-    env = TTSControlEnv(stores=[store], token_penalty=0.7, engine=engine)
+    env = TTSControlEnv(stores=[store], token_penalty=0.7, latency_penalty=1.3, engine=engine)
     rng = np.random.default_rng(AUTOTTS.index(store))
     n_actions = env.action_space.n
     for episode in range(episodes):
@@ -210,17 +240,23 @@ def follows_the_cost_model(store: str, shared_replay, engine: str, episodes: int
             kind, slot = decode_action(action)
             if kind is ActionKind.SUBMIT:
                 expected_answer = shadow.slots[slot]["answer"]
-            revealed, cost = shadow.apply(kind, slot)
+            if kind in BATCH_KINDS:
+                revealed, cost = None, shadow.apply_batch(kind, slot)
+            else:
+                revealed, cost = shadow.apply(kind, slot)
             _, reward, terminated, truncated, info = env.step(action)
             total_reward += reward
             assert not truncated
             assert info["step_cost"] == cost and info["tokens"] == shadow.tokens
-            if kind in (ActionKind.BRANCH, ActionKind.READ, ActionKind.CONTINUE):
+            assert info["seq_tokens"] == shadow.seq_tokens
+            if kind in (ActionKind.BRANCH, ActionKind.READ, ActionKind.CONTINUE, *BATCH_KINDS):
                 assert info["revealed"] == revealed
         if kind is ActionKind.SUBMIT:
             assert info["answer"] == expected_answer
         assert info["correct"] == (info["answer"] == raw[q]["gold_answer"])
-        expected_return = float(info["correct"]) - 0.7 * shadow.tokens / 1e6
+        expected_return = (
+            float(info["correct"]) - 0.7 * shadow.tokens / 1e6 - 1.3 * shadow.seq_tokens / 1e6
+        )
         assert total_reward == pytest.approx(expected_return, abs=1e-9)
 
 
@@ -403,6 +439,11 @@ def test_deepcopy_keeps_mask_in_sync(engine):
         (dict(token_penalty=float("inf")), "token_penalty must be a finite number"),
         (dict(token_penalty=-0.1), "token_penalty must be a finite number >= 0"),
         (dict(token_penalty="0.5"), "token_penalty must be a finite number"),
+        (dict(latency_penalty=float("nan")), "latency_penalty must be a finite number"),
+        (dict(latency_penalty=-1), "latency_penalty must be a finite number >= 0"),
+        (dict(latency_penalty=None), "latency_penalty must be a finite number"),
+        (dict(max_parallel=0), "max_parallel must be None or an integer of at least 1"),
+        (dict(max_parallel=2.0), "max_parallel must be None or an integer"),
         (dict(reveal_on_continue="yes"), "reveal_on_continue must be True or False"),
         (dict(engine="jax"), "engine must be one of"),
         (dict(render_mode="human"), "render_mode must be None or 'ansi'"),
@@ -423,7 +464,7 @@ def test_numpy_integers_are_arguments(edge_stores):
     env = TTSControlEnv(
         stores=[edge_stores["mixed"]], max_branches=np.int64(4), budget=np.int32(9000)
     )
-    assert env.action_space.n == 3 + 4 * 4 and env.budget == 9000
+    assert env.action_space.n == 3 + 4 * 4 + 13 and env.budget == 9000
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -435,8 +476,8 @@ def test_actions_are_integers(edge_stores, engine):
             env.step(bad)
     _, _, _, _, info = env.step(np.int8(ActionKind.BRANCH))
     assert info["slot"] == 0
-    with pytest.raises(ValueError, match="outside 0..18"):
-        env.step(19)
+    with pytest.raises(ValueError, match="outside 0..31"):
+        env.step(32)
     with pytest.raises(ValueError, match="outside"):
         env.step(-1)
     _, _, terminated, _, _ = env.step(np.array(int(ActionKind.ANSWER)))  # a 0-d integer array

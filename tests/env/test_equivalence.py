@@ -1,9 +1,10 @@
 """Both compiled envs equal the Python reference (`Episode` + `ObservationBuilder`) bit for bit.
 
-The vector env plays random masked episodes with autoresets and drawn questions and orders;
-each finished episode is then replayed in `TTSControl-v0` with `engine="python"`, pinned to
-the same question and branch order, and every observation, mask, reward, termination and
-info must be equal (floats exactly). The single compiled env and the reference run side by
+The vector env plays random masked episodes (single and batch actions) with autoresets and
+drawn questions and orders; each finished episode is then replayed in `TTSControl-v0` with
+`engine="python"`, pinned to the same question and branch order, and every observation,
+mask, reward, termination and info (sequential tokens included) must be equal (floats
+exactly). The single compiled env and the reference run side by
 side from the same seeds. The reference's masks are checked against the rules' statement.
 """
 
@@ -138,15 +139,20 @@ def check_single_env(stores: list[str], config: dict[str, Any], episodes: int) -
             )
 
 
-ALL_CONFIGS = [dict(max_branches=64), *CONFIGS]
+ENV_CONFIGS = [
+    config | dict(latency_penalty=penalty)
+    for config, penalty in zip(CONFIGS, (0.0, 0.3, 2.5, 1.0), strict=True)
+]
+"""The engine settings, with latency penalties (the rewards are compared exactly)."""
+ALL_CONFIGS = [dict(max_branches=64), *ENV_CONFIGS]
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=str)
+@pytest.mark.parametrize("config", ENV_CONFIGS, ids=str)
 def test_vector_env_equals_the_reference_on_edge_stores(edge_stores, config):
     check_vector_env(edge_stores, config, n_envs=8, episodes=60, seed=1)
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=str)
+@pytest.mark.parametrize("config", ENV_CONFIGS, ids=str)
 def test_single_env_equals_the_reference_on_edge_stores(edge_stores, config):
     check_single_env(edge_stores, config, episodes=30)
 

@@ -17,7 +17,7 @@ from tts_gym.env import EnvArgumentError
 from tts_gym.errors import IllegalActionError
 
 ENV_IDS = [k for k in gym.registry if k.startswith("TTSControl")]
-KEYS = {"action_mask", "tokens", "step_cost", "slot", "revealed", "finished"}
+KEYS = {"action_mask", "tokens", "seq_tokens", "step_cost", "slot", "revealed", "finished"}
 END_KEYS = {"answer", "correct", "stop_reason"}
 
 
@@ -33,9 +33,8 @@ def make(stores: list[str], n: int = 6, **kwargs) -> TTSControlVectorEnv:
 
 
 def legal_actions(envs, info: dict, rng: np.random.Generator) -> np.ndarray:
-    m = envs.unwrapped.single_action_space.n
-    n_slots = (m - 3) // 4
-    return np.array([random_masked_action(mask, rng, n_slots) for mask in info["action_mask"]])
+    m = envs.single_observation_space["slots"].shape[0]  # max_branches
+    return np.array([random_masked_action(mask, rng, m) for mask in info["action_mask"]])
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)

@@ -21,11 +21,12 @@ segment confidence, and a mix of 1 to 40 branches with short ones."""
 
 CONFIGS = [
     dict(max_branches=8),
-    dict(max_branches=6, reveal_on_continue=False, probe_cost=7),
-    dict(max_branches=64, budget=20_000, probe_cost=3, reveal_on_continue=False),
-    dict(max_branches=3, budget=6_000),
+    dict(max_branches=6, reveal_on_continue=False, probe_cost=7, max_parallel=4),
+    dict(max_branches=64, budget=20_000, probe_cost=3, reveal_on_continue=False, max_parallel=5),
+    dict(max_branches=3, budget=6_000, max_parallel=1),
 ]
-"""MDP settings every equivalence check runs: reveal on and off, probes that cost, budgets."""
+"""MDP settings every equivalence check runs: reveal on and off, probes that cost, budgets,
+waves with and without a width cap (`max_parallel`)."""
 
 
 def write_edge_stores(folder: Path) -> dict[str, str]:
@@ -41,6 +42,7 @@ def random_masked_action(
     """A random legal action; ANSWER and SUBMIT get `stop_weight`, so episodes run long."""
     legal = np.flatnonzero(mask)
     first_submit = action_index(ActionKind.SUBMIT, 0, max_branches)
-    stops = (legal == ActionKind.ANSWER) | (legal >= first_submit)
+    submits = (legal >= first_submit) & (legal < first_submit + max_branches)
+    stops = (legal == ActionKind.ANSWER) | submits
     cumulative = np.cumsum(np.where(stops, stop_weight, 1.0))
     return int(legal[np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")])

@@ -6,12 +6,19 @@ AutoTTS's (`probe_new`, `probe_more`, `get_new_branch_final_answer`,
 `get_seq_and_total_tokens`). Illegal actions raise `IllegalActionError`, a `ValueError`, which
 is also what AutoTTS's question raises when its branches are exhausted.
 
+Latency (LATENCY.md): every call is one wave, and the batch calls (`advance_many`,
+`branch_many`, `read_many`) are one wave each whose results come back together as a list
+when the wave has ended, so a controller cannot act on part of a wave. AutoTTS's vocabulary
+has no batch call: code written in it runs one wave per call, and its sequential tokens are
+its total tokens.
+
 The episode may be the engine's `Episode` or anything with its action methods (the env adapter
 passes a proxy whose every action is one `env.step`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -23,11 +30,16 @@ class EpisodeLike(Protocol):
 
     @property
     def can_open(self) -> bool: ...
+    @property
+    def seq_tokens(self) -> int: ...
     def open(self) -> tuple[int, int, bool]: ...
     def advance(self, slot: int) -> tuple[int, bool]: ...
     def probe(self, slot: int) -> int: ...
     def prune(self, slot: int) -> None: ...
     def read(self) -> int: ...
+    def advance_many(self, slots: Sequence[int]) -> list[tuple[int, bool]]: ...
+    def open_many(self, k: int) -> list[tuple[int, int, bool]]: ...
+    def read_many(self, k: int) -> list[int]: ...
     def answer_text(self, answer: int) -> str | None: ...
 
 
@@ -66,9 +78,31 @@ class QuestionHandle:
         """Open the next branch and pay its whole length for its final answer."""
         return self._episode.answer_text(self._episode.read())
 
+    def advance_many(self, slots: Sequence[int]) -> list[tuple[str | None, bool]]:
+        """Advance each of `slots` (distinct, each advanceable) one interval, as one wave:
+        (answer, finished) per slot, in the order given."""
+        text = self._episode.answer_text
+        return [(text(answer), done) for answer, done in self._episode.advance_many(slots)]
+
+    def branch_many(self, k: int) -> list[tuple[str | None, int, bool]]:
+        """Open the next `k` branches and advance each one interval, as one wave: (answer,
+        slot, finished) per branch."""
+        text = self._episode.answer_text
+        return [(text(answer), slot, done) for answer, slot, done in self._episode.open_many(k)]
+
+    def read_many(self, k: int) -> list[str | None]:
+        """Open the next `k` branches and read each to its end, as one wave: their final
+        answers, in slot order."""
+        return [self._episode.answer_text(answer) for answer in self._episode.read_many(k)]
+
     @property
     def tokens(self) -> int:
         return self._episode.tokens
+
+    @property
+    def seq_tokens(self) -> int:
+        """Sequential tokens so far: the sum of the durations of the waves (LATENCY.md)."""
+        return self._episode.seq_tokens
 
     @property
     def n_open(self) -> int:
@@ -96,7 +130,8 @@ class QuestionHandle:
         return self.read()
 
     def get_seq_and_total_tokens(self) -> tuple[int, int]:
-        return 0, self.tokens
+        """(sequential tokens, total tokens); AutoTTS's own version returns 0 for the first."""
+        return self.seq_tokens, self.tokens
 
     @property
     def probe_freq(self) -> int:

@@ -1,5 +1,8 @@
 """What a controller did on each episode of a store: its answer and what it spent.
 
+Spent means both cost axes: total tokens, and sequential tokens (the latency proxy of
+LATENCY.md: the sum of the episode's waves' durations).
+
 `Outcomes` is what every player returns (the harness scores it against the gold answers
 afterwards, outside the episodes); `Orders` says which branch orders a store is played under.
 """
@@ -22,6 +25,7 @@ class Outcomes:
 
     answers: list[list[str | None]]  # [question][order]
     tokens: np.ndarray  # int64 [n_questions, n_orders]
+    seq_tokens: np.ndarray  # int64 [n_questions, n_orders], sequential tokens
     traces: list[list[dict[str, Any]]] | None = None  # [question][order], when asked for
     seconds: float = 0.0  # CPU time the episodes took (for throughput figures)
 
@@ -42,6 +46,7 @@ class Outcomes:
         return cls(
             answers=[row for part in parts for row in part.answers],
             tokens=np.concatenate([part.tokens for part in parts], axis=0),
+            seq_tokens=np.concatenate([part.seq_tokens for part in parts], axis=0),
             traces=traces,
             seconds=sum(part.seconds for part in parts),
         )

@@ -38,8 +38,8 @@ from tts_gym.store.replay import Question, ReplayStore
 VECTOR_ENVS = 256
 """Sub-envs a step policy plays on side by side."""
 
-Played = tuple[str | None, int, dict[str, Any] | None]
-"""One episode's answer, tokens spent and trace record (None when not traced)."""
+Played = tuple[str | None, int, int, dict[str, Any] | None]
+"""One episode's answer, tokens, sequential tokens and trace record (None when not traced)."""
 
 
 def play(
@@ -111,7 +111,8 @@ def _episode_player(
         question = store.questions[question_index]
         episode = episode_type(question, order)
         answer = decide(policy, episode, question)
-        return answer, episode.tokens, episode.record(answer) if trace else None
+        record = episode.record(answer) if trace else None
+        return answer, episode.tokens, episode.seq_tokens, record
 
     return play_one
 
@@ -158,7 +159,7 @@ def _step_player(
                 actions.append(record)
         answer, tokens = info["answer"], int(info["tokens"])
         record = episode_record(actions, answer, tokens, info["stop_reason"]) if trace else None
-        return answer, tokens, record
+        return answer, tokens, int(info["seq_tokens"]), record
 
     return play_one
 
@@ -199,7 +200,8 @@ def _play_side_by_side(
             obs, _, terminated, _, info = env.step(actions)
             for i in np.flatnonzero(terminated[: len(batch)]):
                 if results[i] is None:
-                    results[i] = (info["answer"][i], int(info["tokens"][i]), None)
+                    tokens, seq_tokens = int(info["tokens"][i]), int(info["seq_tokens"][i])
+                    results[i] = (info["answer"][i], tokens, seq_tokens, None)
         played.extend(results)
     env.close()
     return played
@@ -244,11 +246,15 @@ def _where(
 def _outcomes(played: list[Played], n_questions: int, trace: bool, seconds: float) -> Outcomes:
     n_orders = len(played) // n_questions if n_questions else 0
     rows = [played[q * n_orders : (q + 1) * n_orders] for q in range(n_questions)]
+
+    def column(k: int) -> np.ndarray:
+        values = [[episode[k] for episode in row] for row in rows]
+        return np.array(values, dtype=np.int64).reshape(n_questions, n_orders)
+
     return Outcomes(
-        answers=[[answer for answer, _, _ in row] for row in rows],
-        tokens=np.array([[tokens for _, tokens, _ in row] for row in rows], dtype=np.int64).reshape(
-            n_questions, n_orders
-        ),
-        traces=[[record for _, _, record in row] for row in rows] if trace else None,
+        answers=[[episode[0] for episode in row] for row in rows],
+        tokens=column(1),
+        seq_tokens=column(2),
+        traces=[[episode[3] for episode in row] for row in rows] if trace else None,
         seconds=seconds,
     )

@@ -1,18 +1,24 @@
 """One episode of the replay MDP: the readable reference for dynamics, cost and legality.
 
-The rules are BASELINES.md section 1, with legality and the token budget as stated in
-`tts_gym.engine.rules`. A question's branches are visited in the episode's `order`; opened
+The rules are BASELINES.md section 1, with legality, the token budget and latency as stated
+in `tts_gym.engine.rules`. A question's branches are visited in the episode's `order`; opened
 branches get slots 0, 1, 2, ... Answers are integer ids into `question.answers`
 (`NO_ANSWER` = -1 means "not revealed"). Per-slot state lives in parallel lists because
 controllers read it one element at a time in tight Python loops. The compiled batch core
 (`tts_gym.engine.core`) is the same MDP for N episodes at once; tests hold the two equal.
+
+Latency (LATENCY.md): `seq_tokens` is the sum of the episode's waves' durations. Each action
+is a wave of its own, except the batch actions (`advance_many`, `open_many`, `read_many`),
+each one wave whose results are returned together when it ends; trusted reference
+controllers group their own actions into one wave with `with episode.wave(): ...`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
-from tts_gym.engine.actions import ActionKind, action_name
+from tts_gym.engine.actions import BATCH_KINDS, ActionKind, action_name
 from tts_gym.engine.rules import (
     NO_ANSWER,
     can_continue,
@@ -20,7 +26,10 @@ from tts_gym.engine.rules import (
     can_probe,
     can_prune,
     can_submit,
+    parallel_limit,
     token_limit,
+    wave_duration,
+    why_advance_many_illegal,
     why_illegal,
 )
 from tts_gym.engine.voting import leader
@@ -36,15 +45,16 @@ class Episode:
     `reveal_on_continue=True` (the paper's setting) reveals each newly reached answer as part
     of the advance; with False an advance only spends tokens and `probe(slot)` reveals the
     answer at the slot's current depth for `probe_cost` tokens. `max_branches` caps the slots
-    (default: the whole order) and `budget` the tokens (see `tts_gym.engine.rules`). An
-    illegal action raises `IllegalActionError` saying why and changes nothing.
+    (default: the whole order), `budget` the tokens (see `tts_gym.engine.rules`) and
+    `max_parallel` the branches a wave runs at once (None: no cap). An illegal action raises
+    `IllegalActionError` saying why and changes nothing.
     """
 
     __slots__ = (
         "question", "order", "probe_cost", "reveal_on_continue", "max_branches", "budget",
-        "_limit", "_interval", "_probes", "_lengths", "_finals", "tokens", "n_opened", "branch",
-        "depth", "charged", "finished", "pruned", "current", "revealed", "votes", "done",
-        "answer",
+        "max_parallel", "_limit", "_width", "_interval", "_probes", "_lengths", "_finals",
+        "tokens", "n_opened", "n_alive", "branch", "depth", "charged", "finished", "pruned",
+        "current", "revealed", "votes", "done", "answer", "_overlap", "_wave",
     )  # fmt: skip
 
     def __init__(
@@ -56,6 +66,7 @@ class Episode:
         reveal_on_continue: bool = True,
         max_branches: int | None = None,
         budget: int | None = None,
+        max_parallel: int | None = None,
     ) -> None:
         if probe_cost < 0:
             raise ValueError(f"probe_cost must be non-negative, got {probe_cost}.")
@@ -63,13 +74,17 @@ class Episode:
             raise ValueError(f"budget must be positive, got {budget}.")
         if max_branches is not None and max_branches < 1:
             raise ValueError(f"max_branches must be at least 1, got {max_branches}.")
+        if max_parallel is not None and max_parallel < 1:
+            raise ValueError(f"max_parallel must be at least 1, got {max_parallel}.")
         self.question = question
         self.order = order
         self.probe_cost = probe_cost
         self.reveal_on_continue = reveal_on_continue
         self.max_branches = len(order) if max_branches is None else max_branches
         self.budget = budget
+        self.max_parallel = max_parallel
         self._limit = token_limit(budget)
+        self._width = parallel_limit(max_parallel)
         self._interval = question.probe_freq
         self._probes = question.probes
         self._lengths = question.tokens
@@ -77,6 +92,7 @@ class Episode:
 
         self.tokens = 0
         self.n_opened = 0
+        self.n_alive = 0  # open slots neither finished nor pruned
         # per slot
         self.branch: list[int] = []  # stored branch index
         self.depth: list[int] = []  # explore count d
@@ -90,6 +106,10 @@ class Episode:
 
         self.done = False
         self.answer: int = NO_ANSWER
+        # latency: seq_tokens = tokens - _overlap, the tokens of ended waves that ran beside
+        # longer ones; `_wave` holds (tokens, charged per slot) at the start of an open wave
+        self._overlap = 0
+        self._wave: tuple[int, list[int]] | None = None
 
     # ---- queries -------------------------------------------------------------------------
     @property
@@ -102,6 +122,17 @@ class Episode:
     @property
     def n_unopened(self) -> int:
         return len(self.order) - self.n_opened
+
+    @property
+    def seq_tokens(self) -> int:
+        """Sequential tokens: the sum of the durations of the waves so far (LATENCY.md). An
+        open wave counts all its tokens until it ends, when its overlap is taken off."""
+        return self.tokens - self._overlap
+
+    def alive_slots(self) -> list[int]:
+        """Open slots neither finished nor pruned, in slot order (what ADVANCE_ALL advances)."""
+        finished, pruned = self.finished, self.pruned
+        return [s for s in range(self.n_opened) if not (finished[s] or pruned[s])]
 
     def can_advance(self, slot: int) -> bool:
         return not (self.finished[slot] or self.pruned[slot])
@@ -176,18 +207,12 @@ class Episode:
         ):
             raise self._illegal(ActionKind.PRUNE, slot)
         self.pruned[slot] = True
+        self.n_alive -= 1
         self._unvote(self.revealed[slot])
 
     def read(self) -> int:
         """READ: open the next branch and charge its whole length for its final answer."""
-        slot = self._new_slot(ActionKind.READ)
-        b = self.branch[slot]
-        self.depth[slot] = len(self._probes[b])
-        self._charge(slot, self._lengths[b])
-        self.finished[slot] = True
-        self.current[slot] = self._finals[b]
-        self._reveal(slot, self._finals[b])
-        return self._finals[b]
+        return self._read(self._new_slot(ActionKind.READ))
 
     def submit(self, slot: int) -> int:
         """SUBMIT(slot): end the episode with the slot's last revealed answer."""
@@ -203,9 +228,76 @@ class Episode:
         self.done = True
         return self.answer
 
+    # ---- waves ---------------------------------------------------------------------------
+    @contextmanager
+    def wave(self) -> Iterator[None]:
+        """Group the actions taken inside into one wave (LATENCY.md): per branch the tokens
+        charged in it add up, distinct branches overlap, so it lasts as long as the branch
+        that generated most (with `max_parallel`, its sub-waves one after another).
+
+        For the engine's batch actions and for trusted reference controllers whose wave
+        structure is fixed; an untrusted controller gets batch calls that return every
+        result at the wave's end instead. Waves do not nest.
+        """
+        if self._wave is not None:
+            raise IllegalActionError(f"wave: {self._why_no_wave()}.")
+        self._wave = (self.tokens, self.charged.copy())
+        try:
+            yield
+        finally:
+            tokens, charged = self._wave
+            self._wave = None
+            before = len(charged)
+            segments = [c - charged[s] if s < before else c for s, c in enumerate(self.charged)]
+            self._overlap += self.tokens - tokens - wave_duration(segments, self._width)
+
+    def advance_many(self, slots: Sequence[int]) -> list[tuple[int, bool]]:
+        """CONTINUE each of `slots` once, as one wave: (answer id or NO_ANSWER, finished) per
+        slot, in the order given, returned when the wave has ended. Legal when the slots are
+        distinct and each one's CONTINUE is legal at the start."""
+        reason = why_advance_many_illegal(self, slots) or self._why_no_wave()
+        if reason is not None:
+            raise IllegalActionError(f"advance_many({list(slots)}): {reason}.")
+        with self.wave():
+            return [self._explore(slot) for slot in slots]
+
+    def open_many(self, k: int) -> list[tuple[int, int, bool]]:
+        """BRANCH k times as one wave: (answer id or NO_ANSWER, slot, finished) per branch."""
+        self._check_batch(ActionKind.OPEN_MANY, k)
+        results = []
+        with self.wave():
+            for _ in range(k):
+                slot = self._add_slot()
+                answer, finished = self._explore(slot)
+                results.append((answer, slot, finished))
+        return results
+
+    def read_many(self, k: int) -> list[int]:
+        """READ k times as one wave: the k final answer ids, in slot order."""
+        self._check_batch(ActionKind.READ_MANY, k)
+        with self.wave():
+            return [self._read(self._add_slot()) for _ in range(k)]
+
+    def apply_wave(self, kind: ActionKind, k: int = 0) -> list[tuple[int, int, bool]]:
+        """A batch action of the env's vocabulary (ADVANCE_ALL, OPEN_MANY(k), READ_MANY(k)):
+        (slot, answer id or NO_ANSWER, finished) per branch in it, in slot order."""
+        if kind is ActionKind.ADVANCE_ALL:
+            self._check_batch(kind, 0)
+            slots = self.alive_slots()
+            return [(s, *result) for s, result in zip(slots, self.advance_many(slots), strict=True)]
+        if kind is ActionKind.OPEN_MANY:
+            return [(slot, answer, finished) for answer, slot, finished in self.open_many(k)]
+        first = self.n_opened
+        return [(first + j, answer, True) for j, answer in enumerate(self.read_many(k))]
+
     def apply(self, kind: ActionKind, slot: int = 0) -> tuple[int, int, bool]:
         """Any action by its kind (the env's vocabulary): returns (slot acted on, -1 for
-        ANSWER; answer id it revealed or NO_ANSWER; whether it finished a branch)."""
+        ANSWER and the batch actions; answer id it revealed or NO_ANSWER (always for a batch
+        action); whether it finished a branch). `slot` is the width k of OPEN_MANY and
+        READ_MANY."""
+        if kind in BATCH_KINDS:
+            finished = any(ended for _, _, ended in self.apply_wave(kind, slot))
+            return -1, NO_ANSWER, finished
         if kind is ActionKind.CONTINUE:
             return (slot, *self.advance(slot))
         if kind is ActionKind.BRANCH:
@@ -228,11 +320,23 @@ class Episode:
     def _illegal(self, kind: ActionKind, slot: int = 0) -> IllegalActionError:
         return IllegalActionError(f"{action_name(kind, slot)}: {why_illegal(self, kind, slot)}.")
 
+    def _why_no_wave(self) -> str | None:
+        return None if self._wave is None else "a wave is already open (waves do not nest)"
+
+    def _check_batch(self, kind: ActionKind, k: int) -> None:
+        reason = why_illegal(self, kind, k) or self._why_no_wave()
+        if reason is not None:
+            raise IllegalActionError(f"{action_name(kind, k)}: {reason}.")
+
     def _new_slot(self, kind: ActionKind) -> int:
         if not self.can_open:
             raise self._illegal(kind)
+        return self._add_slot()
+
+    def _add_slot(self) -> int:
         slot = self.n_opened
         self.n_opened += 1
+        self.n_alive += 1
         self.branch.append(self.order[slot])
         self.depth.append(0)
         self.charged.append(0)
@@ -257,6 +361,7 @@ class Episode:
             answer = self._finals[b]
             cost = max(0, self._lengths[b] - self.charged[slot])
             self.finished[slot] = finished = True
+            self.n_alive -= 1
         self.charged[slot] += cost
         self.tokens += cost
         self.current[slot] = answer
@@ -274,6 +379,16 @@ class Episode:
                     del votes[previous]
             votes[answer] = votes.get(answer, 0) + 1
         return answer, finished
+
+    def _read(self, slot: int) -> int:
+        b = self.branch[slot]
+        self.depth[slot] = len(self._probes[b])
+        self._charge(slot, self._lengths[b])
+        self.finished[slot] = True
+        self.n_alive -= 1
+        self.current[slot] = self._finals[b]
+        self._reveal(slot, self._finals[b])
+        return self._finals[b]
 
     def _reveal(self, slot: int, answer: int) -> None:
         previous = self.revealed[slot]

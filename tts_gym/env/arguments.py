@@ -40,6 +40,8 @@ class EnvConfig:
     probe_cost: int
     reveal_on_continue: bool
     budget: int | None
+    latency_penalty: float = 0.0
+    max_parallel: int | None = None
 
     @classmethod
     def checked(
@@ -49,19 +51,25 @@ class EnvConfig:
         probe_cost: Any,
         reveal_on_continue: Any,
         budget: Any,
+        latency_penalty: Any = 0.0,
+        max_parallel: Any = None,
     ) -> EnvConfig:
         if not is_integer(max_branches) or max_branches < 1:
             raise EnvArgumentError(
                 f"max_branches must be an integer of at least 1, got {max_branches!r}."
             )
-        if (
-            not isinstance(token_penalty, Real)
-            or isinstance(token_penalty, bool)
-            or not math.isfinite(token_penalty)
-            or token_penalty < 0
-        ):
+        penalties = (("token_penalty", token_penalty), ("latency_penalty", latency_penalty))
+        for name, penalty in penalties:
+            if (
+                not isinstance(penalty, Real)
+                or isinstance(penalty, bool)
+                or not math.isfinite(penalty)
+                or penalty < 0
+            ):
+                raise EnvArgumentError(f"{name} must be a finite number >= 0, got {penalty!r}.")
+        if max_parallel is not None and (not is_integer(max_parallel) or max_parallel < 1):
             raise EnvArgumentError(
-                f"token_penalty must be a finite number >= 0, got {token_penalty!r}."
+                f"max_parallel must be None or an integer of at least 1, got {max_parallel!r}."
             )
         if not is_integer(probe_cost) or probe_cost < 0:
             raise EnvArgumentError(
@@ -81,6 +89,8 @@ class EnvConfig:
             int(probe_cost),
             bool(reveal_on_continue),
             None if budget is None else int(budget),
+            float(latency_penalty),
+            None if max_parallel is None else int(max_parallel),
         )
 
 

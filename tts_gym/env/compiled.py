@@ -4,7 +4,8 @@
 same float32 values, bit for bit, for N episodes held by `tts_gym.engine.core.batch`, updating
 only what an action changed: the acting slot's row, the vote columns when the votes changed,
 and the globals. `step_envs` is the whole batch step in one compiled call (legality, the core's
-step, observations, rewards, and the reset of episodes that ended on the previous step);
+step, observations (every slot a batch action touched), rewards, and the reset of episodes
+that ended on the previous step);
 `reset_envs` starts new episodes. `CompiledEnvs` owns the arrays and makes the calls; both
 envs (`TTSControlEnv` with N = 1 and `TTSControlVectorEnv`) run on it.
 """
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.extending import register_jitable
 
+from tts_gym.engine.actions import ActionKind
 from tts_gym.engine.core import batch as core
 from tts_gym.engine.core.addresses import ArrayTable, view1, view2, view3
 from tts_gym.engine.core.layout import (
@@ -24,6 +27,7 @@ from tts_gym.engine.core.layout import (
     DEPTH,
     DONE,
     FINISHED,
+    KIND,
     MAX_BRANCHES,
     N_DISTINCT,
     N_OPENED,
@@ -31,12 +35,16 @@ from tts_gym.engine.core.layout import (
     N_VOTES,
     PRUNED,
     QUESTION,
+    REVEAL_ON_CONTINUE,
     REVEALED,
+    SEGMENT,
     SHOWN,
     SLOT,
     TOKEN_LIMIT,
     TOKENS,
     VOTES_CHANGED,
+    WAVE,
+    WAVE_FROM,
 )
 from tts_gym.engine.core.replay import confidence_lookup
 from tts_gym.engine.rules import NO_ANSWER, NO_LIMIT
@@ -49,6 +57,7 @@ from tts_gym.env.observation import (
     SLOT_FEATURES,
     STABLE_SCALE,
 )
+from tts_gym.env.reward import step_reward
 
 # slot feature columns
 _OPENED, _ALIVE, _FINISHED, _PRUNED, _REVEALED, _DEPTH, _TOKENS = range(7)
@@ -61,6 +70,8 @@ assert len(GLOBAL_FEATURES) == 10
 N_IDS, N_FINISHED, FINISHED_TOP1, FINISHED_TOP2, TOP1, TOP2 = range(6)
 STABLE, VOTING_ID = range(2)
 RANK_FEATURE, SHARE_FEATURE = range(2)  # rows of the `by_count` scratch
+_READ_MANY = int(ActionKind.READ_MANY)
+register_jitable(step_reward)
 
 
 class CompiledEnvs:
@@ -124,10 +135,10 @@ class CompiledEnvs:
         `lengths[i] > 0`, the order already written to `batch.order[i, :lengths[i]]`."""
         reset_envs(self.table.addresses, self.table.shapes)
 
-    def step(self, token_penalty: float) -> int:
+    def step(self, token_penalty: float, latency_penalty: float = 0.0) -> int:
         """Step every env with `actions`; returns the first env whose action is illegal
         (then nothing changed) or -1. Rewards land in `rewards`."""
-        return step_envs(self.table.addresses, self.table.shapes, token_penalty)
+        return step_envs(self.table.addresses, self.table.shapes, token_penalty, latency_penalty)
 
 
 _SIGNATURE = [
@@ -315,17 +326,30 @@ def _restart(tables, obs_tables, state, obs, i, question, pinned_length):
 
 
 @numba.njit(cache=True, inline="always")
-def step_env(tables, obs_tables, state, obs, i, action, token_penalty):
+def _update_wave_slots(obs_tables, state, obs, i):
+    """`_update_slot` for every slot the episode's last action, a batch action, touched."""
+    episodes, slots, limits = state[0], state[1], state[7]
+    e = episodes[i]
+    revealed_now = e[KIND] == _READ_MANY or limits[REVEAL_ON_CONTINUE] != 0
+    for slot in range(e[WAVE_FROM], e[N_OPENED]):
+        if slots[i, slot, SEGMENT] >= 0:
+            _update_slot(obs_tables, state, obs, i, slot, revealed_now)
+
+
+@numba.njit(cache=True, inline="always")
+def step_env(tables, obs_tables, state, obs, i, action, token_penalty, latency_penalty):
     """Env i's legal `action` (its episode running): the core's step, then the observation;
     returns the reward. `step_envs` runs it for every env; kernels that choose primitive
     actions inside compiled code (the RL macros) run it for one."""
     core.step(tables, state, i, action)
     e = state[0][i]
-    reward = -token_penalty * e[COST] / 1e6
+    reward = step_reward(token_penalty, latency_penalty, e[COST], e[WAVE])
     if e[DONE]:
         return reward + (1.0 if core.is_correct(tables, state, i) else 0.0)
     if e[SLOT] >= 0:
         _update_slot(obs_tables, state, obs, i, e[SLOT], e[SHOWN] != NO_ANSWER)
+    elif e[WAVE_FROM] >= 0:
+        _update_wave_slots(obs_tables, state, obs, i)
     if e[VOTES_CHANGED]:
         _update_vote_columns(state, obs, i)
     _update_globals(obs_tables, state, obs, i)
@@ -342,7 +366,7 @@ def reset_envs(addresses, shapes):
 
 
 @numba.njit(cache=True)
-def step_envs(addresses, shapes, token_penalty):
+def step_envs(addresses, shapes, token_penalty, latency_penalty):
     """One step of every env (`CompiledEnvs.step`). An env whose episode ended on the previous
     step starts a new one (drawn) and ignores its action: Gymnasium's next-step autoreset."""
     tables, obs_tables, state, obs, calls = _unpack(addresses, shapes)
@@ -357,7 +381,9 @@ def step_envs(addresses, shapes, token_penalty):
             _restart(tables, obs_tables, state, obs, i, -1, 0)
             rewards[i] = 0.0
             continue
-        rewards[i] = step_env(tables, obs_tables, state, obs, i, actions[i], token_penalty)
+        rewards[i] = step_env(
+            tables, obs_tables, state, obs, i, actions[i], token_penalty, latency_penalty
+        )
     return -1
 
 

@@ -86,6 +86,14 @@ class ObservationBuilder:
             self._update_slot(episode, slot, revealed)
         self._update_votes(episode)
 
+    def update_wave(self, touched: list[tuple[int, bool]]) -> None:
+        """Refresh after a batch action: (slot, revealed) of every slot it touched, in slot
+        order (answers first revealed together get episode ids in slot order)."""
+        episode = self._episode
+        for slot, revealed in touched:
+            self._update_slot(episode, slot, revealed)
+        self._update_votes(episode)
+
     def observation(self) -> dict[str, np.ndarray]:
         return {
             "slots": self.slots.copy(),

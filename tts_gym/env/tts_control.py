@@ -17,9 +17,25 @@ import gymnasium as gym
 import numpy as np
 
 from tts_gym.engine import NO_ANSWER, Episode
-from tts_gym.engine.actions import ActionKind, action_name, decode_action, n_actions
-from tts_gym.engine.core.layout import ANSWER, COST, DONE, ENDED, KIND, SHOWN, SLOT, TOKENS
-from tts_gym.engine.rules import refresh_open_mask, refresh_slot_mask, token_limit, why_illegal
+from tts_gym.engine.actions import BATCH_KINDS, ActionKind, action_name, decode_action, n_actions
+from tts_gym.engine.core.layout import (
+    ANSWER,
+    COST,
+    DONE,
+    ENDED,
+    KIND,
+    SEQ_TOKENS,
+    SHOWN,
+    SLOT,
+    TOKENS,
+)
+from tts_gym.engine.rules import (
+    refresh_batch_mask,
+    refresh_open_mask,
+    refresh_slot_mask,
+    token_limit,
+    why_illegal,
+)
 from tts_gym.env.arguments import (
     ENGINES,
     EnvArgumentError,
@@ -31,41 +47,50 @@ from tts_gym.env.arguments import (
     store_index,
 )
 from tts_gym.env.observation import ObservationBuilder
+from tts_gym.env.reward import step_reward
 from tts_gym.env.spaces import MaskedDiscrete, observation_space
 from tts_gym.errors import IllegalActionError
 from tts_gym.store import Question, ReplayStore
 
-TOKEN_UNIT = 1_000_000  # the reward charges token_penalty per million tokens
 STOP_REASONS = {ActionKind.ANSWER: "answer", ActionKind.SUBMIT: "submit"}
 
-Outcome = tuple[float, int, int, bool, int, int, bool, int, int]
-"""What an action did: (reward, slot, revealed answer id, finished, step cost, tokens, done,
-answer id, kind)."""
+Outcome = tuple[float, int, int, bool, int, int, int, bool, int, int]
+"""What an action did: (reward, slot, revealed answer id, finished, step cost, tokens,
+sequential tokens, done, answer id, kind)."""
 
 
 class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
-    """Replay cached reasoning branches; reward = correct - token_penalty * tokens / 1e6.
+    """Replay cached reasoning branches; reward = correct - token_penalty * tokens / 1e6 -
+    latency_penalty * seq_tokens / 1e6.
 
-    Action space: `Discrete(3 + 4 * max_branches)`: ANSWER (the majority of the revealed
+    Action space: `Discrete(3 + 4 * max_branches + 13)`: ANSWER (the majority of the revealed
     answers of unpruned branches, ties to the lowest slot), BRANCH (open the next branch of
     the episode's order and advance it one interval), READ (open the next branch and read it
     whole), then per slot i: CONTINUE(i), PROBE(i), PRUNE(i), SUBMIT(i) (answer with slot i's
-    last revealed answer). `tts_gym.encode_action` / `decode_action` convert. Legality is
-    `tts_gym.engine.rules`: `info["action_mask"]` (int8) and `action_masks()` (bool) say which
-    actions are legal; an illegal action raises `IllegalActionError` (a `ValueError`) saying
-    why, and an action that is not an integer raises `TypeError`.
+    last revealed answer); then the batch actions, each one wave (LATENCY.md): ADVANCE_ALL
+    (CONTINUE every alive slot once), OPEN_MANY(k) (BRANCH k times) and READ_MANY(k) (READ k
+    times) for k in `BATCH_WIDTHS` = (2, 4, 8, 16, 32, 64). `tts_gym.encode_action` /
+    `decode_action` convert. Legality is `tts_gym.engine.rules`: `info["action_mask"]` (int8)
+    and `action_masks()` (bool) say which actions are legal; an illegal action raises
+    `IllegalActionError` (a `ValueError`) saying why, and an action that is not an integer
+    raises `TypeError`.
 
     Observation: `Dict` of `slots` `[max_branches, 13]`, `globals` `[10]` and `answer_id`
     `[max_branches]` (float32; `tts_gym.env.observation` defines every feature). Answer
-    strings and the gold answer never enter it.
+    strings and the gold answer never enter it. A batch action's results all enter the
+    observation of its step, none before (answer ids of answers first revealed together are
+    numbered in slot order).
 
-    Reward: each action's token cost times `-token_penalty / 1e6`, plus 1 on the last step
-    when the answer is correct, so an episode's return is `correct - token_penalty * tokens /
-    1e6`.
+    Reward: each action's token cost times `-token_penalty / 1e6` and its wave's duration
+    times `-latency_penalty / 1e6` (a single action's wave lasts its cost; a batch action's,
+    the largest number of tokens one branch generated in it, or with `max_parallel` the sum
+    over its sub-waves), plus 1 on the last step when the answer is correct, so an episode's
+    return is `correct - token_penalty * tokens / 1e6 - latency_penalty * seq_tokens / 1e6`.
 
     Episode end: ANSWER or SUBMIT terminates; nothing truncates. `info` has `action_mask`,
-    `tokens`, `step_cost`, `slot`, `revealed` (the answer string this action revealed, for
-    tracing), `finished` (it finished a branch); at the end also `answer`, `correct` and
+    `tokens`, `seq_tokens`, `step_cost`, `slot` (-1 for ANSWER and the batch actions),
+    `revealed` (the answer string this action revealed, for tracing; None for a batch
+    action), `finished` (it finished a branch); at the end also `answer`, `correct` and
     `stop_reason` (`"answer"` or `"submit"`).
 
     Starting state: `reset(seed=...)` draws a question uniformly over all questions of the
@@ -86,6 +111,9 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
         data_dir: folder holding catalog stores (default `$TTS_GYM_DATA` or the user cache).
         render_mode: None or `"ansi"`.
         engine: `"compiled"` (the batch core, fast) or `"python"` (the readable reference).
+        latency_penalty: reward per million sequential tokens (finite, >= 0; default 0).
+        max_parallel: how many branches a wave runs at once (an integer >= 1, or None for no
+            cap); a wider wave runs as consecutive sub-waves in slot order.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
@@ -101,10 +129,13 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
         data_dir: str | None = None,
         render_mode: str | None = None,
         engine: str = "compiled",
+        latency_penalty: float = 0.0,
+        max_parallel: int | None = None,
     ) -> None:
         config = EnvConfig.checked(
-            max_branches, token_penalty, probe_cost, reveal_on_continue, budget
-        )
+            max_branches, token_penalty, probe_cost, reveal_on_continue, budget,
+            latency_penalty, max_parallel,
+        )  # fmt: skip
         if engine not in ENGINES:
             raise EnvArgumentError(f"engine must be one of {ENGINES}, got {engine!r}.")
         if render_mode not in (None, *self.metadata["render_modes"]):
@@ -119,6 +150,8 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
         self.probe_cost = config.probe_cost
         self.reveal_on_continue = config.reveal_on_continue
         self.budget = config.budget
+        self.latency_penalty = config.latency_penalty
+        self.max_parallel = config.max_parallel
         self.render_mode = render_mode
         self.engine = engine
         self._run: _CompiledRun | _ReferenceRun = (
@@ -172,6 +205,7 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
         info = {
             "action_mask": self._run.mask.copy(),
             "tokens": 0,
+            "seq_tokens": 0,
             "step_cost": 0,
             "slot": -1,
             "revealed": None,
@@ -186,14 +220,15 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
                 "call reset() before step()." if self._running is None else
                 "the episode has ended; call reset()."
             )  # fmt: skip
-        outcome = self._run.act(action, self.token_penalty)
+        outcome = self._run.act(action, self.token_penalty, self.latency_penalty)
         if outcome is None:
             raise self._refusal(action)
-        reward, slot, shown, ended, cost, tokens, done, answer, kind = outcome
+        reward, slot, shown, ended, cost, tokens, seq_tokens, done, answer, kind = outcome
         answers = self._answers
         info = {
             "action_mask": self._run.mask.copy(),
             "tokens": tokens,
+            "seq_tokens": seq_tokens,
             "step_cost": cost,
             "slot": slot,
             "revealed": None if shown == NO_ANSWER else answers[shown],
@@ -253,6 +288,7 @@ class _CompiledRun:
             probe_cost=config.probe_cost,
             reveal_on_continue=config.reveal_on_continue,
             budget=config.budget,
+            max_parallel=config.max_parallel,
         )
         self.envs = CompiledEnvs(batch)
         self._bind()
@@ -297,14 +333,14 @@ class _CompiledRun:
         envs.lengths[0] = n_order
         self._reset_envs(*self._table)
 
-    def act(self, action: int, token_penalty: float) -> Outcome | None:
+    def act(self, action: int, token_penalty: float, latency_penalty: float) -> Outcome | None:
         self._actions[0] = action
-        if self._step_envs(*self._table, token_penalty) >= 0:
+        if self._step_envs(*self._table, token_penalty, latency_penalty) >= 0:
             return None
         row = self._row.tolist()
         return (
             self._rewards.item(), row[SLOT], row[SHOWN], row[ENDED] == 1, row[COST],
-            row[TOKENS], row[DONE] == 1, row[ANSWER], row[KIND],
+            row[TOKENS], row[SEQ_TOKENS], row[DONE] == 1, row[ANSWER], row[KIND],
         )  # fmt: skip
 
     def observation(self) -> dict[str, np.ndarray]:
@@ -337,44 +373,61 @@ class _ReferenceRun:
             reveal_on_continue=config.reveal_on_continue,
             max_branches=config.max_branches,
             budget=config.budget,
+            max_parallel=config.max_parallel,
         )
         self._observer.reset(self.episode)
         self._observer.update(-1, False)
         self.mask.fill(0)
         self.mask[ActionKind.ANSWER] = 1
-        self._refresh_mask(-1, 0)
+        self._refresh_mask([], 0)
 
-    def act(self, action: int, token_penalty: float) -> Outcome | None:
+    def act(self, action: int, token_penalty: float, latency_penalty: float) -> Outcome | None:
         if not self.mask[action]:
             return None
         episode = self.episode
         kind, slot = self._decoded[action]
-        tokens_before = episode.tokens
-        slot, revealed, finished = episode.apply(kind, slot)
+        tokens_before, seq_before = episode.tokens, episode.seq_tokens
+        if kind in BATCH_KINDS:  # one wave: every result lands in this step's observation
+            touched = episode.apply_wave(kind, slot)
+            slot, revealed = -1, NO_ANSWER
+            finished = any(ended for _, _, ended in touched)
+        else:
+            touched = ()
+            slot, revealed, finished = episode.apply(kind, slot)
         cost = episode.tokens - tokens_before
-        reward = -token_penalty * cost / TOKEN_UNIT
+        reward = step_reward(token_penalty, latency_penalty, cost, episode.seq_tokens - seq_before)
         if episode.done:
             reward += float(episode.correct)
         else:
-            self._observer.update(slot, revealed != NO_ANSWER)
-            self._refresh_mask(slot, tokens_before)
+            if touched:
+                self._observer.update_wave([(s, shown != NO_ANSWER) for s, shown, _ in touched])
+            else:
+                self._observer.update(slot, revealed != NO_ANSWER)
+            self._refresh_mask([s for s, _, _ in touched] if touched else [slot], tokens_before)
         return (
-            reward, slot, revealed, finished, cost, episode.tokens, episode.done,
-            episode.answer, kind,
+            reward, slot, revealed, finished, cost, episode.tokens, episode.seq_tokens,
+            episode.done, episode.answer, kind,
         )  # fmt: skip
 
     def observation(self) -> dict[str, np.ndarray]:
         return self._observer.observation()
 
-    def _refresh_mask(self, slot: int, tokens_before: int) -> None:
+    def _refresh_mask(self, slots: list[int], tokens_before: int) -> None:
+        """After an action on `slots` (-1: none)."""
         episode, config = self.episode, self.config
-        if slot >= 0:
-            refresh_slot_mask(
-                self.mask, config.max_branches, slot, episode.finished[slot],
-                episode.pruned[slot], episode.revealed[slot], episode.current[slot],
-                episode.tokens, self._limit, config.probe_cost,
-            )  # fmt: skip
+        for slot in slots:
+            if slot >= 0:
+                refresh_slot_mask(
+                    self.mask, config.max_branches, slot, episode.finished[slot],
+                    episode.pruned[slot], episode.revealed[slot], episode.current[slot],
+                    episode.tokens, self._limit, config.probe_cost,
+                )  # fmt: skip
+        n_order = len(episode.order)
         refresh_open_mask(
-            self.mask, config.max_branches, episode.n_opened, len(episode.order),
+            self.mask, config.max_branches, episode.n_opened, n_order,
             episode.tokens, tokens_before, self._limit, config.probe_cost,
+        )  # fmt: skip
+        refresh_batch_mask(
+            self.mask, config.max_branches, episode.n_opened, n_order, episode.n_alive,
+            episode.tokens, self._limit,
         )  # fmt: skip

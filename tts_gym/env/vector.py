@@ -25,6 +25,7 @@ from tts_gym.engine.core.layout import (
     ENDED,
     KIND,
     QUESTION,
+    SEQ_TOKENS,
     SHOWN,
     SLOT,
     TOKENS,
@@ -53,7 +54,7 @@ class TTSControlVectorEnv(VectorEnv):
     """`num_envs` episodes of `TTSControl-v0` as one Gymnasium vector env (compiled core).
 
     Spaces: `single_action_space` / `single_observation_space` are `TTSControl-v0`'s;
-    `action_space` is `MultiDiscrete([3 + 4 * max_branches] * num_envs)` (its `sample()`
+    `action_space` is `MultiDiscrete([n_actions(max_branches)] * num_envs)` (its `sample()`
     draws legal actions) and `observation_space` the batched `Dict` (`slots`
     `[N, max_branches, 13]`, `globals` `[N, 10]`, `answer_id` `[N, max_branches]`).
 
@@ -69,7 +70,8 @@ class TTSControlVectorEnv(VectorEnv):
 
     Info: the single env's keys as arrays over sub-envs, each with its `_key` mask
     (Gymnasium's vector convention, as `SyncVectorEnv` builds it): `action_mask` `[N, A]`
-    int8, `tokens`, `step_cost`, `slot`, `revealed` (object array of strings / None),
+    int8, `tokens`, `seq_tokens`, `step_cost`, `slot`, `revealed` (object array of strings /
+    None),
     `finished`; when some sub-env ended, `answer`, `correct` and `stop_reason` too, masked
     to those sub-envs. `action_masks()` gives the mask as `[N, A]` bool.
 
@@ -84,7 +86,8 @@ class TTSControlVectorEnv(VectorEnv):
     starts; autoresets draw.
 
     Args: those of `TTSControl-v0` (`stores`, `max_branches`, `token_penalty`, `probe_cost`,
-    `reveal_on_continue`, `budget`, `data_dir`), plus `num_envs` and `copy` (True: return
+    `reveal_on_continue`, `budget`, `data_dir`, `latency_penalty`, `max_parallel`), plus
+    `num_envs` and `copy` (True: return
     fresh arrays; False: return the env's own observation and mask buffers, overwritten by
     the next step, which saves a copy of `N * max_branches * 13` floats per step).
     """
@@ -104,6 +107,8 @@ class TTSControlVectorEnv(VectorEnv):
         copy: bool = True,
         render_mode: str | None = None,
         engine: str = "compiled",
+        latency_penalty: float = 0.0,
+        max_parallel: int | None = None,
     ) -> None:
         if not is_integer(num_envs) or num_envs < 1:
             raise EnvArgumentError(f"num_envs must be an integer >= 1, got {num_envs!r}.")
@@ -115,8 +120,9 @@ class TTSControlVectorEnv(VectorEnv):
         if render_mode is not None:
             raise EnvArgumentError(f"the vector env does not render, got {render_mode!r}.")
         config = EnvConfig.checked(
-            max_branches, token_penalty, probe_cost, reveal_on_continue, budget
-        )
+            max_branches, token_penalty, probe_cost, reveal_on_continue, budget,
+            latency_penalty, max_parallel,
+        )  # fmt: skip
         self.config = config
         self.num_envs = int(num_envs)
         self.copy = bool(copy)
@@ -127,6 +133,8 @@ class TTSControlVectorEnv(VectorEnv):
         self.probe_cost = config.probe_cost
         self.reveal_on_continue = config.reveal_on_continue
         self.budget = config.budget
+        self.latency_penalty = config.latency_penalty
+        self.max_parallel = config.max_parallel
         self.batch = BatchEpisodes(
             self.stores,
             self.num_envs,
@@ -134,6 +142,7 @@ class TTSControlVectorEnv(VectorEnv):
             probe_cost=config.probe_cost,
             reveal_on_continue=config.reveal_on_continue,
             budget=config.budget,
+            max_parallel=config.max_parallel,
         )
         self.envs = CompiledEnvs(self.batch)
         tables = self.batch.tables
@@ -191,7 +200,7 @@ class TTSControlVectorEnv(VectorEnv):
         if not self._started:
             raise RuntimeError("call reset() before step().")
         self.envs.actions[:] = actions
-        refused = self.envs.step(self.token_penalty)
+        refused = self.envs.step(self.token_penalty, self.latency_penalty)
         if refused >= 0:
             raise self._refusal(refused, int(actions[refused]))
         terminated = self.batch.episodes[:, DONE] == 1
@@ -240,6 +249,7 @@ class TTSControlVectorEnv(VectorEnv):
         info: dict[str, Any] = {
             "action_mask": mask.copy() if self.copy else mask,
             "tokens": episodes[:, TOKENS].copy(),
+            "seq_tokens": episodes[:, SEQ_TOKENS].copy(),
             "step_cost": episodes[:, COST].copy(),
             "slot": episodes[:, SLOT].copy(),
             "revealed": self._texts_of(episodes[:, SHOWN], questions),

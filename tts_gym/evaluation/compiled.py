@@ -37,7 +37,7 @@ def run_compiled(
     results = []
     for policy in policies:
         started = time.process_time()
-        answers, tokens = play(policy, tables, order_array, lengths, threads=threads)
+        answers, tokens, seq_tokens = play(policy, tables, order_array, lengths, threads=threads)
         seconds = time.process_time() - started
         per_store = []
         for s, store in enumerate(stores):
@@ -47,6 +47,7 @@ def run_compiled(
                 Outcomes(
                     answers=_answer_strings(store, answers[rows]),
                     tokens=tokens[rows],
+                    seq_tokens=seq_tokens[rows],
                     seconds=seconds * share,
                 )
             )

@@ -248,7 +248,7 @@ def test_the_shipped_model_decides_as_before() -> None:
             old, envs, [{"question": q, "order": order} for q, order in episodes]
         )
         core = MacroBatch([store], 64, max_branches=m, widen=config.widen)
-        answers, tokens = play_episodes(new, core, episodes)
+        answers, tokens, _ = play_episodes(new, core, episodes)
         assert len(new.calls) == len(old.calls) > 10
         for a, b in zip(new.calls, old.calls, strict=True):
             for x, y in zip(a, b, strict=True):

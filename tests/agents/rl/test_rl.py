@@ -26,6 +26,7 @@ from tests.support import REPO_ROOT  # noqa: E402
 from tts_gym import ENV_ID  # noqa: E402
 from tts_gym.cli import main  # noqa: E402
 from tts_gym.control import play as play_store  # noqa: E402
+from tts_gym.engine.actions import ActionKind, action_index  # noqa: E402
 from tts_gym.env import TTSControlEnv  # noqa: E402
 from tts_gym.errors import TTSGymError  # noqa: E402
 from tts_gym.evaluation.protocols import numpy_orders  # noqa: E402
@@ -63,11 +64,19 @@ def tiny(store_path: Path, **changes) -> TrainConfig:
 
 
 def play(store_path: Path, config: TrainConfig, act=None) -> tuple[float, float]:
-    """(accuracy, mean tokens) of `act(obs, info)` (default: random legal actions) on the
-    plain env, over every question of the store under 4 orders each."""
+    """(accuracy, mean tokens) of `act(obs, info)` (default: random legal single actions, the
+    primitives the macros are made of) on the plain env, over every question of the store
+    under 4 orders each."""
     env = TTSControlEnv(stores=[str(store_path)], max_branches=config.max_branches)
     env.action_space.seed(0)
-    act = act or (lambda obs, info: env.action_space.sample())  # samples legal actions
+    batch_actions = action_index(ActionKind.ADVANCE_ALL, 0, config.max_branches)
+
+    def random_single(obs, info):
+        mask = info["action_mask"].copy()
+        mask[batch_actions:] = 0
+        return env.action_space.sample(mask=mask)
+
+    act = act or random_single
     correct, tokens = [], []
     for q, question in enumerate(env.stores[0].questions):
         for order in numpy_orders(question.n_branches, 4, [7, q]):

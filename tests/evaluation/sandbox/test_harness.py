@@ -61,7 +61,8 @@ class BatchedLooksForGold:
         self.found += [q.gold for q in store.questions]
         rows = range(store.n_questions) if questions is None else questions
         n = len(orders(0, store.questions[0].n_branches))
-        return Outcomes([[None] * n for _ in rows], np.zeros((len(rows), n), dtype=np.int64))
+        zeros = np.zeros((len(rows), n), dtype=np.int64)
+        return Outcomes([[None] * n for _ in rows], zeros, zeros.copy())
 
 
 @pytest.mark.parametrize(

@@ -82,11 +82,12 @@ def play(
     order_lengths: np.ndarray,
     *,
     threads: int = 1,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (question, order) episode of `tables` under `controller`, compiled.
 
     `orders[g, o, :order_lengths[g, o]]` is the branch order of episode (g, o). Returns the
-    answer ids (int32 [G, O], `NO_ANSWER` for none) and the tokens spent (int64 [G, O]).
+    answer ids (int32 [G, O], `NO_ANSWER` for none), the tokens spent and the sequential
+    tokens (int64 [G, O] each).
     `threads` > 1 plays chunks of questions on that many threads (the kernel releases the
     GIL; each chunk has its own scratch, so the results do not depend on it). Raises
     `ValueError` when `why_not_compiled(controller)` is not None.
@@ -101,6 +102,7 @@ def play(
     n_questions, n_orders = order_lengths.shape
     answers = np.empty((n_questions, n_orders), dtype=np.int32)
     tokens = np.empty((n_questions, n_orders), dtype=np.int64)
+    seq_tokens = np.empty((n_questions, n_orders), dtype=np.int64)
     replay = (tables.probes, tables.n_probes, tables.lengths, tables.finals)
     conf = _confidence(max(tables.max_branches, orders.shape[2]))  # votes <= branches opened
 
@@ -110,7 +112,7 @@ def play(
         slots = np.zeros((_N_SLOT_ARRAYS, max(1, orders.shape[2])), dtype=np.int64)
         history = np.zeros(max(1, ints[_EMA_HISTORY]) if kind == CMC else 1, dtype=np.float64)
         _play(kind, ints, floats, replay, tables.probe_freq, conf, orders, order_lengths,
-              start, stop, tally, slots, history, answers, tokens)  # fmt: skip
+              start, stop, tally, slots, history, answers, tokens, seq_tokens)  # fmt: skip
 
     if threads <= 1 or n_questions < 2:
         play_questions(0, n_questions)
@@ -118,7 +120,7 @@ def play(
         bounds = np.linspace(0, n_questions, min(n_questions, 16 * threads) + 1).astype(int)
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(play_questions, bounds[:-1], bounds[1:]))
-    return answers, tokens
+    return answers, tokens, seq_tokens
 
 
 class _NotCompiled(Exception):
@@ -201,7 +203,7 @@ def _orders_fit(n_branches, orders, order_lengths):
 
 @numba.njit(cache=True, nogil=True)
 def _play(kind, ints, floats, replay, probe_freq, conf, orders, order_lengths, start, stop,
-          tally, slots, history, answers, tokens):  # fmt: skip
+          tally, slots, history, answers, tokens, seq_tokens):  # fmt: skip
     counts, _, seen, stats = tally
     for g in range(start, stop):
         interval = probe_freq[g]
@@ -223,6 +225,7 @@ def _play(kind, ints, floats, replay, probe_freq, conf, orders, order_lengths, s
                 )
             answers[g, o] = answer
             tokens[g, o] = spent
+            seq_tokens[g, o] = spent  # every action a wave of its own, as in the Python versions
 
 
 @numba.njit(cache=True)

@@ -15,7 +15,8 @@ them as one `ArrayTable` of addresses, which `unpack` turns back into two tuples
 (read-only, shared per store set) and `state`; `step`, `start` and `clear` work on one episode
 `i` and are what the env layer's one-call batch step composes with its observations. Each
 episode's row keeps the outcome of its last action (slot, revealed answer, finished, cost,
-kind) for the caller to read.
+kind, the duration of its wave) for the caller to read; after a batch action each slot it
+touched holds the tokens it generated in it (`SEGMENT`).
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ from tts_gym.engine.core.layout import (
     KIND,
     LIMIT_FIELDS,
     MAX_BRANCHES,
+    N_ALIVE,
     N_DISTINCT,
     N_OPENED,
     N_ORDER,
     N_VOTES,
+    PARALLEL_LIMIT,
     PINNED,
     POOL,
     PROBE_COST,
@@ -54,12 +57,16 @@ from tts_gym.engine.core.layout import (
     QUESTION,
     REVEAL_ON_CONTINUE,
     REVEALED,
+    SEGMENT,
+    SEQ_TOKENS,
     SHOWN,
     SLOT,
     SLOT_FIELDS,
     TOKEN_LIMIT,
     TOKENS,
     VOTES_CHANGED,
+    WAVE,
+    WAVE_FROM,
 )
 from tts_gym.engine.core.replay import explore, read
 from tts_gym.engine.rules import NO_ANSWER
@@ -83,6 +90,8 @@ ARRAYS = len(SIGNATURE)
 _ANSWER, _BRANCH, _READ = int(ActionKind.ANSWER), int(ActionKind.BRANCH), int(ActionKind.READ)
 _CONTINUE, _PROBE = int(ActionKind.CONTINUE), int(ActionKind.PROBE)
 _PRUNE, _SUBMIT = int(ActionKind.PRUNE), int(ActionKind.SUBMIT)
+_ADVANCE_ALL, _OPEN_MANY = int(ActionKind.ADVANCE_ALL), int(ActionKind.OPEN_MANY)
+_READ_MANY = int(ActionKind.READ_MANY)
 
 
 class BatchEpisodes:
@@ -101,6 +110,7 @@ class BatchEpisodes:
         probe_cost: int = 0,
         reveal_on_continue: bool = True,
         budget: int | None = None,
+        max_parallel: int | None = None,
     ) -> None:
         self.stores = tuple(stores)
         self.tables = StoreTables.of(self.stores)
@@ -112,11 +122,13 @@ class BatchEpisodes:
         self.probe_cost = probe_cost
         self.reveal_on_continue = reveal_on_continue
         self.budget = budget
+        self.max_parallel = max_parallel
         limits = np.zeros(LIMIT_FIELDS, dtype=np.int64)
         limits[MAX_BRANCHES] = max_branches
         limits[PROBE_COST] = probe_cost
         limits[REVEAL_ON_CONTINUE] = reveal_on_continue
         limits[TOKEN_LIMIT] = rules.token_limit(budget)
+        limits[PARALLEL_LIMIT] = rules.parallel_limit(max_parallel)
         self.limits = limits
         self.episodes = np.zeros((n, EPISODE_FIELDS), dtype=np.int64)
         self.episodes[:, DONE] = 1  # nothing started yet
@@ -186,7 +198,8 @@ class BatchEpisodes:
 
 class EpisodeView:
     """Episode `i` of a batch, read live in `Episode`'s vocabulary (for messages, `render`,
-    adapters and tests): the question, slot lists, votes, tokens, done, answer and limits."""
+    adapters and tests): the question, slot lists, votes, tokens, sequential tokens, done,
+    answer and limits."""
 
     def __init__(self, batch: BatchEpisodes, i: int) -> None:
         self._batch = batch
@@ -197,6 +210,7 @@ class EpisodeView:
         self.probe_cost = batch.probe_cost
         self.reveal_on_continue = batch.reveal_on_continue
         self.budget = batch.budget
+        self.max_parallel = batch.max_parallel
 
     def _column(self, field: int) -> list[int]:
         return self._slots[: self.n_opened, field].tolist()
@@ -205,7 +219,9 @@ class EpisodeView:
     store_index = property(lambda self: int(self._batch.tables.store_of[self._row[QUESTION]]))
     n_opened = property(lambda self: int(self._row[N_OPENED]))
     n_unopened = property(lambda self: int(self._row[N_ORDER] - self._row[N_OPENED]))
+    n_alive = property(lambda self: int(self._row[N_ALIVE]))
     tokens = property(lambda self: int(self._row[TOKENS]))
+    seq_tokens = property(lambda self: int(self._row[SEQ_TOKENS]))
     done = property(lambda self: bool(self._row[DONE]))
     answer = property(lambda self: int(self._row[ANSWER]))
     branch = property(lambda self: self._column(BRANCH))
@@ -332,10 +348,14 @@ def start(tables, state, i, question, pinned_length):
     row[COST] = 0
     row[KIND] = -1
     row[VOTES_CHANGED] = 0
+    row[N_ALIVE] = 0
+    row[SEQ_TOKENS] = 0
+    row[WAVE] = 0
+    row[WAVE_FROM] = 0
     mask[i, _ANSWER] = 1
-    rules.refresh_open_mask(
-        mask[i], limits[MAX_BRANCHES], 0, n_order, 0, 0, limits[TOKEN_LIMIT], limits[PROBE_COST]
-    )
+    m, limit = limits[MAX_BRANCHES], limits[TOKEN_LIMIT]
+    rules.refresh_open_mask(mask[i], m, 0, n_order, 0, 0, limit, limits[PROBE_COST])
+    rules.refresh_batch_mask(mask[i], m, 0, n_order, 0, 0, limit)
 
 
 @numba.njit(cache=True, inline="always")
@@ -353,6 +373,7 @@ def _new_slot(state, i):
         pick = slot + random.below(streams, i, episodes[i, N_ORDER] - slot)
         order[i, slot], order[i, pick] = order[i, pick], order[i, slot]
     episodes[i, N_OPENED] = slot + 1
+    episodes[i, N_ALIVE] += 1
     row = slots[i, slot]
     row[BRANCH] = order[i, slot]
     row[DEPTH] = 0
@@ -377,6 +398,7 @@ def _explore(tables, state, i, slot):
     )  # fmt: skip
     if finished:
         row[FINISHED] = 1
+        episodes[i, N_ALIVE] -= 1
     else:
         row[DEPTH] += 1
     row[CHARGED] += cost
@@ -388,15 +410,69 @@ def _explore(tables, state, i, slot):
 
 
 @numba.njit(cache=True, inline="always")
+def _read(tables, state, i, slot):
+    """READ into the freshly opened `slot`: returns (answer shown, votes changed)."""
+    n_probes, lengths, finals = tables[1], tables[2], tables[3]
+    episodes, slots = state[0], state[1]
+    row = slots[i, slot]
+    question = episodes[i, QUESTION]
+    shown, cost = read(lengths, finals, question, row[BRANCH])
+    row[DEPTH] = n_probes[question, row[BRANCH]]
+    row[CHARGED] = cost
+    episodes[i, TOKENS] += cost
+    row[FINISHED] = 1
+    episodes[i, N_ALIVE] -= 1
+    row[CURRENT] = shown
+    return shown, _reveal(state, i, slot, shown)
+
+
+@numba.njit(cache=True)
+def _wave(tables, state, i, kind, k):
+    """A batch action (ADVANCE_ALL, OPEN_MANY(k), READ_MANY(k)) as one wave: each branch in it
+    records its tokens in `SEGMENT`. Returns (first slot it may touch, finished any branch,
+    votes changed, duration of the wave). Not inlined: it keeps `step`'s path for single
+    actions as short as it was."""
+    episodes, slots, limits = state[0], state[1], state[7]
+    ended, changed = False, False
+    if kind == _ADVANCE_ALL:
+        first, stop = 0, episodes[i, N_OPENED]
+        for slot in range(stop):
+            row = slots[i, slot]
+            if row[FINISHED] or row[PRUNED]:
+                row[SEGMENT] = -1
+                continue
+            charged = row[CHARGED]
+            _, finished, votes_changed = _explore(tables, state, i, slot)
+            row[SEGMENT] = row[CHARGED] - charged
+            ended |= finished
+            changed |= votes_changed
+    else:
+        first = episodes[i, N_OPENED]
+        stop = first + k
+        for _ in range(k):
+            slot = _new_slot(state, i)
+            if kind == _OPEN_MANY:
+                _, finished, votes_changed = _explore(tables, state, i, slot)
+                ended |= finished
+            else:
+                _, votes_changed = _read(tables, state, i, slot)
+                ended = True
+            changed |= votes_changed
+            slots[i, slot, SEGMENT] = slots[i, slot, CHARGED]
+    duration = rules.wave_duration(slots[i, first:stop, SEGMENT], limits[PARALLEL_LIMIT])
+    return first, ended, changed, duration
+
+
+@numba.njit(cache=True, inline="always")
 def step(tables, state, i, action):
     """Apply a legal `action` to running episode i and record its outcome in the row."""
-    n_probes, lengths, finals = tables[1], tables[2], tables[3]
     episodes, slots, mask, limits = state[0], state[1], state[5], state[7]
     m = limits[MAX_BRANCHES]
     kind, slot = action_kind_slot(action, m)
     row = episodes[i]
     tokens_before = row[TOKENS]
     shown, ended, changed = NO_ANSWER, False, False
+    first, duration = -1, -1  # first slot of a batch action; its wave's duration
     if kind == _CONTINUE:
         shown, ended, changed = _explore(tables, state, i, slot)
     elif kind == _BRANCH:
@@ -404,16 +480,8 @@ def step(tables, state, i, action):
         shown, ended, changed = _explore(tables, state, i, slot)
     elif kind == _READ:
         slot = _new_slot(state, i)
-        b = slots[i, slot, BRANCH]
-        question = row[QUESTION]
-        shown, cost = read(lengths, finals, question, b)
-        slots[i, slot, DEPTH] = n_probes[question, b]
-        slots[i, slot, CHARGED] = cost
-        row[TOKENS] += cost
-        slots[i, slot, FINISHED] = 1
-        slots[i, slot, CURRENT] = shown
+        shown, changed = _read(tables, state, i, slot)
         ended = True
-        changed = _reveal(state, i, slot, shown)
     elif kind == _PROBE:
         slots[i, slot, CHARGED] += limits[PROBE_COST]
         row[TOKENS] += limits[PROBE_COST]
@@ -421,6 +489,7 @@ def step(tables, state, i, action):
         changed = _reveal(state, i, slot, shown)
     elif kind == _PRUNE:
         slots[i, slot, PRUNED] = 1
+        row[N_ALIVE] -= 1
         revealed = slots[i, slot, REVEALED]
         if revealed != NO_ANSWER:
             _unvote(state, i, revealed)
@@ -428,9 +497,12 @@ def step(tables, state, i, action):
     elif kind == _SUBMIT:
         row[ANSWER] = slots[i, slot, REVEALED]
         row[DONE] = 1
-    else:
+    elif kind == _ANSWER:
         row[ANSWER] = majority(state, i)
         row[DONE] = 1
+        slot = -1
+    else:
+        first, ended, changed, duration = _wave(tables, state, i, kind, slot)
         slot = -1
     row[SLOT] = slot
     row[SHOWN] = shown
@@ -438,18 +510,32 @@ def step(tables, state, i, action):
     row[COST] = row[TOKENS] - tokens_before
     row[KIND] = kind
     row[VOTES_CHANGED] = changed
+    if first < 0:  # a single action is a wave of its own
+        duration = row[COST]
+    row[WAVE] = duration
+    row[WAVE_FROM] = first
+    row[SEQ_TOKENS] += duration
     if row[DONE]:
         return
     limit, probe_cost = limits[TOKEN_LIMIT], limits[PROBE_COST]
+    tokens = row[TOKENS]
     if slot >= 0:
         s = slots[i, slot]
         rules.refresh_slot_mask(
             mask[i], m, slot, s[FINISHED] != 0, s[PRUNED] != 0, s[REVEALED], s[CURRENT],
-            row[TOKENS], limit, probe_cost,
+            tokens, limit, probe_cost,
         )  # fmt: skip
-    rules.refresh_open_mask(
-        mask[i], m, row[N_OPENED], row[N_ORDER], row[TOKENS], tokens_before, limit, probe_cost
-    )
+    elif first >= 0:
+        for touched in range(first, row[N_OPENED]):
+            s = slots[i, touched]
+            if s[SEGMENT] >= 0:
+                rules.refresh_slot_mask(
+                    mask[i], m, touched, s[FINISHED] != 0, s[PRUNED] != 0, s[REVEALED],
+                    s[CURRENT], tokens, limit, probe_cost,
+                )  # fmt: skip
+    n_opened, n_order = row[N_OPENED], row[N_ORDER]
+    rules.refresh_open_mask(mask[i], m, n_opened, n_order, tokens, tokens_before, limit, probe_cost)
+    rules.refresh_batch_mask(mask[i], m, n_opened, n_order, row[N_ALIVE], tokens, limit)
 
 
 @numba.njit(cache=True, inline="always")

@@ -50,6 +50,7 @@ class PlayedInSandbox:
         return Outcomes(
             [played.answers[q] for q in rows],
             played.tokens[list(rows)],
+            played.seq_tokens[list(rows)],
             traces,
             played.seconds,
         )

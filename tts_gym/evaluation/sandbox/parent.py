@@ -679,6 +679,7 @@ class _Run:
                 outcomes[(s, k)] = Outcomes(
                     [[None] * n_orders for _ in questions],
                     np.zeros((len(questions), n_orders), dtype=np.int64),
+                    np.zeros((len(questions), n_orders), dtype=np.int64),
                     None if trace_orders == 0 else [[None] * n_orders for _ in questions],
                 )
         rows = [{q: r for r, q in enumerate(questions)} for questions in self.questions]
@@ -688,6 +689,7 @@ class _Run:
             row = rows[spec.store][spec.question]
             cell.answers[row][spec.order] = item.answer
             cell.tokens[row, spec.order] = item.tokens
+            cell.seq_tokens[row, spec.order] = item.seq_tokens
             if cell.traces is not None:
                 cell.traces[row][spec.order] = item.trace
         return outcomes

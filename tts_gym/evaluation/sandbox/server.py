@@ -51,11 +51,12 @@ class EpisodeSpec:
 
 @dataclass
 class Ended:
-    """What the parent's episode recorded: the answer, the tokens, and on request more."""
+    """What the parent's episode recorded: the answer, both token counts, and on request more."""
 
     spec: EpisodeSpec
     answer: str | None
     tokens: int
+    seq_tokens: int
     trace: dict[str, Any] | None
     actions: tuple[tuple[int, int], ...] | None  # (op, slot) in order, when recorded
 
@@ -171,7 +172,7 @@ class EpisodeServer:
         episode = item.episode
         trace = episode.record(answer) if isinstance(episode, TracingEpisode) else None
         log = tuple(item.log) if item.log is not None else None
-        return Ended(item.spec, answer, episode.tokens, trace, log)
+        return Ended(item.spec, answer, episode.tokens, episode.seq_tokens, trace, log)
 
     def _coverage_problem(self, named: list[int]) -> str:
         seen: set[int] = set()
