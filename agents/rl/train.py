@@ -52,6 +52,7 @@ from tts_gym_agents.rl.vec_env import macro_vec_env
 from tts_gym import ENV_ID
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import numpy_orders
+from tts_gym.evaluation.score import score
 from tts_gym.store import ReplayStore, select_stores
 from tts_gym.store.files import atomic_write, read_json_object, write_json
 
@@ -289,10 +290,7 @@ def validation_report(
             lambda q, n, s=s: numpy_orders(n, config.valid_orders, [config.seed, s, q]),
             questions=indices,
         )
-        gold = [store.questions[q].gold for q in indices]
-        correct = np.array(
-            [[answer == g for answer in row] for row, g in zip(outcomes.answers, gold, strict=True)]
-        )
+        correct = score(outcomes, store, indices)
         correct_all.append(correct.ravel())
         tokens_all.append(outcomes.tokens.ravel())
         per_store.append(_summary(store.name, correct, outcomes.tokens, config.token_penalty))
