@@ -123,7 +123,14 @@ def start_eval(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own group, as a command started from a shell is
+        # Ctrl-C reaches it as it reaches a command in a terminal, even where this test runs
+        # in the background of a non-interactive shell, which starts it with SIGINT ignored
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def tagged(tag: str) -> list[int]:
