@@ -86,12 +86,14 @@ def run(args: argparse.Namespace) -> int:
         results = sweep(
             config, penalties, out, resume=args.resume, progress=progress, data_dir=args.data_dir
         )
-        print(f"{'token_penalty':>13} {'val acc':>8} {'val tokens_k':>12}  run")
+        print(
+            f"{'token_penalty':>13} {'val acc':>8} {'val tokens_k':>12} {'seq_tokens_k':>12}  run"
+        )
         for penalty, record in zip(penalties, results, strict=True):
             valid = record["validation"]
             print(
-                f"{penalty:>13g} {100 * valid['accuracy']:>8.1f} {valid['tokens_k']:>12.1f}  "
-                f"{record['folder']}"
+                f"{penalty:>13g} {100 * valid['accuracy']:>8.1f} {valid['tokens_k']:>12.1f} "
+                f"{valid.get('seq_tokens_k', float('nan')):>12.1f}  {record['folder']}"
             )
         return 0
     if args.resume:
@@ -113,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     valid = record["validation"]
     print(
         f"trained {record['timesteps']} timesteps in {record['wall_seconds'] / 60:.1f} min; "
-        f"validation: accuracy {100 * valid['accuracy']:.1f}%, {valid['tokens_k']:.1f}k tokens; "
+        f"validation: accuracy {100 * valid['accuracy']:.1f}%, {valid['tokens_k']:.1f}k tokens "
+        f"({valid['seq_tokens_k']:.1f}k sequential); "
         f"model: {out / 'model.zip'}"
     )
     return 0

@@ -63,7 +63,8 @@ class SweepPoint:
     store: str
     beta: float
     accuracy: float
-    tokens: float
+    tokens: float  # mean per episode
+    seq_tokens: float  # mean sequential tokens per episode (the latency proxy)
 
 
 @dataclass
@@ -148,6 +149,7 @@ def evaluate_candidate(
                     beta,
                     float(evaluation.correct[key].mean()),
                     float(outcomes.tokens.mean()),
+                    float(outcomes.seq_tokens.mean()),
                 )
             )
             evaluation.replay.append(

@@ -1,5 +1,8 @@
 """What a round leaves for the next: the sweep table, scores, matchups, traces, errors.
 
+Every place that shows tokens shows sequential tokens beside them ("seq", the latency proxy of
+LATENCY.md: the sum of the episode's waves' durations); the score itself is on total tokens.
+
 `full` feedback (the paper's setting) has per-question wins and losses against the baselines
 at matched tokens and a few compact execution traces (the costliest episodes and wrongly
 answered ones, preferring those where the right answer was seen and lost). `scalar` feedback
@@ -32,7 +35,7 @@ TRACE_LEGEND = (
 def sweep_csv(sweep: Sequence[SweepPoint], scores: dict[str, float]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["store", "beta", "accuracy", "tokens", "store_score"])
+    writer.writerow(["store", "beta", "accuracy", "tokens", "seq_tokens", "store_score"])
     for p in sweep:
         score = scores.get(p.store)
         writer.writerow(
@@ -41,6 +44,7 @@ def sweep_csv(sweep: Sequence[SweepPoint], scores: dict[str, float]) -> str:
                 p.beta,
                 f"{p.accuracy:.6f}",
                 f"{p.tokens:.1f}",
+                f"{p.seq_tokens:.1f}",
                 "" if score is None else f"{score:.6f}",
             ]
         )
@@ -50,24 +54,53 @@ def sweep_csv(sweep: Sequence[SweepPoint], scores: dict[str, float]) -> str:
 def baselines_csv(baselines: Sequence[BaselineResult]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["store", "baseline", "accuracy", "tokens"])
+    writer.writerow(["store", "baseline", "accuracy", "tokens", "seq_tokens"])
     for b in baselines:
-        writer.writerow([b.store, b.name, f"{b.mean_accuracy:.6f}", f"{b.mean_tokens:.1f}"])
+        writer.writerow(
+            [
+                b.store,
+                b.name,
+                f"{b.mean_accuracy:.6f}",
+                f"{b.mean_tokens:.1f}",
+                f"{b.mean_seq_tokens:.1f}",
+            ]
+        )
     return out.getvalue()
 
 
 def sweep_table(sweep: Sequence[SweepPoint]) -> str:
-    lines = ["| store | beta | accuracy | tokens |", "|---|---|---|---|"]
-    lines += [f"| {p.store} | {p.beta:g} | {p.accuracy:.1%} | {_k(p.tokens)} |" for p in sweep]
+    lines = ["| store | beta | accuracy | tokens | seq tokens |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {p.store} | {p.beta:g} | {p.accuracy:.1%} | {in_thousands(p.tokens)} "
+        f"| {in_thousands(p.seq_tokens)} |"
+        for p in sweep
+    ]
     return "\n".join(lines)
 
 
 def baselines_table(baselines: Sequence[BaselineResult]) -> str:
-    lines = ["| store | baseline | accuracy | tokens |", "|---|---|---|---|"]
+    lines = ["| store | baseline | accuracy | tokens | seq tokens |", "|---|---|---|---|---|"]
     lines += [
-        f"| {b.store} | {b.name} | {b.mean_accuracy:.1%} | {_k(b.mean_tokens)} |" for b in baselines
+        f"| {b.store} | {b.name} | {b.mean_accuracy:.1%} | {in_thousands(b.mean_tokens)} "
+        f"| {in_thousands(b.mean_seq_tokens)} |"
+        for b in baselines
     ]
     return "\n".join(lines)
+
+
+def top_point(sweep: Sequence[dict[str, Any]]) -> tuple[float, float, float | None]:
+    """Mean accuracy, tokens and sequential tokens over stores at the highest beta of a
+    verdict's sweep (sequential tokens None in verdicts written before they were reported)."""
+    top = max(p["beta"] for p in sweep)
+    points = [p for p in sweep if p["beta"] == top]
+    seq = None
+    if all("seq_tokens" in p for p in points):
+        seq = sum(p["seq_tokens"] for p in points) / len(points)
+    return (
+        sum(p["accuracy"] for p in points) / len(points),
+        sum(p["tokens"] for p in points) / len(points),
+        seq,
+    )
 
 
 def score_line(score: float | None, scores: dict[str, float]) -> str:
@@ -87,7 +120,9 @@ def select_traces(evaluation: Evaluation) -> list[dict[str, Any]]:
     for item in evaluation.replay:
         if item["beta"] != top:
             continue
-        correct = evaluation.correct[(item["store"], item["beta"])][:, 0]
+        key = (item["store"], item["beta"])
+        correct = evaluation.correct[key][:, 0]
+        seq_tokens = evaluation.outcomes[key].seq_tokens[:, 0]
         for qi, trace in enumerate(item["traces"]):
             pool.append(
                 {
@@ -95,6 +130,7 @@ def select_traces(evaluation: Evaluation) -> list[dict[str, Any]]:
                     "beta": item["beta"],
                     "question": qi,
                     "correct": bool(correct[qi]),
+                    "seq_tokens": int(seq_tokens[qi]),
                     "gold_seen": bool(trace.get("gold_seen")),
                     **trace,
                 }
@@ -126,7 +162,8 @@ def render_trace(trace: dict[str, Any]) -> str:
     head = (
         f"{trace['store']}, question {trace['question']}, order 0, beta={trace['beta']:g} "
         f"({trace['why']}): answered {trace['answer']!r} ({verdict}), "
-        f"{_k(trace['tokens'])} tokens, stop: {trace['stop_reason']}"
+        f"{in_thousands(trace['tokens'])} tokens ({in_thousands(trace['seq_tokens'])} sequential), "
+        f"stop: {trace['stop_reason']}"
     )
     words = []
     omitted = trace.get("omitted")
@@ -137,7 +174,7 @@ def render_trace(trace: dict[str, Any]) -> str:
         if action["action"] != "PRUNE":
             word += f":{_answer(action['revealed'])}" + ("*" if action["finished"] else "")
         if i % 10 == 9:
-            word += f" [{_k(action['tokens'])}]"
+            word += f" [{in_thousands(action['tokens'])}]"
         words.append(word)
     return head + "\n    " + _wrap(words)
 
@@ -173,8 +210,10 @@ def _matchup_line(m: Matchup) -> str:
         return f" (questions {', '.join(map(str, questions))})" if questions else ""
 
     return (
-        f"- {m.store}: {m.baseline} ({m.baseline_accuracy:.1%}, {_k(m.baseline_tokens)} tokens) "
-        f"vs beta={m.beta:g} ({m.accuracy:.1%}, {_k(m.tokens)} tokens): "
+        f"- {m.store}: {m.baseline} ({m.baseline_accuracy:.1%}, "
+        f"{in_thousands(m.baseline_tokens)} tokens, {in_thousands(m.baseline_seq_tokens)} seq) "
+        f"vs beta={m.beta:g} ({m.accuracy:.1%}, "
+        f"{in_thousands(m.tokens)} tokens, {in_thousands(m.seq_tokens)} seq): "
         f"{_count(len(m.wins), 'win')}{listed(m.wins)}, "
         f"{_count(len(m.losses), 'loss')}{listed(m.losses)}"
     )
@@ -193,8 +232,9 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "es" if word.endswith("s") else "s")
 
 
-def _k(tokens: float) -> str:
-    return f"{tokens / 1000:.1f}k"
+def in_thousands(tokens: float | None) -> str:
+    """Tokens as `12.3k`; '-' where there is no number."""
+    return "-" if tokens is None else f"{tokens / 1000:.1f}k"
 
 
 def _wrap(words: list[str], width: int = 96) -> str:

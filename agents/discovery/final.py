@@ -3,8 +3,9 @@
 The only step of a run that reads held-out stores. It evaluates the best round's controller
 in the sandbox (same rules and checks) and the built-in controllers (CMC's beta sweep
 included) under the same protocol, and writes `final/`: `report.md` (tables, area scores, the
-round-by-round trajectory), `heldout.csv`, `verdict.json`, `pareto.png` (accuracy vs tokens per
-held-out store against the baselines) and `trajectory.png` (each round's search accuracy and
+round-by-round trajectory; sequential tokens beside tokens), `heldout.csv`, `verdict.json`,
+`pareto.png` (accuracy vs total and vs sequential tokens per held-out store against the
+baselines) and `trajectory.png` (each round's search accuracy and
 tokens at the highest beta, and the chosen controller's held-out point, like the paper's
 Figure 4). The folder is written aside and renamed into place, so it exists only complete.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 from tts_gym_agents.discovery.archive import BEST, CONFIG, RunArchive
 from tts_gym_agents.discovery.candidate import Evaluation, evaluate_candidate, load_stores
-from tts_gym_agents.discovery.feedback import score_line
+from tts_gym_agents.discovery.feedback import in_thousands, score_line, top_point
 from tts_gym_agents.discovery.loop import DiscoveryConfig
 from tts_gym_agents.discovery.prompts import CONTROLLER_CLASS
 from tts_gym_agents.discovery.scoring import (
@@ -128,24 +129,19 @@ def _run_final(
 def _csv(evaluation: Evaluation, baselines: Sequence[BaselineResult]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["store", "controller", "accuracy", "tokens"])
-    for p in evaluation.sweep:
+    writer.writerow(["store", "controller", "accuracy", "tokens", "seq_tokens"])
+    rows = [
+        (p.store, f"candidate(beta={p.beta:g})", p.accuracy, p.tokens, p.seq_tokens)
+        for p in evaluation.sweep
+    ]
+    rows += [
+        (b.store, b.name, b.mean_accuracy, b.mean_tokens, b.mean_seq_tokens) for b in baselines
+    ]
+    for store, controller, accuracy, tokens, seq_tokens in rows:
         writer.writerow(
-            [p.store, f"candidate(beta={p.beta:g})", f"{p.accuracy:.6f}", f"{p.tokens:.1f}"]
+            [store, controller, f"{accuracy:.6f}", f"{tokens:.1f}", f"{seq_tokens:.1f}"]
         )
-    for b in baselines:
-        writer.writerow([b.store, b.name, f"{b.mean_accuracy:.6f}", f"{b.mean_tokens:.1f}"])
     return out.getvalue()
-
-
-def _top_point(sweep: Sequence[dict[str, Any]]) -> tuple[float, float]:
-    """Mean accuracy and tokens over stores at the highest beta of a sweep."""
-    top = max(p["beta"] for p in sweep)
-    points = [p for p in sweep if p["beta"] == top]
-    return (
-        sum(p["accuracy"] for p in points) / len(points),
-        sum(p["tokens"] for p in points) / len(points),
-    )
 
 
 def _report(
@@ -174,35 +170,47 @@ def _report(
             "",
         ]
     for store in dict.fromkeys(b.store for b in baselines):
-        lines += [f"## {store}", "", "| controller | accuracy | tokens |", "|---|---|---|"]
         lines += [
-            f"| candidate (beta={p.beta:g}) | {p.accuracy:.1%} | {p.tokens / 1000:.1f}k |"
+            f"## {store}",
+            "",
+            "| controller | accuracy | tokens | seq tokens |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| candidate (beta={p.beta:g}) | {p.accuracy:.1%} | {in_thousands(p.tokens)} "
+            f"| {in_thousands(p.seq_tokens)} |"
             for p in evaluation.sweep
             if p.store == store
         ]
         lines += [
-            f"| {b.name} | {b.mean_accuracy:.1%} | {b.mean_tokens / 1000:.1f}k |"
+            f"| {b.name} | {b.mean_accuracy:.1%} | {in_thousands(b.mean_tokens)} "
+            f"| {in_thousands(b.mean_seq_tokens)} |"
             for b in baselines
             if b.store == store
         ]
         lines += [""]
     lines += ["## Trajectory (search stores, highest beta)", ""]
-    lines += ["| round | result | search score | accuracy | tokens |", "|---|---|---|---|---|"]
+    lines += [
+        "| round | result | search score | accuracy | tokens | seq tokens |",
+        "|---|---|---|---|---|---|",
+    ]
     for entry in history:
         if entry["ok"]:
-            accuracy, tokens = _top_point(entry["sweep"])
+            accuracy, tokens, seq_tokens = top_point(entry["sweep"])
             score = "-" if entry.get("score") is None else f"{entry['score']:+.4f}"
             lines += [
-                f"| {entry['round']} | accepted | {score} | {accuracy:.1%} | {tokens / 1000:.1f}k |"
+                f"| {entry['round']} | accepted | {score} | {accuracy:.1%} "
+                f"| {in_thousands(tokens)} | {in_thousands(seq_tokens)} |"
             ]
         else:
-            lines += [f"| {entry['round']} | rejected | - | - | - |"]
+            lines += [f"| {entry['round']} | rejected | - | - | - | - |"]
     if evaluation.sweep:
-        accuracy, tokens = _top_point([dataclasses.asdict(p) for p in evaluation.sweep])
+        accuracy, tokens, seq_tokens = top_point([dataclasses.asdict(p) for p in evaluation.sweep])
         lines += [
             "",
             f"Held out, round {best['round']} at the highest beta: "
-            f"{accuracy:.1%} at {tokens / 1000:.1f}k tokens.",
+            f"{accuracy:.1%} at {in_thousands(tokens)} tokens "
+            f"({in_thousands(seq_tokens)} sequential).",
         ]
     lines += ["", "Plots: `pareto.png` (held-out frontiers), `trajectory.png` (rounds)."]
     return "\n".join(lines) + "\n"
@@ -236,7 +244,7 @@ def _plot_trajectory(
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     accepted = [entry for entry in history if entry["ok"]]
-    points = [_top_point(entry["sweep"]) for entry in accepted]
+    points = [top_point(entry["sweep"])[:2] for entry in accepted]
     if points:
         ax.plot([t for _, t in points], [a for a, _ in points], "o-", color="C0", label="search")
         for entry, (accuracy, tokens) in zip(accepted, points, strict=True):
@@ -248,7 +256,7 @@ def _plot_trajectory(
                 fontsize=8,
             )
     if evaluation.sweep:
-        accuracy, tokens = _top_point([dataclasses.asdict(p) for p in evaluation.sweep])
+        accuracy, tokens, _ = top_point([dataclasses.asdict(p) for p in evaluation.sweep])
         ax.plot(tokens, accuracy, "*", markersize=14, color="C3", label=f"held out (r{chosen})")
     ax.set_xscale("log")
     ax.set_xlabel("tokens per question (highest beta)")

@@ -225,8 +225,9 @@ class Discovery:
     # ---- pieces -----------------------------------------------------------------------------
     def _baselines(self) -> list[BaselineResult]:
         saved = self.archive.read_json("baselines.json")
-        if saved is not None:
+        if saved is not None and all("seq_tokens" in item for item in saved):
             return [BaselineResult.from_json(item) for item in saved]
+        # none saved, or saved before sequential tokens were reported: score them (again)
         self.say("scoring the built-in baselines on the search stores")
         baselines = run_baselines(self.stores, self.settings)
         self.archive.write("baselines.json", json.dumps([b.to_json() for b in baselines]))

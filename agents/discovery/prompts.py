@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from tts_gym_agents.discovery.candidate import SweepSettings
-from tts_gym_agents.discovery.feedback import TRACE_LEGEND, FeedbackMode, baselines_table
+from tts_gym_agents.discovery.feedback import (
+    TRACE_LEGEND,
+    FeedbackMode,
+    baselines_table,
+    in_thousands,
+    top_point,
+)
 from tts_gym_agents.discovery.rules import ALLOWED_MODULES, VOTING_MODULE
 from tts_gym_agents.discovery.scoring import SEARCH_BASELINES, BaselineResult
 
@@ -124,8 +130,11 @@ def round_message(
     if not history:
         lines += ["None yet: this is the first controller."]
     else:
-        lines += ["| round | result | score | accuracy at beta=1 | tokens at beta=1 |"]
-        lines += ["|---|---|---|---|---|"]
+        lines += [
+            "| round | result | score | accuracy at beta=1 | tokens at beta=1 "
+            "| seq tokens at beta=1 |"
+        ]
+        lines += ["|---|---|---|---|---|---|"]
         lines += [_history_row(entry) for entry in history]
     shown = [r for r in dict.fromkeys([best, history[-1]["round"] if history else None]) if r]
     for r in shown:
@@ -143,10 +152,10 @@ def round_message(
 def _history_row(entry: dict[str, Any]) -> str:
     if not entry["ok"]:
         reason = entry["errors"][0].splitlines()[0] if entry["errors"] else "rejected"
-        return f"| {entry['round']} | rejected: {reason[:120]} | - | - | - |"
-    top = max(p["beta"] for p in entry["sweep"])
-    points = [p for p in entry["sweep"] if p["beta"] == top]
-    accuracy = sum(p["accuracy"] for p in points) / len(points)
-    tokens = sum(p["tokens"] for p in points) / len(points)
+        return f"| {entry['round']} | rejected: {reason[:120]} | - | - | - | - |"
+    accuracy, tokens, seq_tokens = top_point(entry["sweep"])
     score = "-" if entry.get("score") is None else f"{entry['score']:+.4f}"
-    return f"| {entry['round']} | accepted | {score} | {accuracy:.1%} | {tokens / 1000:.1f}k |"
+    return (
+        f"| {entry['round']} | accepted | {score} | {accuracy:.1%} | {in_thousands(tokens)} "
+        f"| {in_thousands(seq_tokens)} |"
+    )

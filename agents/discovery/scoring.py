@@ -48,12 +48,14 @@ def cmc_baselines(betas: Iterable[float]) -> tuple[BaselineSpec, ...]:
 
 @dataclass(frozen=True)
 class BaselineResult:
-    """One baseline on one store: per-question accuracy and tokens, averaged over orders."""
+    """One baseline on one store: per-question accuracy, tokens and sequential tokens,
+    averaged over orders."""
 
     store: str
     name: str
     accuracy: tuple[float, ...]
     tokens: tuple[float, ...]
+    seq_tokens: tuple[float, ...]
 
     @property
     def mean_accuracy(self) -> float:
@@ -63,12 +65,22 @@ class BaselineResult:
     def mean_tokens(self) -> float:
         return float(np.mean(self.tokens))
 
+    @property
+    def mean_seq_tokens(self) -> float:
+        return float(np.mean(self.seq_tokens))
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BaselineResult:
-        return cls(data["store"], data["name"], tuple(data["accuracy"]), tuple(data["tokens"]))
+        return cls(
+            data["store"],
+            data["name"],
+            tuple(data["accuracy"]),
+            tuple(data["tokens"]),
+            tuple(data["seq_tokens"]),
+        )
 
     @classmethod
     def from_cell(cls, cell: Cell) -> BaselineResult:
@@ -77,6 +89,7 @@ class BaselineResult:
             cell.method,
             tuple(cell.correct.mean(axis=1).tolist()),
             tuple(cell.outcomes.tokens.mean(axis=1).tolist()),
+            tuple(cell.outcomes.seq_tokens.mean(axis=1).tolist()),
         )
 
 
@@ -140,14 +153,17 @@ def overall(scores: dict[str, float]) -> float | None:
 
 @dataclass(frozen=True)
 class Matchup:
-    """Candidate at the beta whose tokens are closest to a baseline's, question by question."""
+    """Candidate at the beta whose tokens are closest to a baseline's, question by question
+    (matched on total tokens; sequential tokens are shown beside them)."""
 
     store: str
     baseline: str
     baseline_tokens: float
+    baseline_seq_tokens: float
     baseline_accuracy: float
     beta: float
     tokens: float
+    seq_tokens: float
     accuracy: float
     wins: tuple[int, ...]
     losses: tuple[int, ...]
@@ -172,9 +188,11 @@ def matchups(
                 baseline.store,
                 baseline.name,
                 baseline.mean_tokens,
+                baseline.mean_seq_tokens,
                 baseline.mean_accuracy,
                 point.beta,
                 point.tokens,
+                point.seq_tokens,
                 point.accuracy,
                 tuple(int(q) for q in np.flatnonzero(mine > theirs + 1e-9)),
                 tuple(int(q) for q in np.flatnonzero(mine < theirs - 1e-9)),

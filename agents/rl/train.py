@@ -280,7 +280,7 @@ def validation_report(
 ) -> dict[str, Any]:
     """Accuracy and tokens of `policy` on the validation questions, per store and overall."""
     per_store = []
-    correct_all, tokens_all = [], []
+    correct_all, tokens_all, seq_all = [], [], []
     for s, store in enumerate(stores):
         indices = [q for t, q in questions if t == s]
         if not indices:
@@ -293,11 +293,17 @@ def validation_report(
         correct = score(outcomes, store, indices)
         correct_all.append(correct.ravel())
         tokens_all.append(outcomes.tokens.ravel())
-        per_store.append(_summary(store.name, correct, outcomes.tokens, config.token_penalty))
+        seq_all.append(outcomes.seq_tokens.ravel())
+        per_store.append(
+            _summary(
+                store.name, correct, outcomes.tokens, outcomes.seq_tokens, config.token_penalty
+            )
+        )
     overall = _summary(
         "validation",
         np.concatenate(correct_all),
         np.concatenate(tokens_all),
+        np.concatenate(seq_all),
         config.token_penalty,
     )
     return {"overall": overall, "stores": per_store}
@@ -318,13 +324,16 @@ def save_model(model: Any, path: Path) -> None:
         model.save(handle)
 
 
-def _summary(name: str, correct: np.ndarray, tokens: np.ndarray, penalty: float) -> dict:
+def _summary(
+    name: str, correct: np.ndarray, tokens: np.ndarray, seq_tokens: np.ndarray, penalty: float
+) -> dict:
     acc, mean_tokens = float(correct.mean()), float(tokens.mean())
     return {
         "name": name,
         "episodes": int(correct.size),
         "accuracy": round(acc, 4),
         "tokens_k": round(mean_tokens / 1000, 1),
+        "seq_tokens_k": round(float(seq_tokens.mean()) / 1000, 1),
         "reward": round(acc - penalty * mean_tokens / 1e6, 4),
     }
 

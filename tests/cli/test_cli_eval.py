@@ -20,7 +20,7 @@ from tts_gym.store import CATALOG
 from tts_gym.store.fetch import MIRROR_ENV_VAR
 
 STORE = "autotts/qwen3-8b/aime24"
-FIRST_COLUMNS = ["model", "benchmark", "method", "acc", "tokens_k"]
+FIRST_COLUMNS = ["model", "benchmark", "method", "acc", "tokens_k", "seq_tokens_k"]
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -36,7 +36,7 @@ def csv_rows(text: str) -> list[dict[str, str]]:
 def test_reproduce_csv(shared_replay, capsys):
     code, out, _ = run_cli(capsys, "reproduce", "--stores", STORE, "--format", "csv", "-q")
     assert code == 0
-    assert out.splitlines()[0].split(",")[:5] == FIRST_COLUMNS
+    assert out.splitlines()[0].split(",")[:6] == FIRST_COLUMNS
     rows = csv_rows(out)
     assert [row["method"] for row in rows] == [
         "SC@64", "ASC", "ESC", "Parallel-Probe", "CMC(beta=0.5)", "CMC(beta=1.0)"
@@ -65,7 +65,7 @@ def test_eval_builtin_with_sweep_csv_json_plot_and_traces(shared_replay, capsys,
     )  # fmt: skip
     assert code == 0
     rows = csv_rows(out)
-    assert list(rows[0])[:5] == FIRST_COLUMNS and "acc_lo" in rows[0] and "beta" in rows[0]
+    assert list(rows[0])[:6] == FIRST_COLUMNS and "acc_lo" in rows[0] and "beta" in rows[0]
     assert [row["method"] for row in rows[:3]] == ["CMC(beta=0)", "CMC(beta=0.5)", "CMC(beta=1)"]
     assert len(rows) == 3 + 6  # the sweep, then the baselines
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

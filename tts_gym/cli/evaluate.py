@@ -69,7 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_format(parser)
     parser.add_argument("--traces", metavar="FILE", help="per-episode traces of the policy (JSONL)")
-    parser.add_argument("--plot", metavar="FILE.png", help="accuracy-vs-tokens plot")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="accuracy against total tokens and against sequential tokens, side by side",
+    )
     add_engine(parser)
     parser.add_argument(
         "--timeout",
@@ -186,9 +190,10 @@ def print_table(cells: list[Cell], protocol: Protocol, comparisons: list[PairedC
     table.add_column("acc %", justify="right")
     if protocol.reports_intervals:
         table.add_column("95% CI", justify="right")
-    table.add_column("tokens k", justify="right")
-    if protocol.reports_intervals:
-        table.add_column("95% CI", justify="right")
+    for column in ("tokens k", "seq tokens k"):
+        table.add_column(column, justify="right")
+        if protocol.reports_intervals:
+            table.add_column("95% CI", justify="right")
     previous = None
     for cell in cells:
         if previous is not None and cell.store.name != previous:
@@ -197,9 +202,13 @@ def print_table(cells: list[Cell], protocol: Protocol, comparisons: list[PairedC
         values = [cell.store.name, cell.method, fmt(cell.acc, 2)]
         if protocol.reports_intervals:
             values.append(interval(*cell.acc_ci))
-        values.append(fmt(cell.tokens_k, 1))
-        if protocol.reports_intervals:
-            values.append(interval(*cell.tokens_k_ci))
+        for value, ci in (
+            (cell.tokens_k, cell.tokens_k_ci),
+            (cell.seq_tokens_k, cell.seq_tokens_k_ci),
+        ):
+            values.append(fmt(value, 1))
+            if protocol.reports_intervals:
+                values.append(interval(*ci))
         table.add_row(*values)
     console.print(table)
     if comparisons:
@@ -207,7 +216,8 @@ def print_table(cells: list[Cell], protocol: Protocol, comparisons: list[PairedC
             title="paired on the same orders (B - A, bootstrap 95% CI over questions)",
             box=box.SIMPLE_HEAD,
         )
-        for column in ("store", "A", "B", "d acc", "95% CI", "d tokens k", "95% CI"):
+        columns = ("d acc", "95% CI", "d tokens k", "95% CI", "d seq tokens k", "95% CI")
+        for column in ("store", "A", "B", *columns):
             paired_table.add_column(column, no_wrap=True)
         for c in comparisons:
             paired_table.add_row(
@@ -218,5 +228,7 @@ def print_table(cells: list[Cell], protocol: Protocol, comparisons: list[PairedC
                 interval(*c.d_acc_ci, digits=2),
                 fmt(c.d_tokens_k, 1, signed=True),
                 interval(*c.d_tokens_k_ci),
+                fmt(c.d_seq_tokens_k, 1, signed=True),
+                interval(*c.d_seq_tokens_k_ci),
             )
         console.print(paired_table)

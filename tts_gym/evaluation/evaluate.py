@@ -40,9 +40,21 @@ Timeout = float | Literal["auto"] | None
 controller; None: no limit."""
 
 
+def mean_k(tokens: np.ndarray) -> float:
+    """Mean over episodes of a [question, order] token array, in thousands."""
+    return float(tokens.mean()) / 1000.0
+
+
+def per_question_k(tokens: np.ndarray) -> np.ndarray:
+    """Mean over orders of a [question, order] token array, in thousands: the unit that
+    intervals and paired comparisons resample."""
+    return tokens.mean(axis=1) / 1000.0
+
+
 @dataclass
 class Cell:
-    """One controller setting on one store: accuracy, tokens, and the per-episode arrays."""
+    """One controller setting on one store: accuracy, both cost axes (total and sequential
+    tokens, LATENCY.md), and the per-episode arrays."""
 
     store: ReplayStore
     method: str
@@ -53,6 +65,7 @@ class Cell:
     series: str = ""  # points of one sweep share a series (one line in the plot)
     acc_ci: tuple[float, float] | None = None  # percent
     tokens_k_ci: tuple[float, float] | None = None  # thousands
+    seq_tokens_k_ci: tuple[float, float] | None = None  # thousands
 
     @property
     def model(self) -> str:
@@ -70,26 +83,35 @@ class Cell:
     @property
     def tokens_k(self) -> float:
         """Mean tokens per question, in thousands."""
-        return float(self.outcomes.tokens.mean()) / 1000.0
+        return mean_k(self.outcomes.tokens)
+
+    @property
+    def seq_tokens_k(self) -> float:
+        """Mean sequential tokens per question (the latency proxy), in thousands."""
+        return mean_k(self.outcomes.seq_tokens)
 
     @property
     def n_episodes(self) -> int:
         return int(self.correct.size)
 
     def row(self) -> dict[str, Any]:
-        """The CSV/JSON row; the first five columns are fixed by the CLI contract."""
+        """The CSV/JSON row; the first six columns are fixed by the CLI contract."""
         acc_lo, acc_hi = self.acc_ci or (None, None)
         tok_lo, tok_hi = self.tokens_k_ci or (None, None)
+        seq_lo, seq_hi = self.seq_tokens_k_ci or (None, None)
         return {
             "model": self.model,
             "benchmark": self.benchmark,
             "method": self.method,
             "acc": self.acc,
             "tokens_k": self.tokens_k,
+            "seq_tokens_k": self.seq_tokens_k,
             "acc_lo": acc_lo,
             "acc_hi": acc_hi,
             "tokens_k_lo": tok_lo,
             "tokens_k_hi": tok_hi,
+            "seq_tokens_k_lo": seq_lo,
+            "seq_tokens_k_hi": seq_hi,
             "store": self.store.name,
             "config": format_config(self.config),
             "protocol": self.protocol.name,
@@ -226,15 +248,21 @@ def compare(a: Cell, b: Cell, n_boot: int = 2000, seed: int = 0) -> PairedCompar
     """B − A on the same store and orders, with bootstrap intervals over questions."""
     if a.store.name != b.store.name or a.protocol != b.protocol:
         raise ValueError("a paired comparison needs two cells on the same store and protocol.")
-    d_acc, acc_ci, d_tok, tok_ci = paired_difference(
-        100.0 * a.correct.mean(axis=1),
-        100.0 * b.correct.mean(axis=1),
-        a.outcomes.tokens.mean(axis=1) / 1000.0,
-        b.outcomes.tokens.mean(axis=1) / 1000.0,
-        n_boot,
-        seed,
+    acc, tokens, seq_tokens = paired_difference(_measures(a), _measures(b), n_boot, seed)
+    return PairedComparison(a.store.name, a.method, b.method, *acc, *tokens, *seq_tokens)
+
+
+def _measures(cell: Cell) -> np.ndarray:
+    """Per question: accuracy (points), tokens and sequential tokens (thousands)."""
+    outcomes = cell.outcomes
+    return np.stack(
+        [
+            100.0 * cell.correct.mean(axis=1),
+            per_question_k(outcomes.tokens),
+            per_question_k(outcomes.seq_tokens),
+        ],
+        axis=1,
     )
-    return PairedComparison(a.store.name, a.method, b.method, d_acc, acc_ci, d_tok, tok_ci)
 
 
 def compare_against(
@@ -308,4 +336,5 @@ def _is_single(policy: Any) -> bool:
 
 def _add_intervals(cell: Cell, seed: int) -> None:
     cell.acc_ci = bootstrap_ci(100.0 * cell.correct.mean(axis=1), seed=seed)
-    cell.tokens_k_ci = bootstrap_ci(cell.outcomes.tokens.mean(axis=1) / 1000.0, seed=seed)
+    cell.tokens_k_ci = bootstrap_ci(per_question_k(cell.outcomes.tokens), seed=seed)
+    cell.seq_tokens_k_ci = bootstrap_ci(per_question_k(cell.outcomes.seq_tokens), seed=seed)

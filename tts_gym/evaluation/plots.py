@@ -1,7 +1,9 @@
-"""Accuracy against tokens (log scale), one panel per store: the paper's Figure 3 style.
+"""Accuracy against both cost axes, one row of panels per store: the paper's Figure 3 style.
 
-matplotlib is imported here only, and only its object API is used (no pyplot, no global
-backend switch), so neither importing tts-gym nor an interactive session pays for it.
+Each store gets two panels side by side, accuracy against total tokens and against sequential
+tokens (the latency proxy, LATENCY.md), both on log scales, with the same series, colours and
+legend. matplotlib is imported here only, and only its object API is used (no pyplot, no
+global backend switch), so neither importing tts-gym nor an interactive session pays for it.
 """
 
 from __future__ import annotations
@@ -11,57 +13,89 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import Cell
 from tts_gym.evaluation.stats import pareto_front
 from tts_gym.store.files import write_file
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+COST_AXES = (
+    ("tokens_k", "tokens per question (thousands, log scale)"),
+    ("seq_tokens_k", "sequential tokens per question (thousands, log scale)"),
+)
+"""The `Cell` property each panel of a store plots accuracy against, and its axis label."""
+
 
 def pareto_plot(cells: Sequence[Cell], path: str | os.PathLike, title: str = "") -> Path:
-    """Write a PNG: each series (a sweep, or one controller) as markers joined by a line,
-    and the Pareto front of each panel as a dashed grey line."""
+    """Write `pareto_figure(cells, title)` as a PNG, atomically."""
+    buffer = io.BytesIO()
+    pareto_figure(cells, title).savefig(buffer, format="png", dpi=120)
+    return write_file(path, buffer.getvalue())
+
+
+def pareto_figure(cells: Sequence[Cell], title: str = "") -> Figure:
+    """Per store, accuracy against total tokens (left) and sequential tokens (right): each
+    series (a sweep, or one controller) as markers joined by a line, and each panel's Pareto
+    front as a dashed grey line. Stores are laid out two to a row (four panels)."""
     try:
         from matplotlib import colormaps
         from matplotlib.figure import Figure
     except ImportError:
         raise TTSGymError("plots need matplotlib: pip install 'tts-gym[plot]'.") from None
 
-    stores = list(dict.fromkeys(cell.store.name for cell in cells))
-    columns = min(3, len(stores))
-    rows = math.ceil(len(stores) / columns)
-    figure = Figure(figsize=(5.0 * columns, 4.0 * rows))
+    stores = list(dict.fromkeys(cell.store.path for cell in cells))  # names may repeat
+    titles = {cell.store.path: cell.store.name for cell in cells}
+    if len(set(titles.values())) < len(titles):
+        titles = {cell.store.path: f"{cell.model}: {cell.store.name}" for cell in cells}
+    per_row = min(2, len(stores))
+    columns = per_row * len(COST_AXES)
+    rows = math.ceil(len(stores) / per_row)
+    figure = Figure(figsize=(4.5 * columns, 4.0 * rows))
     axes = figure.subplots(rows, columns, squeeze=False)
+    panels = list(axes.flat)
     series = list(dict.fromkeys(cell.series for cell in cells))
     colours = {name: colormaps["tab10"](i % 10) for i, name in enumerate(series)}
-    for ax, store in zip(axes.flat, stores, strict=False):
-        here = [cell for cell in cells if cell.store.name == store]
-        for name in series:
-            points = sorted((cell.tokens_k, cell.acc) for cell in here if cell.series == name)
-            if points:
-                xs, ys = zip(*points, strict=True)
-                ax.plot(xs, ys, "o-", color=colours[name], label=name, markersize=5)
-        front = pareto_front([c.tokens_k for c in here], [c.acc for c in here])
-        ax.plot(
-            [here[i].tokens_k for i in front],
-            [here[i].acc for i in front],
-            "--",
-            color="grey",
-            linewidth=1,
-            zorder=0,
-        )
-        ax.set_xscale("log")
-        ax.set_title(store, fontsize=10)
-        ax.set_xlabel("tokens per question (thousands, log scale)")
-        ax.set_ylabel("accuracy (%)")
-        ax.grid(True, which="both", alpha=0.3)
-    for ax in list(axes.flat)[len(stores) :]:
+    for s, store in enumerate(stores):
+        here = [cell for cell in cells if cell.store.path == store]
+        for a, (cost, label) in enumerate(COST_AXES):
+            ax = panels[s * len(COST_AXES) + a]
+            _draw_panel(ax, here, series, colours, cost)
+            ax.set_title(titles[store], fontsize=10)
+            ax.set_xlabel(label)
+            ax.set_ylabel("accuracy (%)")
+    for ax in panels[len(stores) * len(COST_AXES) :]:
         ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles, labels = panels[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=9)
     if title:
         figure.suptitle(title)
     figure.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(labels) / 4), 1, 1))
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    return write_file(path, buffer.getvalue())
+    return figure
+
+
+def _draw_panel(
+    ax: Axes, cells: Sequence[Cell], series: Sequence[str], colours: dict, cost: str
+) -> None:
+    """One store's accuracy against one cost axis (`cost`: a `Cell` property)."""
+    for name in series:
+        points = sorted((getattr(c, cost), c.acc) for c in cells if c.series == name)
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, "o-", color=colours[name], label=name, markersize=5)
+    costs = [getattr(c, cost) for c in cells]
+    front = pareto_front(costs, [c.acc for c in cells])
+    ax.plot(
+        [costs[i] for i in front],
+        [cells[i].acc for i in front],
+        "--",
+        color="grey",
+        linewidth=1,
+        zorder=0,
+    )
+    ax.set_xscale("log")
+    ax.grid(True, which="both", alpha=0.3)

@@ -1,7 +1,7 @@
 """Rows, tables and files of evaluation results (CSV, JSON, rich tables).
 
 CSV and JSON carry unrounded numbers, one row per (store, controller setting), columns
-beginning `model,benchmark,method,acc,tokens_k`; tables round for reading.
+beginning `model,benchmark,method,acc,tokens_k,seq_tokens_k`; tables round for reading.
 """
 
 from __future__ import annotations
@@ -15,25 +15,41 @@ from collections.abc import Sequence
 from typing import Any
 
 from tts_gym.evaluation.evaluate import Cell
-from tts_gym.evaluation.paper import agrees, printed
+from tts_gym.evaluation.paper import PaperTable, agrees
 from tts_gym.store.files import write_file
 
 FORMATS = ("table", "csv", "json")
 
 
-def paper_row(cell: Cell) -> dict[str, Any]:
-    """A cell's row with the paper's printed values beside ours (empty where not packaged)."""
+AGREES_COLUMN = {
+    "acc": "acc_agrees",
+    "tokens_k": "tokens_agrees",
+    "seq_tokens_k": "seq_tokens_agrees",
+}
+"""The agreement column of each measure a paper prints."""
+
+
+def paper_row(cell: Cell, table: PaperTable) -> dict[str, Any]:
+    """A cell's row with the table's printed values beside ours (empty where not packaged):
+    per printed measure `paper_X`, `X_diff` and whether it agrees with the printed rounding,
+    then `note`: why the values that cannot agree do not (empty when there is nothing)."""
     row = cell.row()
-    paper = printed(cell.model, cell.benchmark, cell.method)
-    paper_acc, paper_tokens = paper or (None, None)
+    paper = table.printed(cell.model, cell.benchmark, cell.method)
+    measures = [m for m in ("acc", "tokens_k", "seq_tokens_k") if m in table.measures]
+    row.update({f"paper_{m}": None if paper is None else paper[m] for m in measures})
+    row.update({f"{m}_diff": None if paper is None else row[m] - paper[m] for m in measures})
     row.update(
-        paper_acc=paper_acc,
-        paper_tokens_k=paper_tokens,
-        acc_diff=None if paper is None else cell.acc - paper_acc,
-        tokens_k_diff=None if paper is None else cell.tokens_k - paper_tokens,
-        acc_agrees=None if paper is None else agrees(cell.acc, paper_acc),
-        tokens_agrees=None if paper is None else agrees(cell.tokens_k, paper_tokens),
+        {AGREES_COLUMN[m]: None if paper is None else agrees(row[m], paper[m]) for m in measures}
     )
+    notes = []
+    if paper is not None:
+        whole = table.known_difference(cell.model, cell.method, None)
+        notes += [whole] if whole else []
+        for m in measures:
+            reason = table.known_difference(cell.model, cell.method, m)
+            if reason and not row[AGREES_COLUMN[m]]:
+                notes.append(f"{m}: {reason}")
+    row["note"] = "; ".join(notes)
     return row
 
 

@@ -39,7 +39,8 @@ def bootstrap_ci(
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """B minus A on the same questions and orders: accuracy in points, tokens in thousands."""
+    """B minus A on the same questions and orders: accuracy in points, total and sequential
+    tokens in thousands."""
 
     store: str
     method_a: str
@@ -48,6 +49,8 @@ class PairedComparison:
     d_acc_ci: tuple[float, float]
     d_tokens_k: float
     d_tokens_k_ci: tuple[float, float]
+    d_seq_tokens_k: float
+    d_seq_tokens_k_ci: tuple[float, float]
 
     @property
     def acc_significant(self) -> bool:
@@ -56,24 +59,17 @@ class PairedComparison:
 
 
 def paired_difference(
-    acc_a: np.ndarray,
-    acc_b: np.ndarray,
-    tokens_a: np.ndarray,
-    tokens_b: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
     n_boot: int = N_BOOTSTRAP,
     seed: int = 0,
     level: float = LEVEL,
-) -> tuple[float, tuple[float, float], float, tuple[float, float]]:
-    """(d_acc, CI, d_tokens, CI) of per-question B − A, resampling the same questions."""
-    d_acc = np.asarray(acc_b, float) - np.asarray(acc_a, float)
-    d_tok = np.asarray(tokens_b, float) - np.asarray(tokens_a, float)
-    both = bootstrap_means(np.stack([d_acc, d_tok], axis=1), n_boot, seed)
-    return (
-        float(d_acc.mean()),
-        interval(both[:, 0], level),
-        float(d_tok.mean()),
-        interval(both[:, 1], level),
-    )
+) -> list[tuple[float, tuple[float, float]]]:
+    """(mean, CI) of per-question B − A for each column of the [question, measure] arrays,
+    every measure resampling the same questions (so the intervals are paired across them)."""
+    diff = np.asarray(b, float) - np.asarray(a, float)
+    means = bootstrap_means(diff, n_boot, seed)
+    return [(float(diff[:, m].mean()), interval(means[:, m], level)) for m in range(diff.shape[1])]
 
 
 def pareto_front(tokens: list[float], acc: list[float]) -> list[int]:

@@ -8,6 +8,8 @@ failing edit and writes a syntax error, round 3 writes a controller that never r
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -129,6 +131,29 @@ def test_each_round_reads_the_feedback_of_the_last(reference) -> None:
     assert evaluated["content"][0]["content"].startswith("accepted. Score:")
 
 
+def test_feedback_shows_sequential_tokens_beside_tokens(reference) -> None:
+    run, api = reference
+    verdict = json.loads((run / "round-0001/verdict.json").read_text())
+    sweep = list(csv.DictReader(io.StringIO((run / "round-0001/sweep.csv").read_text())))
+    assert len(sweep) == len(verdict["sweep"])
+    for row, point in zip(sweep, verdict["sweep"], strict=True):
+        assert 0 < point["seq_tokens"] <= point["tokens"]
+        assert float(row["seq_tokens"]) == pytest.approx(point["seq_tokens"], abs=0.05)
+    baselines = list(csv.DictReader(io.StringIO((run / "baselines.csv").read_text())))
+    assert all(0 < float(b["seq_tokens"]) <= float(b["tokens"]) for b in baselines)
+    feedback = (run / "round-0001/feedback.md").read_text()
+    assert "| store | beta | accuracy | tokens | seq tokens |" in feedback
+    assert re.search(r"k tokens, [\d.]+k seq\) vs beta=", feedback)  # matchups
+    assert re.search(r"k tokens \([\d.]+k sequential\), stop:", feedback)  # traces
+    traces = [
+        json.loads(line) for line in (run / "round-0001/traces.jsonl").read_text().splitlines()
+    ]
+    assert all(0 < t["seq_tokens"] <= t["tokens"] for t in traces)
+    round_two = api.first_messages(2)[0]
+    assert "| baseline | accuracy | tokens | seq tokens |" in round_two
+    assert "seq tokens at beta=1" in round_two
+
+
 def test_held_out_stores_stay_out_of_the_search(reference) -> None:
     run, api = reference
     for body in api.requests:
@@ -232,6 +257,9 @@ def test_final_report_once_on_held_out_stores(reference, tmp_path, capsys) -> No
     }
     report = (final / "report.md").read_text()
     assert "round 1" in report and "CMC(beta=1)" in report and "## Trajectory" in report
+    assert "| controller | accuracy | tokens | seq tokens |" in report and "sequential)" in report
+    held_out = (final / "heldout.csv").read_text().splitlines()
+    assert held_out[0] == "store,controller,accuracy,tokens,seq_tokens"
     assert [e["event"] for e in ledger(run)][-2:] == ["final_start", "final"]
     capsys.readouterr()
     assert main(args) == 1

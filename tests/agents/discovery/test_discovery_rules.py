@@ -112,10 +112,10 @@ def test_envelope_and_area_score() -> None:
     # cheaper than the range counts from its start; dearer than it never counts
     assert envelope_mean([(10, 0.3), (10**6, 1.0)], 100, 10_000) == pytest.approx(0.3)
     baselines = [
-        BaselineResult("s", "A", (0.5, 0.5), (100.0, 100.0)),
-        BaselineResult("s", "B", (0.7, 0.7), (10_000.0, 10_000.0)),
+        BaselineResult("s", "A", (0.5, 0.5), (100.0, 100.0), (50.0, 50.0)),
+        BaselineResult("s", "B", (0.7, 0.7), (10_000.0, 10_000.0), (900.0, 900.0)),
     ]
-    sweep = [SweepPoint("s", 0.0, 0.6, 100.0), SweepPoint("s", 1.0, 0.7, 1000.0)]
+    sweep = [SweepPoint("s", 0.0, 0.6, 100.0, 50.0), SweepPoint("s", 1.0, 0.7, 1000.0, 90.0)]
     # baselines: 0.5 over the whole range (B only at its very end); candidate: 0.6, then 0.7
     assert area_scores(sweep, baselines)["s"] == pytest.approx(0.65 - 0.5)
 

@@ -220,6 +220,8 @@ def test_same_seed_same_model(store_path: Path, tmp_path: Path) -> None:
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
     assert not all(torch.equal(weights[0][key], weights[2][key]) for key in weights[0])
     assert records[0]["validation"] == records[1]["validation"]
+    valid = records[0]["validation"]
+    assert 0 < valid["seq_tokens_k"] <= valid["tokens_k"]  # both cost axes are reported
     evaluations = [(tmp_path / name / "evaluation.json").read_text() for name in "ab"]
     assert evaluations[0] == evaluations[1]
 
