@@ -4,12 +4,12 @@ Each `_*_episode` function below is its Python reference (`consistency.py`,
 `parallel_probe.py`, `cmc.py`, `sac.py`; SC@N runs as ASC that never stops early, reading in
 one wave) step for step on `StoreTables` arrays, with the replay rules of
 `tts_gym.engine.core.replay` and the vote tallies of `tts_gym.engine.core.tally`; floats follow
-the reference's arithmetic order (the tests hold the results equal on samples of every
-store). Sequential tokens follow the reference's waves
-(LATENCY.md, no width cap): a wave lasts the largest number of tokens one branch generated in
-it, so each kernel keeps the largest per-branch cost of its current wave, and answers, tokens
-and sequential tokens are equal episode by episode. `play` runs one controller on every
-question of the tables under each of its orders in one call.
+the reference's arithmetic order. Sequential tokens follow the reference's waves (LATENCY.md,
+no width cap): a wave lasts the largest number of tokens one branch generated in it, so each
+kernel keeps the largest per-branch cost of its current wave. Answers, tokens and sequential
+tokens are thus equal episode by episode (the tests hold them equal on samples of every
+store). `play` runs one controller on every question of the tables under each of its orders in
+one call.
 
 Only the built-in classes themselves are compiled (a subclass may change `run`), and only with
 knobs of the types the kernels take; `why_not_compiled` says why a controller is not.
