@@ -77,13 +77,10 @@ class TracingEpisode(Episode):
         self._n_waves = 0  # waves ended so far (the index of the next one)
         self._grouping = False  # inside `wave()`: the actions share the open wave's index
 
-    def _log(
-        self, action: str, slot: Any, revealed: Any, finished: Any, wave: int | None = None
-    ) -> None:
-        if wave is None:  # a single action: the open wave's, else a wave of its own
-            wave = self._n_waves
-            if not self._grouping:
-                self._n_waves += 1
+    def _log(self, action: str, slot: Any, revealed: Any, finished: Any) -> None:
+        wave = self._n_waves  # the open wave's index, else a wave of its own
+        if not self._grouping:
+            self._n_waves += 1
         self.actions.append(
             action_record(action, slot, revealed, finished, self.tokens, self.seq_tokens, wave)
         )
@@ -100,9 +97,10 @@ class TracingEpisode(Episode):
                 yield
             finally:
                 self._grouping = False
-        for record in self.actions[first:]:  # the wave's duration is known now
-            record["seq_tokens"] = self.seq_tokens
-        self._n_waves += 1
+        if len(self.actions) > first:  # (a wave with no action takes no index)
+            for record in self.actions[first:]:  # the wave's duration is known now
+                record["seq_tokens"] = self.seq_tokens
+            self._n_waves += 1
 
     def open(self) -> tuple[int, int, bool]:
         answer, slot, finished = super().open()
@@ -150,9 +148,8 @@ class TracingEpisode(Episode):
     def _log_wave(
         self, action: str, slots: list[int], answers: list[int], finished: list[bool]
     ) -> None:
-        # the batch call ran as `self.wave()`, which has just ended: this record is that wave
-        revealed = [self.answer_text(a) for a in answers]
-        self._log(action, slots, revealed, finished, self._n_waves - 1)
+        # the batch call ran as a `self.wave()` that logged nothing: this record is that wave
+        self._log(action, slots, [self.answer_text(a) for a in answers], finished)
 
     def record(self, answer: str | None) -> dict[str, Any]:
         return episode_record(self.actions, answer, self.tokens, self.seq_tokens)
