@@ -271,8 +271,9 @@ class EnvAdapter:
 
     Bind it to the env it acts in (`EnvAdapter(controller, env)` or `bind(env)`); call
     `reset()` whenever the env starts a new episode (the harness does): the next `act` starts
-    the controller afresh, abandoning one that was still running. `max_branches` and the
-    probe interval come from the bound env.
+    the controller afresh, abandoning one that was still running. `max_branches`, the probe
+    interval and whether advances reveal come from the bound env. Batch calls and waves: see
+    the module docstring.
     """
 
     def __init__(self, controller: Any, env: Any = None) -> None:
