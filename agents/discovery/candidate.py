@@ -167,7 +167,11 @@ def evaluate_candidate(
 def _cap(trace: dict[str, Any]) -> dict[str, Any]:
     """Keep the head and the tail of a long episode's actions, and every answer it saw."""
     actions = trace["actions"]
-    seen = {action["revealed"] for action in actions if action["revealed"] is not None}
+    seen = set()
+    for action in actions:  # a batch call's record reveals a list (one answer per branch)
+        revealed = action["revealed"]
+        seen.update(revealed if isinstance(revealed, list) else [revealed])
+    seen.discard(None)
     trace = {**trace, "seen": sorted(seen)}
     if len(actions) > MAX_TRACE_HEAD + MAX_TRACE_TAIL:
         omitted = len(actions) - MAX_TRACE_HEAD - MAX_TRACE_TAIL

@@ -23,6 +23,7 @@ from tts_gym.control.builtin import (
     EarlyStoppingConsistency,
     ParallelProbe,
     SelfConsistency,
+    SelfConsistencySAC,
 )
 from tts_gym.control.builtin.compiled import COMPILED_TYPES, play, why_not_compiled
 from tts_gym.engine import NO_ANSWER, Episode, majority
@@ -70,6 +71,7 @@ KNOB_VARIANTS = [
         for beta in (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0, -0.5, 1.5)
     ),
     ConfidenceMomentum(1),
+    *(SelfConsistencySAC(n, p) for n, p in [(64, 14), (4, 14), (64, 1), (7, 3), (0, 14), (5, -2)]),
 ]
 
 
@@ -221,10 +223,10 @@ def test_play_refuses_orders_the_kernels_cannot_replay():
             play(SelfConsistency(), tables, bad_orders, bad_lengths)
 
 
-def test_compiled_types_are_the_five_builtins():
+def test_compiled_types_are_the_six_builtins():
     assert {cls.__name__ for cls in COMPILED_TYPES} == {
         "SelfConsistency", "AdaptiveConsistency", "EarlyStoppingConsistency", "ParallelProbe",
-        "ConfidenceMomentum",
+        "ConfidenceMomentum", "SelfConsistencySAC",
     }  # fmt: skip
     assert all(why_not_compiled(controller) is None for controller in KNOB_VARIANTS)
 
@@ -232,12 +234,14 @@ def test_compiled_types_are_the_five_builtins():
 @pytest.mark.real_stores
 @pytest.mark.parametrize("store_name", table1_stores())
 def test_compiled_equals_python_on_a_sample_of_every_store(shared_replay, store_name):
-    """Table 1's controllers and some knob variants, 3 autotts and 3 numpy orders a question."""
+    """Table 1's controllers, SC@64+SAC and some knob variants, 3 autotts and 3 numpy orders a
+    question."""
     store = load_store(store_name)
     autotts = autotts_orders(store.max_branches, 100)[::40]
     numpy_orders = Protocol("default", 3, seed=zlib.crc32(store_name.encode()))
     variants = [SelfConsistency(16), AdaptiveConsistency(32, 0.9), EarlyStoppingConsistency(48, 4)]
     variants += [ParallelProbe(num_chains=16, stable_steps=10), ConfidenceMomentum(0.25)]
+    variants += [SelfConsistencySAC(), SelfConsistencySAC(16, 5)]
     for controller in table1_controllers() + variants:
         assert_same(controller, store, [autotts] * store.n_questions, " (autotts orders)")
         assert_same(controller, store, numpy_orders, " (numpy orders)")

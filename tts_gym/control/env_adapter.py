@@ -11,12 +11,23 @@ policy, and the env and the harness are checked to be one truth (same answers, s
 When the controller returns, the adapter submits the slot holding its answer (SUBMIT), or
 ANSWER when no branch was opened and the answer is None; an answer no slot holds cannot be
 given in the env and is a `PolicyError`.
+
+Waves (LATENCY.md): a batch call is one env step, a batch action, whose results all come back
+when the step has: `advance_many(slots)` is ADVANCE_ALL, so `slots` must be exactly the alive
+ones; `open_many(k)` / `read_many(k)` are OPEN_MANY(k) / READ_MANY(k) for k in `BATCH_WIDTHS`
+(k = 1: BRANCH / READ). A call the env has no single action for raises `IllegalActionError`
+saying so, rather than splitting its wave over several steps. The env has no action for a
+group of single actions either: inside an engine controller's `episode.wave()` (the
+built-ins' reference waves), each action is an env step and a wave of its own, so such a
+controller spends the same tokens and gives the same answers in the env as on the engine, but
+is charged more sequential tokens (all of them: its total, unless it also makes batch calls).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 try:
@@ -28,7 +39,7 @@ from tts_gym.control.errors import PolicyError
 from tts_gym.control.handle import QuestionHandle
 from tts_gym.control.protocols import check_answer, policy_kind, policy_name
 from tts_gym.engine import NO_ANSWER
-from tts_gym.engine.actions import ActionKind, encode_action
+from tts_gym.engine.actions import BATCH_WIDTHS, WIDTH_KINDS, ActionKind, action_name, encode_action
 from tts_gym.errors import IllegalActionError, brief
 
 
@@ -50,6 +61,10 @@ class _EnvEpisode:
     @property
     def tokens(self) -> int:
         return int(self._info["tokens"])
+
+    @property
+    def seq_tokens(self) -> int:
+        return int(self._info["seq_tokens"])
 
     @property
     def can_open(self) -> bool:
@@ -76,18 +91,79 @@ class _EnvEpisode:
     def prune(self, slot: int) -> None:
         self._step(ActionKind.PRUNE, slot)
 
+    @contextmanager
+    def wave(self) -> Iterator[None]:
+        """The env has no action for a group of single actions: each is a wave of its own."""
+        yield
+
+    def advance_many(self, slots: Sequence[int]) -> list[tuple[int, bool]]:
+        """ADVANCE_ALL, when `slots` are exactly the alive slots (in any order)."""
+        slots = list(slots)
+        m = self._adapter.max_branches
+        mask = self._info["action_mask"]
+        if mask[encode_action(ActionKind.ADVANCE_ALL, 0, m)]:
+            continues = (encode_action(ActionKind.CONTINUE, s, m) for s in range(self.n_opened))
+            alive = [s for s, action in enumerate(continues) if mask[action]]
+            if sorted(slots) != alive:
+                raise IllegalActionError(
+                    f"advance_many({slots}) has no single action in TTSControl-v0: its "
+                    f"ADVANCE_ALL advances exactly the alive slots {alive}."
+                )
+        self._step(ActionKind.ADVANCE_ALL)
+        return [self._result(slot, self._adapter.reveals) for slot in slots]
+
+    def open_many(self, k: int) -> list[tuple[int, int, bool]]:
+        """OPEN_MANY(k) (BRANCH for k = 1)."""
+        if k == 1:
+            return [self.open()]
+        first = self._step_many(ActionKind.OPEN_MANY, k)
+        results = []
+        for slot in range(first, first + k):
+            answer, finished = self._result(slot, self._adapter.reveals)
+            results.append((answer, slot, finished))
+        return results
+
+    def read_many(self, k: int) -> list[int]:
+        """READ_MANY(k) (READ for k = 1)."""
+        if k == 1:
+            return [self.read()]
+        first = self._step_many(ActionKind.READ_MANY, k)
+        return [self._result(slot, True)[0] for slot in range(first, first + k)]
+
+    def _step_many(self, kind: ActionKind, k: int) -> int:
+        """OPEN_MANY(k) or READ_MANY(k) as one env step; the first slot it opened."""
+        if k not in BATCH_WIDTHS:
+            call = "open_many" if kind is ActionKind.OPEN_MANY else "read_many"
+            raise IllegalActionError(
+                f"{call}({k}) has no single action in TTSControl-v0: {kind.name} takes k in "
+                f"{BATCH_WIDTHS} (k = 1 is a single action)."
+            )
+        first = self.n_opened
+        self._step(kind, k)
+        return first
+
+    def _result(self, slot: int, revealed: bool) -> tuple[int, bool]:
+        """A batch action's result for `slot`, read off the env once the step has ended:
+        (answer id or NO_ANSWER when the action revealed none, finished)."""
+        episode = self._adapter._env.episode
+        text = episode.answer_text(episode.revealed[slot]) if revealed else None
+        return self._intern(text, slot), bool(episode.finished[slot])
+
     def _step(self, kind: ActionKind, slot: int = 0) -> dict[str, Any]:
+        """One env step; `slot` is the slot of a per-slot kind and the width of a batch one."""
         adapter = self._adapter
-        opens = kind in (ActionKind.BRANCH, ActionKind.READ)
-        legal = opens or 0 <= slot < self.n_opened
+        if kind in (ActionKind.BRANCH, ActionKind.READ):
+            n_new = 1
+        else:
+            n_new = slot if kind in WIDTH_KINDS else 0
+        legal = n_new > 0 or kind is ActionKind.ADVANCE_ALL or 0 <= slot < self.n_opened
         action = encode_action(kind, slot, adapter.max_branches) if legal else -1
         if not legal or not self._info["action_mask"][action]:
-            name = kind.name if opens else f"{kind.name}({slot})"
+            name = action_name(kind, slot)
             raise IllegalActionError(f"{name} is not legal in TTSControl-v0 now (masked).")
         self._info = adapter._channel.pause(action)
-        if opens:
-            self.n_opened += 1
-            self.revealed.append(NO_ANSWER)
+        self.n_opened += n_new
+        self.revealed.extend([NO_ANSWER] * n_new)
         return self._info
 
     def _intern(self, text: str | None, slot: int) -> int:
@@ -195,8 +271,9 @@ class EnvAdapter:
 
     Bind it to the env it acts in (`EnvAdapter(controller, env)` or `bind(env)`); call
     `reset()` whenever the env starts a new episode (the harness does): the next `act` starts
-    the controller afresh, abandoning one that was still running. `max_branches` and the
-    probe interval come from the bound env.
+    the controller afresh, abandoning one that was still running. `max_branches`, the probe
+    interval and whether advances reveal come from the bound env. Batch calls and waves: see
+    the module docstring.
     """
 
     def __init__(self, controller: Any, env: Any = None) -> None:
@@ -208,6 +285,7 @@ class EnvAdapter:
         self._kind = kind
         self._env: Any = None
         self.max_branches = 0
+        self.reveals = True  # the bound env's reveal_on_continue
         self._channel = _GreenletChannel() if greenlet is not None else _ThreadChannel()
         self._running = False
         self._fresh = True
@@ -217,6 +295,7 @@ class EnvAdapter:
     def bind(self, env: Any) -> None:
         self._env = env.unwrapped
         self.max_branches = self._env.max_branches
+        self.reveals = self._env.reveal_on_continue
 
     def act(self, obs: Any, info: dict[str, Any]) -> int:
         if self._fresh:  # the first step of an episode

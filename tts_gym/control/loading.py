@@ -26,6 +26,7 @@ from tts_gym.control.builtin import (
     EarlyStoppingConsistency,
     ParallelProbe,
     SelfConsistency,
+    SelfConsistencySAC,
 )
 from tts_gym.control.errors import PolicyLoadError
 from tts_gym.control.protocols import policy_kind
@@ -37,6 +38,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "esc": EarlyStoppingConsistency,
     "parallel-probe": ParallelProbe,
     "cmc": ConfidenceMomentum,
+    "sac": SelfConsistencySAC,
 }
 """Built-in controllers by lower-case name; config keys are their constructor's arguments."""
 

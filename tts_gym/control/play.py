@@ -154,12 +154,17 @@ def _step_player(
             if trace:
                 kind, _ = decode_action(action, env.max_branches)
                 record = action_record(
-                    kind.name, info["slot"], info["revealed"], info["finished"], info["tokens"]
-                )
+                    kind.name, info["slot"], info["revealed"], info["finished"], info["tokens"],
+                    info["seq_tokens"], len(actions),
+                )  # fmt: skip
                 actions.append(record)
-        answer, tokens = info["answer"], int(info["tokens"])
-        record = episode_record(actions, answer, tokens, info["stop_reason"]) if trace else None
-        return answer, tokens, int(info["seq_tokens"]), record
+        answer, tokens, seq_tokens = info["answer"], int(info["tokens"]), int(info["seq_tokens"])
+        record = (
+            episode_record(actions, answer, tokens, seq_tokens, info["stop_reason"])
+            if trace
+            else None
+        )
+        return answer, tokens, seq_tokens, record
 
     return play_one
 

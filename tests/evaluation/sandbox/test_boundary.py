@@ -53,10 +53,22 @@ def test_cmc_as_a_file_gives_the_builtin_numbers_and_traces(tmp_path, kernel: bo
         outcomes = run.outcomes[(0, k)]
         assert outcomes.answers == reference.answers
         assert (outcomes.tokens == reference.tokens).all()
-        assert [row[0] for row in outcomes.traces] == [row[0] for row in reference.traces]
+        # the built-in groups its actions into waves, the file plays one action per wave:
+        # the same actions, answers and tokens, other sequential tokens
+        assert [_no_waves(row[0]) for row in outcomes.traces] == [
+            _no_waves(row[0]) for row in reference.traces
+        ]
         assert all(row[1] is None for row in outcomes.traces)  # only the first order traced
     if kernel and "Landlock" in run.isolation["filesystem"]:
         assert run.isolation["session"].startswith("Landlock")
+
+
+def _no_waves(record: dict) -> dict:
+    """A trace record without what depends on the waves (`seq_tokens`, `wave`)."""
+    actions = [
+        {k: v for k, v in a.items() if k not in ("seq_tokens", "wave")} for a in record["actions"]
+    ]
+    return {**{k: v for k, v in record.items() if k != "seq_tokens"}, "actions": actions}
 
 
 def test_an_autotts_controller_and_the_config_keys_it_read(tmp_path) -> None:

@@ -7,6 +7,7 @@ from tts_gym.control.builtin.consistency import (
     SelfConsistency,
 )
 from tts_gym.control.builtin.parallel_probe import ParallelProbe
+from tts_gym.control.builtin.sac import SelfConsistencySAC
 
 __all__ = [
     "AdaptiveConsistency",
@@ -15,5 +16,6 @@ __all__ = [
     "EarlyStoppingConsistency",
     "ParallelProbe",
     "SelfConsistency",
+    "SelfConsistencySAC",
     "cmc_schedule",
 ]

@@ -51,6 +51,24 @@ def cmc_schedule(beta: float) -> CMCSchedule:
 
 @dataclass(frozen=True)
 class ConfidenceMomentum:
+    """CMC(beta) of BASELINES.md section 4.
+
+    Waves (LATENCY.md): actions whose choice does not depend on each other's results share a
+    wave, which gives three kinds, in this order:
+    - the start: the `n_init` branches are opened in one wave (each opening depends only on
+      the order not having run out);
+    - each step's depth round is one wave: the branches it advances, and whether each is
+      aligned (a burst of up to `burst_aligned` intervals) or not (one), are fixed by the
+      pool and the latest answers at the round's start, and a burst stops only on its own
+      branch finishing; so the round is a set of branch-local chains and lasts as long as
+      the branch that generated most in it;
+    - a step's widening (up to `widen_burst` openings) is one wave: it is chosen from the
+      round's results, and the openings do not depend on each other.
+    The round and the widening cannot share a wave (widening needs the round's confidence),
+    nor can the widening and the next round (that round's abandoning and alignment need the
+    new branches' answers). Abandoning takes no time.
+    """
+
     beta: float = 0.5
 
     @property
@@ -86,12 +104,14 @@ class ConfidenceMomentum:
             else:
                 alive.append(slot)
 
-        while len(latest) < knobs.n_init and episode.can_open:
-            spawn()
+        with episode.wave():
+            while len(latest) < knobs.n_init and episode.can_open:
+                spawn()
         if not latest:
             return NO_ANSWER
 
-        advance, alpha, patience = episode.advance, knobs.alpha, knobs.abandon_patience
+        advance, wave = episode.advance, episode.wave
+        alpha, patience = knobs.alpha, knobs.abandon_patience
         burst, min_complete = knobs.burst_aligned, knobs.min_complete
         ema = 0.0
         history: list[float] = []
@@ -121,18 +141,19 @@ class ConfidenceMomentum:
 
             # deepest first; a stable sort in reverse keeps ties in opening order
             any_finished = False
-            for s in sorted(alive, key=probes.__getitem__, reverse=True):
-                answer, done = advance(s)
-                steps = 1
-                if latest[s] == aligned_to:  # aligned: a burst, unless the branch finishes
-                    while steps < burst and not done:
-                        answer, done = advance(s)
-                        steps += 1
-                probes[s] += steps
-                latest[s] = answer
-                if done:
-                    finished[s] = any_finished = True
-                    complete(answer)
+            with wave():
+                for s in sorted(alive, key=probes.__getitem__, reverse=True):
+                    answer, done = advance(s)
+                    steps = 1
+                    if latest[s] == aligned_to:  # aligned: a burst, unless the branch finishes
+                        while steps < burst and not done:
+                            answer, done = advance(s)
+                            steps += 1
+                    probes[s] += steps
+                    latest[s] = answer
+                    if done:
+                        finished[s] = any_finished = True
+                        complete(answer)
             if any_finished:
                 alive = [s for s in alive if not finished[s]]
 
@@ -155,10 +176,11 @@ class ConfidenceMomentum:
                 and step >= max(1, knobs.warm_up // 2)
                 and ema < knobs.conf_thresh
             ):
-                for _ in range(knobs.widen_burst):
-                    if len(latest) >= knobs.max_branch_use or not episode.can_open:
-                        break
-                    spawn()
+                with wave():
+                    for _ in range(knobs.widen_burst):
+                        if len(latest) >= knobs.max_branch_use or not episode.can_open:
+                            break
+                        spawn()
 
         winner, _ = pool
         if winner is None:

@@ -1,12 +1,15 @@
 """The built-in controllers compiled: every (question, order) episode of a store set in one call.
 
 Each `_*_episode` function below is its Python reference (`consistency.py`,
-`parallel_probe.py`, `cmc.py`; SC@N runs as ASC that never stops early) step for step on
-`StoreTables` arrays, with the replay rules of `tts_gym.engine.core.replay` and the vote
-tallies of `tts_gym.engine.core.tally`; floats follow the reference's arithmetic order, so
-answers and tokens are equal episode by episode (the tests hold them equal on samples of every
-store). `play` runs one controller on every question of the tables under each of its orders
-in one call.
+`parallel_probe.py`, `cmc.py`, `sac.py`; SC@N runs as ASC that never stops early, reading in
+one wave) step for step on `StoreTables` arrays, with the replay rules of
+`tts_gym.engine.core.replay` and the vote tallies of `tts_gym.engine.core.tally`; floats follow
+the reference's arithmetic order. Sequential tokens follow the reference's waves (LATENCY.md,
+no width cap): a wave lasts the largest number of tokens one branch generated in it, so each
+kernel keeps the largest per-branch cost of its current wave. Answers, tokens and sequential
+tokens are thus equal episode by episode (the tests hold them equal on samples of every
+store). `play` runs one controller on every question of the tables under each of its orders in
+one call.
 
 Only the built-in classes themselves are compiled (a subclass may change `run`), and only with
 knobs of the types the kernels take; `why_not_compiled` says why a controller is not.
@@ -29,16 +32,17 @@ from tts_gym.control.builtin.consistency import (
     SelfConsistency,
 )
 from tts_gym.control.builtin.parallel_probe import ParallelProbe
+from tts_gym.control.builtin.sac import SelfConsistencySAC
 from tts_gym.engine import NO_ANSWER
 from tts_gym.engine.core.replay import confidence_lookup, explore, read
 from tts_gym.engine.core.tally import TOP1, TOP2, VOTES, WINNER, clear_tally, new_tally, vote
 from tts_gym.store.tables import StoreTables
 
-ASC, ESC, PARALLEL_PROBE, CMC = range(4)
+ASC, ESC, PARALLEL_PROBE, CMC, SAC = range(5)
 
 # per controller class: its kernel, the knobs that must be integers, the real-valued ones.
-# SC@N is ASC with N samples and a threshold no confidence passes: the same reads, the same
-# majority at the end.
+# SC@N is ASC with N samples, a threshold no confidence passes and its reads in one wave: the
+# same reads, the same majority at the end.
 _KNOBS: dict[type, tuple[int, tuple[str, ...], tuple[str, ...]]] = {
     SelfConsistency: (ASC, ("n",), ()),
     AdaptiveConsistency: (ASC, ("max_samples",), ("threshold",)),
@@ -48,6 +52,7 @@ _KNOBS: dict[type, tuple[int, tuple[str, ...], tuple[str, ...]]] = {
         ("num_chains", "stable_steps", "prune_patience", "warm_up", "max_steps"),
         (),
     ),
+    SelfConsistencySAC: (SAC, ("n_branches", "patience"), ()),
 }
 COMPILED_TYPES = frozenset((*_KNOBS, ConfidenceMomentum))
 """The built-in classes with a compiled version (their subclasses run on `Episode`)."""
@@ -159,8 +164,10 @@ def _kernel_args(controller: Any) -> tuple[int, np.ndarray, np.ndarray]:
         raise _NotCompiled("window=0 (the Python version raises ZeroDivisionError)")
     ints = np.array([getattr(controller, name) for name in int_names], dtype=np.int64)
     floats = np.array([getattr(controller, name) for name in float_names], dtype=np.float64)
-    if cls is SelfConsistency:
-        floats = np.array([np.inf])
+    if kind == ASC:  # SC@N: reads in one wave, no early stop; ASC: a wave per read
+        one_wave = cls is SelfConsistency
+        ints = np.append(ints, np.int64(one_wave))
+        floats = np.array([np.inf]) if one_wave else floats
     return kind, ints, floats
 
 
@@ -212,51 +219,58 @@ def _play(kind, ints, floats, replay, probe_freq, conf, orders, order_lengths, s
             n_order = order_lengths[g, o]
             clear_tally(counts, seen, stats)
             if kind == ASC:
-                answer, spent = _asc_episode(replay, conf, g, order, n_order, ints, floats, tally)
+                answer, spent, seq = _asc_episode(
+                    replay, conf, g, order, n_order, ints, floats, tally
+                )
             elif kind == ESC:
-                answer, spent = _esc_episode(replay, g, order, n_order, ints, tally)
+                answer, spent, seq = _esc_episode(replay, g, order, n_order, ints, tally)
             elif kind == PARALLEL_PROBE:
-                answer, spent = _parallel_probe_episode(
+                answer, spent, seq = _parallel_probe_episode(
                     replay, interval, g, order, n_order, ints, counts, slots
                 )
-            else:
-                answer, spent = _cmc_episode(
+            elif kind == CMC:
+                answer, spent, seq = _cmc_episode(
                     replay, interval, conf, g, order, n_order, ints, floats, tally, slots, history
                 )
+            else:
+                answer, spent, seq = _sac_episode(replay, interval, g, order, n_order, ints, tally)
             answers[g, o] = answer
             tokens[g, o] = spent
-            seq_tokens[g, o] = spent  # every action a wave of its own, as in the Python versions
+            seq_tokens[g, o] = seq
 
 
 @numba.njit(cache=True)
 def _asc_episode(replay, conf, q, order, n_order, ints, floats, tally):
-    max_samples, threshold = ints[0], floats[0]
+    max_samples, one_wave, threshold = ints[0], ints[1], floats[0]
     counts, rank, seen, stats = tally
-    spent = 0
+    spent = longest = 0
     n_read = 0
     while n_read < max_samples and n_read < n_order:
         answer, cost = read(replay[2], replay[3], q, order[n_read])
         spent += cost
+        longest = max(longest, cost)
         n_read += 1
         vote(counts, rank, seen, stats, answer)
         if n_read >= 2 and conf[stats[TOP1], stats[TOP2]] > threshold:
             break
-    return stats[WINNER], spent
+    return stats[WINNER], spent, (longest if one_wave else spent)
 
 
 @numba.njit(cache=True)
 def _esc_episode(replay, q, order, n_order, ints, tally):
     max_samples, window = ints[0], ints[1]
     counts, rank, seen, stats = tally
-    spent = 0
+    spent = seq = 0
     n_read = 0
     for _ in range(max_samples // window):
         first = NO_ANSWER
         in_window = 0
         agree = True
+        longest = 0  # the window is one wave
         while in_window < window and n_read < n_order:
             answer, cost = read(replay[2], replay[3], q, order[n_read])
             spent += cost
+            longest = max(longest, cost)
             n_read += 1
             vote(counts, rank, seen, stats, answer)
             if in_window == 0:
@@ -264,9 +278,10 @@ def _esc_episode(replay, q, order, n_order, ints, tally):
             elif answer != first:
                 agree = False
             in_window += 1
+        seq += longest
         if in_window and agree:
-            return first, spent
-    return stats[WINNER], spent
+            return first, spent, seq
+    return stats[WINNER], spent, seq
 
 
 @numba.njit(cache=True)
@@ -316,12 +331,13 @@ def _parallel_probe_episode(replay, interval, q, order, n_order, ints, counts, s
     warm_up, max_steps = ints[3], ints[4]
     latest, finished, pruned = slots[_LATEST], slots[_FINISHED], slots[_DROPPED]
     off_track, active, running = slots[_COUNTER], slots[_LIST_A], slots[_LIST_B]
-    spent = 0
+    spent = longest = 0  # the longest opening: the branches are opened in one wave
     n = np.int64(0)
     while n < num_chains and n < n_order:
         slots[_DEPTH, n] = slots[_CHARGED, n] = 0  # BRANCH
         answer, cost, done = _advance(replay, interval, q, order, slots, n)
         spent += cost
+        longest = max(longest, cost)
         latest[n] = answer
         finished[n] = done
         pruned[n] = False
@@ -330,7 +346,8 @@ def _parallel_probe_episode(replay, interval, q, order, n_order, ints, counts, s
         counts[answer] += 1
         n += 1
     if n == 0:
-        return NO_ANSWER, spent
+        return NO_ANSWER, spent, longest
+    seq = longest
     n_active = n
     n_running = np.int64(0)
     for slot in range(n):
@@ -343,10 +360,12 @@ def _parallel_probe_episode(replay, interval, q, order, n_order, ints, counts, s
     decided = False
     for step in range(max_steps):
         any_finished = False
+        longest = 0  # each lockstep round is one wave
         for i in range(n_running):
             slot = running[i]
             answer, cost, done = _advance(replay, interval, q, order, slots, slot)
             spent += cost
+            longest = max(longest, cost)
             old = latest[slot]
             if answer != old:
                 latest[slot] = answer
@@ -355,6 +374,7 @@ def _parallel_probe_episode(replay, interval, q, order, n_order, ints, counts, s
             if done:
                 finished[slot] = True
                 any_finished = True
+        seq += longest
         if any_finished:
             n_running = _keep_unflagged(running, n_running, finished)
         winner = _active_majority(counts, latest, active, n_active)
@@ -385,7 +405,7 @@ def _parallel_probe_episode(replay, interval, q, order, n_order, ints, counts, s
             break
     for i in range(n_active):
         counts[latest[active[i]]] = 0
-    return (result if decided else previous), spent
+    return (result if decided else previous), spent, seq
 
 
 @numba.njit(cache=True)
@@ -428,15 +448,17 @@ def _cmc_episode(replay, interval, conf, q, order, n_order, ints, floats, tally,
     latest, finished, abandoned = slots[_LATEST], slots[_FINISHED], slots[_DROPPED]
     n_probed, disagree = slots[_COUNTER], slots[_DISAGREE]
     alive, stragglers, by_depth = slots[_LIST_A], slots[_LIST_B], slots[_LIST_C]
-    spent = 0
+    spent = longest = 0  # the start is one wave
     n_opened = np.int64(0)
     n_alive = np.int64(0)
     while n_opened < n_init and n_opened < n_order:
         cost, n_alive = _cmc_spawn(replay, interval, q, order, slots, n_opened, n_alive, tally)
         spent += cost
+        longest = max(longest, cost)
         n_opened += 1
     if n_opened == 0:
-        return NO_ANSWER, spent
+        return NO_ANSWER, spent, longest
+    seq = longest
 
     ema = 0.0
     n_history = 0
@@ -473,22 +495,26 @@ def _cmc_episode(replay, interval, conf, q, order, n_order, ints, floats, tally,
             by_depth[i] = alive[i]
         _sort_descending(by_depth, n_alive, n_probed)
         any_finished = False
+        longest = 0  # the round is one wave of branch-local bursts
         for i in range(n_alive):
             s = by_depth[i]
             answer, cost, done = _advance(replay, interval, q, order, slots, s)
-            spent += cost
+            generated = cost
             steps = 1
             if latest[s] == aligned_to:  # aligned: a burst, unless the branch finishes
                 while steps < burst and not done:
                     answer, cost, done = _advance(replay, interval, q, order, slots, s)
-                    spent += cost
+                    generated += cost
                     steps += 1
+            spent += generated
+            longest = max(longest, generated)
             n_probed[s] += steps
             latest[s] = answer
             if done:
                 finished[s] = True
                 any_finished = True
                 vote(counts, rank, seen, stats, answer)
+        seq += longest
         if any_finished:
             n_alive = _keep_unflagged(alive, n_alive, finished)
 
@@ -496,7 +522,7 @@ def _cmc_episode(replay, interval, conf, q, order, n_order, ints, floats, tally,
         history[n_history - 1] = ema
         delta = history[n_history - 1] - history[0] if n_history >= 2 else 0.0
         if warm and stats[VOTES] >= min_complete and ema >= conf_thresh and delta >= -delta_slack:
-            return stats[WINNER], spent
+            return stats[WINNER], spent, seq
         if n_alive == 0:
             break
         if (
@@ -505,6 +531,7 @@ def _cmc_episode(replay, interval, conf, q, order, n_order, ints, floats, tally,
             and step >= max(1, warm_up // 2)
             and ema < conf_thresh
         ):
+            longest = 0  # the widening is one wave
             for _ in range(widen_burst):
                 if n_opened >= max_branch_use or n_opened >= n_order:
                     break
@@ -512,10 +539,44 @@ def _cmc_episode(replay, interval, conf, q, order, n_order, ints, floats, tally,
                     replay, interval, q, order, slots, n_opened, n_alive, tally
                 )
                 spent += cost
+                longest = max(longest, cost)
                 n_opened += 1
+            seq += longest
 
     if stats[VOTES] == 0:  # nothing finished: the majority of the latest answers not abandoned
         for s in range(n_opened):
             if not abandoned[s]:
                 vote(counts, rank, seen, stats, np.int32(latest[s]))  # (one signature of vote)
-    return stats[WINNER], spent
+    return stats[WINNER], spent, seq
+
+
+@numba.njit(cache=True)
+def _sac_episode(replay, interval, q, order, n_order, ints, tally):
+    """SC@N+SAC: N branch-local chains in one wave, so seq is the longest branch's cost."""
+    n_branches, patience = ints[0], ints[1]
+    probes, n_probes, lengths, finals = replay
+    counts, rank, seen, stats = tally
+    spent = longest = 0
+    n = 0
+    while n < n_branches and n < n_order:
+        branch = order[n]
+        depth = charged = 0
+        answer, charged, done = explore(
+            probes, n_probes, lengths, finals, interval, q, branch, depth, charged
+        )
+        last, streak = answer, 1
+        while not done and streak < patience:
+            depth += 1
+            answer, cost, done = explore(
+                probes, n_probes, lengths, finals, interval, q, branch, depth, charged
+            )
+            charged += cost
+            if answer == last:
+                streak += 1
+            else:
+                last, streak = answer, 1
+        spent += charged
+        longest = max(longest, charged)
+        vote(counts, rank, seen, stats, answer)
+        n += 1
+    return stats[WINNER], spent, longest

@@ -1,4 +1,8 @@
-"""Sampling baselines that read whole branches: SC@N, ASC and ESC (BASELINES.md section 4)."""
+"""Sampling baselines that read whole branches: SC@N, ASC and ESC (BASELINES.md section 4).
+
+Their waves (LATENCY.md) are the reference ones: SC@N reads its N branches in one wave, ASC
+one branch per wave (each decision needs the previous answer), ESC one wave per window.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,10 @@ def _winner(counts: dict[int, int]) -> int:
 
 @dataclass(frozen=True)
 class SelfConsistency:
-    """SC@N: read N whole branches, answer their majority."""
+    """SC@N: read N whole branches, answer their majority.
+
+    Waves: one, reading the N branches side by side (sequential tokens: the longest read).
+    """
 
     n: int = 64
 
@@ -24,14 +31,19 @@ class SelfConsistency:
 
     def run(self, episode: Episode) -> int:
         answers = []
-        while len(answers) < self.n and episode.can_open:
-            answers.append(episode.read())
+        with episode.wave():
+            while len(answers) < self.n and episode.can_open:
+                answers.append(episode.read())
         return _winner(count_votes(answers))
 
 
 @dataclass(frozen=True)
 class AdaptiveConsistency:
-    """ASC: read one branch at a time until the Beta-majority confidence passes a threshold."""
+    """ASC: read one branch at a time until the Beta-majority confidence passes a threshold.
+
+    Waves: one per read, since each decision needs the previous answer (sequential tokens:
+    the total).
+    """
 
     max_samples: int = 64
     threshold: float = 0.95
@@ -53,7 +65,10 @@ class AdaptiveConsistency:
 
 @dataclass(frozen=True)
 class EarlyStoppingConsistency:
-    """ESC: read windows of branches; stop at the first window whose answers all agree."""
+    """ESC: read windows of branches; stop at the first window whose answers all agree.
+
+    Waves: one per window of reads (sequential tokens: the sum of each window's longest read).
+    """
 
     max_samples: int = 64
     window: int = 8
@@ -63,8 +78,9 @@ class EarlyStoppingConsistency:
         counts: dict[int, int] = {}
         for _ in range(self.max_samples // self.window):
             window_answers = []
-            while len(window_answers) < self.window and episode.can_open:
-                window_answers.append(episode.read())
+            with episode.wave():
+                while len(window_answers) < self.window and episode.can_open:
+                    window_answers.append(episode.read())
             if not window_answers:
                 continue
             for answer in window_answers:

@@ -1,5 +1,9 @@
 """Parallel-Probe: advance many branches in lockstep, prune off-track ones, stop when stable.
 
+Waves (LATENCY.md): the N branches are opened together (one wave), then each lockstep round,
+which advances every running branch once, is one wave; pruning takes no time. Its sequential
+tokens are the longest per-branch cost.
+
 Hot path: ~1,500 advances per episode, so the loop keeps the slots still running and the
 vote counts of the active answers up to date instead of rebuilding them every step.
 """
@@ -23,14 +27,16 @@ class ParallelProbe:
     def run(self, episode: Episode) -> int:
         latest: list[int] = []
         finished: list[bool] = []
-        while len(latest) < self.num_chains and episode.can_open:
-            answer, _, done = episode.open()
-            latest.append(answer)
-            finished.append(done)
+        with episode.wave():
+            while len(latest) < self.num_chains and episode.can_open:
+                answer, _, done = episode.open()
+                latest.append(answer)
+                finished.append(done)
         n = len(latest)
         if n == 0:
             return NO_ANSWER
-        advance, patience, warm_up = episode.advance, self.prune_patience, self.warm_up
+        advance, wave = episode.advance, episode.wave
+        patience, warm_up = self.prune_patience, self.warm_up
         off_track = [0] * n
         active = list(range(n))  # not pruned, in slot order
         running = [slot for slot in active if not finished[slot]]  # active and not finished
@@ -38,19 +44,20 @@ class ParallelProbe:
         stable, previous = 0, NO_ANSWER
         for step in range(self.max_steps):
             any_finished = False
-            for slot in running:
-                answer, done = advance(slot)
-                old = latest[slot]
-                if answer != old:  # move its vote (inlined: the hottest loop of all)
-                    latest[slot] = answer
-                    left = counts[old] - 1
-                    if left:
-                        counts[old] = left
-                    else:
-                        del counts[old]
-                    counts[answer] = counts.get(answer, 0) + 1
-                if done:
-                    finished[slot] = any_finished = True
+            with wave():
+                for slot in running:
+                    answer, done = advance(slot)
+                    old = latest[slot]
+                    if answer != old:  # move its vote (inlined: the hottest loop of all)
+                        latest[slot] = answer
+                        left = counts[old] - 1
+                        if left:
+                            counts[old] = left
+                        else:
+                            del counts[old]
+                        counts[answer] = counts.get(answer, 0) + 1
+                    if done:
+                        finished[slot] = any_finished = True
             if any_finished:
                 running = [slot for slot in running if not finished[slot]]
             winner = _majority(counts, latest, active)
