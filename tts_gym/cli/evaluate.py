@@ -21,7 +21,7 @@ from tts_gym.cli.options import (
     render,
     show_progress,
 )
-from tts_gym.control.loading import load_policy, parse_config, parse_value
+from tts_gym.control.loading import BUILTINS, load_policy, parse_config, parse_value
 from tts_gym.control.protocols import policy_config, policy_name
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import (
@@ -44,9 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "eval",
         help="evaluate a controller (or a sweep of it) against the built-in baselines",
         description=(
-            "Evaluate a controller given as a built-in name (sc, asc, esc, parallel-probe, "
-            "cmc), module:Class, path.py:Class or sb3:DIR/model.zip (a model saved by "
-            "`tts-gym train`) on replay stores, next to the six baselines of the paper's Table 1."
+            f"Evaluate a controller given as a built-in name ({', '.join(BUILTINS)}), "
+            "module:Class, path.py:Class or sb3:DIR/model.zip (a model saved by `tts-gym "
+            "train`) on replay stores, next to the six baselines of the paper's Table 1."
         ),
     )
     parser.add_argument("--policy", required=True, metavar="SPEC")

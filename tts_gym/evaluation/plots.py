@@ -82,6 +82,8 @@ def _draw_panel(
     ax: Axes, cells: Sequence[Cell], series: Sequence[str], colours: dict, cost: str
 ) -> None:
     """One store's accuracy against one cost axis (`cost`: a `Cell` property)."""
+    from matplotlib import ticker
+
     for name in series:
         points = sorted((getattr(c, cost), c.acc) for c in cells if c.series == name)
         if points:
@@ -98,4 +100,16 @@ def _draw_panel(
         zorder=0,
     )
     ax.set_xscale("log")
+    # plain numbers at 1, 2, 5 x 10^k (log axes spanning less than a decade otherwise label
+    # their minor ticks in scientific notation, on top of each other)
+    low, high = min(costs), max(costs)
+    ticks = [m * 10.0**k for k in range(-3, 8) for m in (1, 2, 5)]
+    shown = [t for t in ticks if low / 1.2 <= t <= high * 1.2] or [low, high]
+    ax.xaxis.set_major_locator(ticker.FixedLocator(shown))
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(_tick_label))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
+
+
+def _tick_label(x: float, _position: int) -> str:
+    return f"{x:,.0f}" if x >= 1 else f"{x:.2g}"

@@ -111,7 +111,9 @@ def test_accepts_cmc_as_a_standalone_file_with_the_builtin_numbers(shared_replay
         outcomes = play(ConfidenceMomentum(point["beta"]), subset, Protocol("default", 1, 0))
         assert point["accuracy"] == pytest.approx(score(outcomes, subset).mean())
         assert point["tokens"] == pytest.approx(outcomes.tokens.mean())
-        assert point["seq_tokens"] == pytest.approx(outcomes.seq_tokens.mean())
+        # the file makes one call per wave; the built-in groups its rounds into waves
+        assert point["seq_tokens"] == pytest.approx(point["tokens"])
+        assert point["seq_tokens"] > outcomes.seq_tokens.mean()
 
 
 def test_accepts_a_controller_written_for_the_autotts_handle(shared_replay, capsys) -> None:
