@@ -735,12 +735,14 @@ def _difference(first: Ended, again: Ended) -> str | None:
     return None
 
 
-def _action(log: Sequence[tuple[int, int]], i: int) -> str:
+def _action(log: Sequence[tuple[int, Any]], i: int) -> str:
     if i >= len(log):
         return "its answer"
-    op, slot = log[i]
+    op, arg = log[i]
     name = ch.OP_NAMES[op]
-    return name if op in (ch.BRANCH, ch.READ) else f"{name}({slot})"
+    if op in (ch.BRANCH, ch.READ):
+        return name
+    return f"{name}({list(arg) if isinstance(arg, tuple) else arg})"
 
 
 def _error_sentence(error: Any, limits: Limits, where: str = "") -> str:
