@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import struct
-from array import array
 
 import pytest
 
@@ -13,8 +12,8 @@ from tts_gym.evaluation.sandbox import channel as ch
 
 def actions_body() -> bytes:
     return ch.encode_actions(
-        array("q", [7, ch.CONTINUE, 2, 9, ch.BRANCH, 0, 4, ch.ADVANCE_MANY, 3]),
-        array("q", [0, 2, 1]),
+        [7, ch.CONTINUE, 2, 9, ch.BRANCH, 0, 4, ch.ADVANCE_MANY, 3],
+        [0, 2, 1],
         [(12, ch.END_NONE, b""), (11, ch.END_ANSWER, b"12")],
     )
 
@@ -26,10 +25,10 @@ def test_actions_and_results_round_trip() -> None:
     assert actions.episodes == [7, 9, 4]
     assert actions.ends == [(12, ch.END_NONE, b""), (11, ch.END_ANSWER, b"12")]
     results = ch.Results(
-        array("q", [0, 2, 1, 500, 500, ch.ILLEGAL, 0, 0, 500, 500, ch.NO_ANSWER, 2, 0, 900, 700]),
+        [0, 2, 1, 500, 500, ch.ILLEGAL, 0, 0, 500, 500, ch.NO_ANSWER, 2, 0, 900, 700],
         [(0, b"12"), (1, b"BRANCH: all 4 branches are already opened."), (2, b"7"), (2, b"8")],
         [(5, 1, 500, 128)],
-        array("q", [1, 0, 0, 2, 3, 1]),
+        [1, 0, 0, 2, 3, 1],
     )
     decoded = ch.decode_results(ch.encode_results(results))
     assert decoded == results

@@ -29,7 +29,6 @@ import socket
 import sys
 import tempfile
 import traceback
-from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from tts_gym.evaluation.sandbox import confine
 
 MAX_FRAMES = 3
 """The candidate's own stack frames quoted with an error."""
+_CONTINUE, _ILLEGAL = ch.CONTINUE, ch.ILLEGAL  # module constants: the hot path reads them
 
 
 class RemoteEpisode:
@@ -98,11 +98,11 @@ class RemoteEpisode:
     def advance(self, slot: int) -> tuple[int, bool]:
         # the hottest call of every controller: `_act`, inlined
         answer, _, finished, self.tokens, self.seq_tokens = self.hub.switch(
-            (self.id, ch.CONTINUE, slot)
+            (self.id, _CONTINUE, slot)
         )
         if answer == len(self.texts):
             self.texts.append(self.inbox.pop())
-        elif answer == ch.ILLEGAL:
+        elif answer == _ILLEGAL:
             raise IllegalActionError(self.inbox.pop())
         return answer, finished == 1
 
@@ -164,7 +164,7 @@ class _Wire:
 
     def __init__(self, hub: greenlet.greenlet) -> None:
         self.hub = hub
-        self.slots = array("q")
+        self.slots: list[int] = []
         self.items: Iterator[int] = iter(())
 
 
@@ -362,17 +362,17 @@ class _Hub:
 
     def _round(self, results: ch.Results) -> None:
         """Resume each episode with its result, start the new ones, send all their actions."""
-        records = array("q")
+        records: list[int] = []
         add = records.extend
         ends: list[tuple[int, int, bytes]] = []
         waiting, pending = self.waiting, []
         wait = pending.append
         wire = self.wire
-        wire.slots = array("q")
-        wire.items = iter(results.waves.tolist())
+        wire.slots = []
+        wire.items = iter(results.waves)
         for index, text in results.texts:
             waiting[index].inbox.append(text.decode())
-        values = iter(results.records.tolist())
+        values = iter(results.records)
         fields = zip(values, values, values, values, values, strict=True)
         resumed = zip(waiting, fields, strict=True)
         for episode, result in resumed:
