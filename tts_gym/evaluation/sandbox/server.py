@@ -4,12 +4,16 @@
 for: each action goes to the parent's `Episode` (the engine decides legality and cost), and
 the reply carries only what that action revealed: per-episode answer ids in order of first
 reveal (so ids say nothing about the store), the text of an answer the first time the episode
-sees it, the slot, whether the branch finished, and the tokens spent. Answers, tokens and
-traces of the run are read off these episodes, never off what the sandbox says.
+sees it, the slot, whether the branch finished, and the tokens and sequential tokens spent. A
+batch call (`ADVANCE_MANY`, `OPEN_MANY`, `READ_MANY`) is one wave on the episode whose results
+all go in the same reply. Answers, tokens and traces of the run are read off these episodes,
+never off what the sandbox says.
 
 Anything but a well-formed reply to the last message is a `Rejection` naming it: an action
 for an episode it was not given or that has ended, two actions for one episode, an episode
-left without an action, an unknown action, or an answer the episode never revealed.
+left without an action, an unknown action, a slot list that does not match the batch
+advances, or an answer the episode never revealed. An action the engine refuses (a batch
+call included) is not: the controller gets the engine's reason, as it would in process.
 """
 
 from __future__ import annotations
