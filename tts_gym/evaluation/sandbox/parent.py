@@ -54,8 +54,9 @@ REPLAYS_PER_CELL = 8
 CONCURRENCY = 48
 """Most episodes running at once in one sandboxed process (fewer when there are fewer
 questions). Wider messages save round trips but interleave more episodes, whose state then
-falls out of the CPU caches on both sides: on the loop's default sweep 48 took about 25% less
-CPU and wall time than 120 (every question at once), and 12 paid for its round trips."""
+falls out of the CPU caches on both sides: on the loop's default sweep 32 or 48 took less CPU
+than 120 (every question at once) in sequential runs, and 12 paid more in round trips than it
+saved (docs/discovery.md, "The price of the boundary")."""
 SWEEP_SESSIONS = 4
 """Fresh processes the sweep is spread over (each plays every question, one episode at a time)."""
 REPLAY_SESSIONS = 8
