@@ -7,8 +7,10 @@ Plays CMC written as a standalone file (the discovery fixture) over the loop's d
 repeat: in one process with the harness's `play` (what the old sandbox worker did), and
 as the loop does, through `evaluate_candidate` (the candidate in sandboxed processes that hold
 only what their actions revealed, the parent applying every action, plus the replays in fresh
-processes). Checks that both give the same answers and tokens, and prints the median wall
-times, their ratio (target: at most 3) and the CPU time spent on each side.
+processes). Checks that both give the same answers, tokens and sequential tokens, and prints
+the median wall times, their ratio (target: at most 3), the CPU time spent on each side and
+the load average before and after (the ratio depends on it: the boundary uses two cores' worth
+of CPU when it can get them).
 """
 
 from __future__ import annotations
@@ -46,9 +48,10 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-inside, boundary, parent_cpu, sandbox_cpu = [], [], [], []
+load_before = os.getloadavg()[0]
+inside, inside_cpu, boundary, parent_cpu, sandbox_cpu = [], [], [], [], []
 for _ in range(args.repeats):
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     reference = {
         (store.name, beta): play(
             load_policy(f"{CMC_FILE}:CMC", {"beta": beta}), store, settings.protocol
@@ -57,6 +60,7 @@ for _ in range(args.repeats):
         for beta in settings.betas
     }
     inside.append(time.perf_counter() - started)
+    inside_cpu.append(time.process_time() - cpu)
 
     started, cpu, children = time.perf_counter(), time.process_time(), children_cpu()
     evaluation = evaluate_candidate(CMC_FILE, "CMC", stores, settings)
@@ -67,12 +71,14 @@ for _ in range(args.repeats):
     for key, outcomes in evaluation.outcomes.items():
         assert outcomes.answers == reference[key].answers
         assert (outcomes.tokens == reference[key].tokens).all()
+        assert (outcomes.seq_tokens == reference[key].seq_tokens).all()
 
 episodes = sum(o.tokens.size for o in evaluation.outcomes.values())
 print(
     f"CMC (standalone file), {len(stores)} stores x {len(settings.betas)} betas x "
     f"{args.orders} orders: {episodes:,} episodes, {evaluation.replayed} replayed in fresh "
-    f"processes; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+    f"processes; {os.cpu_count()} cores, load average {load_before:.1f} before, "
+    f"{os.getloadavg()[0]:.1f} after"
 )
 print(
     f"in process  : wall {statistics.median(inside):6.1f} s (median of {args.repeats}: "
@@ -91,6 +97,7 @@ print(
     + "; target <= 3)"
 )
 print(
-    f"boundary CPU: parent {statistics.median(parent_cpu):.1f} s, "
-    f"sandboxed processes {statistics.median(sandbox_cpu):.1f} s (medians)"
+    f"CPU         : in process {statistics.median(inside_cpu):.1f} s; boundary: parent "
+    f"{statistics.median(parent_cpu):.1f} s, sandboxed processes "
+    f"{statistics.median(sandbox_cpu):.1f} s (medians)"
 )

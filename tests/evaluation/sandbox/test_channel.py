@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import struct
-from array import array
 
 import pytest
 
@@ -13,20 +12,23 @@ from tts_gym.evaluation.sandbox import channel as ch
 
 def actions_body() -> bytes:
     return ch.encode_actions(
-        array("q", [7, ch.CONTINUE, 2, 9, ch.BRANCH, 0]),
+        [7, ch.CONTINUE, 2, 9, ch.BRANCH, 0, 4, ch.ADVANCE_MANY, 3],
+        [0, 2, 1],
         [(12, ch.END_NONE, b""), (11, ch.END_ANSWER, b"12")],
     )
 
 
 def test_actions_and_results_round_trip() -> None:
     actions = ch.decode_actions(actions_body())
-    assert actions.records == [7, ch.CONTINUE, 2, 9, ch.BRANCH, 0]
-    assert actions.episodes == [7, 9]
+    assert actions.records == [7, ch.CONTINUE, 2, 9, ch.BRANCH, 0, 4, ch.ADVANCE_MANY, 3]
+    assert actions.slots == [0, 2, 1]
+    assert actions.episodes == [7, 9, 4]
     assert actions.ends == [(12, ch.END_NONE, b""), (11, ch.END_ANSWER, b"12")]
     results = ch.Results(
-        array("q", [0, 2, 1, 500, ch.ILLEGAL, 0, 0, 500]),
-        [(0, b"12"), (1, b"BRANCH: all 4 branches are already opened.")],
+        [0, 2, 1, 500, 500, ch.ILLEGAL, 0, 0, 500, 500, ch.NO_ANSWER, 2, 0, 900, 700],
+        [(0, b"12"), (1, b"BRANCH: all 4 branches are already opened."), (2, b"7"), (2, b"8")],
         [(5, 1, 500, 128)],
+        [1, 0, 0, 2, 3, 1],
     )
     decoded = ch.decode_results(ch.encode_results(results))
     assert decoded == results
@@ -36,15 +38,16 @@ def test_actions_and_results_round_trip() -> None:
     ("body", "problem"),
     [
         (actions_body()[:-1], "shorter than its texts"),
+        (struct.pack("<II", 0, 2) + struct.pack("<q", 1), "shorter than its slot list"),
         (actions_body() + b"\0", "trailing bytes"),
         (struct.pack("<I", 1000) + b"\0" * 24, "shorter than its count"),
         (b"\1\0", "truncated"),
         (
-            struct.pack("<II", 0, 1) + struct.pack("<IBI", 1, 9, 0),
+            struct.pack("<III", 0, 0, 1) + struct.pack("<IBI", 1, 9, 0),
             "end of unknown kind",
         ),
         (
-            struct.pack("<II", 0, 1) + struct.pack("<IBI", 1, 1, ch.MAX_TEXT + 1),
+            struct.pack("<III", 0, 0, 1) + struct.pack("<IBI", 1, 1, ch.MAX_TEXT + 1),
             "too long",
         ),
     ],

@@ -25,8 +25,8 @@ def question(tmp_path_factory):
 SPEC = EpisodeSpec(0, 1, 0, 0)
 
 
-def actions(triples, ends=()) -> ch.Actions:
-    return ch.Actions([value for triple in triples for value in triple], list(ends))
+def actions(triples, ends=(), slots=()) -> ch.Actions:
+    return ch.Actions([value for triple in triples for value in triple], list(ends), list(slots))
 
 
 def test_it_reveals_per_episode_ids_and_each_text_once(question) -> None:
@@ -46,8 +46,9 @@ def test_it_reveals_per_episode_ids_and_each_text_once(question) -> None:
             answer, slot, finished = reference.read(), reference.n_opened - 1, True
         else:
             answer, finished = reference.advance(slot)
-        got_answer, got_slot, got_finished, got_tokens = results.records
+        got_answer, got_slot, got_finished, got_tokens, got_seq = results.records
         assert (got_slot, bool(got_finished), got_tokens) == (slot, finished, reference.tokens)
+        assert got_seq == reference.seq_tokens
         text = reference.answer_text(answer)
         if text is None:
             assert got_answer == ch.NO_ANSWER
@@ -106,3 +107,95 @@ def test_ids_are_drawn_at_random(question) -> None:
     ids = [server.start(SPEC, question, [0])[0] for _ in range(50)]
     assert len(set(ids)) == 50 and sorted(ids) != ids
     assert array("I", ids)  # they fit the wire's u32
+
+
+def test_a_batch_call_is_one_wave_its_results_together_and_logged_for_replays(question) -> None:
+    order = list(range(question.n_branches))
+    server = EpisodeServer()
+    episode_id = server.start(SPEC, question, order, record=True)[0]
+    reference = Episode(question, order)
+    texts: list[str] = []
+
+    def check(results, expected: list[tuple[int, int, bool]]) -> None:
+        answer, n, finished, tokens, seq_tokens = results.records
+        assert (answer, n, finished) == (ch.NO_ANSWER, len(expected), 0)
+        assert (tokens, seq_tokens) == (reference.tokens, reference.seq_tokens)
+        assert {index for index, _ in results.texts} <= {0}
+        texts.extend(text.decode() for _, text in results.texts)  # new ones, in id order
+        got = list(zip(*[iter(results.waves)] * 3, strict=True))
+        want = [
+            (-1 if a < 0 else texts.index(reference.answer_text(a)), s, int(f))
+            for a, s, f in expected
+        ]
+        assert got == want
+
+    results, _ = server.apply(actions([(episode_id, ch.OPEN_MANY, 3)]))
+    check(results, reference.open_many(3))
+    results, _ = server.apply(actions([(episode_id, ch.ADVANCE_MANY, 2)], slots=[2, 0]))
+    wave = reference.advance_many([2, 0])
+    check(results, [(a, s, f) for s, (a, f) in zip([2, 0], wave, strict=True)])
+    results, _ = server.apply(actions([(episode_id, ch.READ_MANY, 2)]))
+    first = reference.n_opened
+    check(results, [(a, first + j, True) for j, a in enumerate(reference.read_many(2))])
+    assert reference.seq_tokens < reference.tokens  # the waves overlapped
+    _, ended = server.apply(actions([], [(episode_id, ch.END_NONE, b"")]))
+    assert ended[0].actions == ((ch.OPEN_MANY, 3), (ch.ADVANCE_MANY, (2, 0)), (ch.READ_MANY, 2))
+    assert (ended[0].tokens, ended[0].seq_tokens) == (reference.tokens, reference.seq_tokens)
+
+
+@pytest.mark.parametrize(
+    ("op", "arg", "slots", "reason"),
+    [
+        (ch.ADVANCE_MANY, 2, [0, 0], "slot 0 is listed twice"),
+        (ch.ADVANCE_MANY, 1, [5], "slot 5 is not open"),
+        (ch.ADVANCE_MANY, 0, [], "no slot is given"),
+        (ch.OPEN_MANY, 0, [], "OPEN_MANY"),
+        (ch.OPEN_MANY, 10**9, [], "OPEN_MANY"),
+        (ch.READ_MANY, -3, [], "READ_MANY"),
+    ],
+)
+def test_an_illegal_batch_call_is_refused_by_the_engine_and_costs_nothing(
+    question, op, arg, slots, reason
+) -> None:
+    """As in process, where the controller gets an `IllegalActionError` it may catch."""
+    server = EpisodeServer()
+    episode_id = server.start(SPEC, question, list(range(question.n_branches)), record=True)[0]
+    server.apply(actions([(episode_id, ch.BRANCH, 0)]))
+    results, _ = server.apply(actions([(episode_id, op, arg)], slots=slots))
+    spent = question.probe_freq
+    assert list(results.records) == [ch.ILLEGAL, 0, 0, spent, spent]
+    assert reason in results.texts[0][1].decode() and len(results.waves) == 0
+    _, ended = server.apply(actions([], [(episode_id, ch.END_NONE, b"")]))
+    assert ended[0].actions == ((ch.BRANCH, 0),) and ended[0].tokens == spent
+
+
+@pytest.mark.parametrize(
+    ("triples", "slots", "problem"),
+    [
+        ([(ch.ADVANCE_MANY, 3)], [0, 1], "a batch advance of 3 slots where the message lists 2"),
+        ([(ch.ADVANCE_MANY, -1)], [], "a batch advance of -1 slots"),
+        ([(ch.ADVANCE_MANY, 1)], [0, 1], "1 slots that no batch advance asked for"),
+        ([(ch.CONTINUE, 0)], [0], "1 slots that no batch advance asked for"),
+        ([(ch.OPEN_MANY, 2)], [0, 1], "2 slots that no batch advance asked for"),
+    ],
+)
+def test_a_batch_request_whose_slot_list_does_not_add_up_is_a_rejection(
+    question, triples, slots, problem
+) -> None:
+    server = EpisodeServer()
+    episode_id = server.start(SPEC, question, list(range(question.n_branches)))[0]
+    server.apply(actions([(episode_id, ch.OPEN_MANY, 2)]))
+    with pytest.raises(Rejection, match=problem):
+        server.apply(actions([(episode_id, op, arg) for op, arg in triples], slots=slots))
+
+
+def test_two_episodes_batch_calls_take_their_own_slots_from_one_list(question) -> None:
+    order = list(range(question.n_branches))
+    server = EpisodeServer()
+    first, second = (server.start(SPEC, question, order)[0] for _ in range(2))
+    server.apply(actions([(first, ch.OPEN_MANY, 3), (second, ch.OPEN_MANY, 3)]))
+    results, _ = server.apply(
+        actions([(first, ch.ADVANCE_MANY, 1), (second, ch.ADVANCE_MANY, 2)], slots=[2, 0, 1])
+    )
+    assert [results.records[1], results.records[6]] == [1, 2]
+    assert list(results.waves)[1::3] == [2, 0, 1]

@@ -51,9 +51,12 @@ from tts_gym.store.replay import ReplayStore
 
 REPLAYS_PER_CELL = 8
 """Episodes per (store, setting) replayed alone in a fresh process."""
-CONCURRENCY = 256
+CONCURRENCY = 48
 """Most episodes running at once in one sandboxed process (fewer when there are fewer
-questions)."""
+questions). Wider messages save round trips but interleave more episodes, whose state then
+falls out of the CPU caches on both sides: on the loop's default sweep 32 or 48 took less CPU
+than 120 (every question at once) in sequential runs, and 12 paid more in round trips than it
+saved (docs/discovery.md, "The price of the boundary")."""
 SWEEP_SESSIONS = 4
 """Fresh processes the sweep is spread over (each plays every question, one episode at a time)."""
 REPLAY_SESSIONS = 8
@@ -735,12 +738,14 @@ def _difference(first: Ended, again: Ended) -> str | None:
     return None
 
 
-def _action(log: Sequence[tuple[int, int]], i: int) -> str:
+def _action(log: Sequence[tuple[int, Any]], i: int) -> str:
     if i >= len(log):
         return "its answer"
-    op, slot = log[i]
+    op, arg = log[i]
     name = ch.OP_NAMES[op]
-    return name if op in (ch.BRANCH, ch.READ) else f"{name}({slot})"
+    if op in (ch.BRANCH, ch.READ):
+        return name
+    return f"{name}({list(arg) if isinstance(arg, tuple) else arg})"
 
 
 def _error_sentence(error: Any, limits: Limits, where: str = "") -> str:

@@ -22,13 +22,14 @@ import gc
 import importlib
 import inspect
 import json
+import operator
 import os
 import shutil
 import socket
 import sys
 import tempfile
 import traceback
-from array import array
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from tts_gym.evaluation.sandbox import confine
 
 MAX_FRAMES = 3
 """The candidate's own stack frames quoted with an error."""
+_CONTINUE, _ILLEGAL = ch.CONTINUE, ch.ILLEGAL  # module constants: the hot path reads them
 
 
 class RemoteEpisode:
@@ -51,19 +53,26 @@ class RemoteEpisode:
 
     An action switches to the hub greenlet, which sends it with every other pending action
     and switches back with what the parent's episode revealed: a per-episode answer id (its
-    text arrives the first time), the slot, whether the branch finished, the tokens spent.
+    text arrives the first time), the slot, whether the branch finished, and the tokens and
+    sequential tokens of the parent's episode. A batch call is one request and one wave; its
+    results arrive together, once the parent has run the whole wave.
     """
 
-    __slots__ = ("id", "tokens", "n_opened", "n_branches", "texts", "text", "hub", "runner")
+    __slots__ = (
+        "id", "tokens", "seq_tokens", "n_opened", "n_branches", "texts", "inbox", "hub", "wire",
+        "runner",
+    )  # fmt: skip
 
-    def __init__(self, episode_id: int, n_branches: int, hub: greenlet.greenlet) -> None:
+    def __init__(self, episode_id: int, n_branches: int, wire: _Wire) -> None:
         self.id = episode_id
         self.tokens = 0
+        self.seq_tokens = 0
         self.n_opened = 0
         self.n_branches = n_branches
         self.texts: list[str] = []  # revealed answers by per-episode id
-        self.text = ""  # the text that came with the last result, if any
-        self.hub = hub
+        self.inbox: list[str] = []  # texts that came with the last result
+        self.hub = wire.hub
+        self.wire = wire
         self.runner: greenlet.greenlet | None = None
 
     @property
@@ -74,11 +83,11 @@ class RemoteEpisode:
         return None if answer < 0 else self.texts[answer]
 
     def _act(self, op: int, slot: int) -> tuple[int, int, int]:
-        answer, slot, finished, self.tokens = self.hub.switch((self.id, op, slot))
+        answer, slot, finished, self.tokens, self.seq_tokens = self.hub.switch((self.id, op, slot))
         if answer == len(self.texts):  # revealed for the first time: its text came along
-            self.texts.append(self.text)
+            self.texts.append(self.inbox.pop())
         elif answer == ch.ILLEGAL:
-            raise IllegalActionError(self.text)
+            raise IllegalActionError(self.inbox.pop())
         return answer, slot, finished
 
     def open(self) -> tuple[int, int, bool]:
@@ -88,11 +97,13 @@ class RemoteEpisode:
 
     def advance(self, slot: int) -> tuple[int, bool]:
         # the hottest call of every controller: `_act`, inlined
-        answer, _, finished, self.tokens = self.hub.switch((self.id, ch.CONTINUE, slot))
+        answer, _, finished, self.tokens, self.seq_tokens = self.hub.switch(
+            (self.id, _CONTINUE, slot)
+        )
         if answer == len(self.texts):
-            self.texts.append(self.text)
-        elif answer == ch.ILLEGAL:
-            raise IllegalActionError(self.text)
+            self.texts.append(self.inbox.pop())
+        elif answer == _ILLEGAL:
+            raise IllegalActionError(self.inbox.pop())
         return answer, finished == 1
 
     def probe(self, slot: int) -> int:
@@ -105,6 +116,56 @@ class RemoteEpisode:
         answer = self._act(ch.READ, 0)[0]
         self.n_opened += 1
         return answer
+
+    # ---- batch calls: one request, one wave, every result at its end ----------------------
+    def advance_many(self, slots: Sequence[int]) -> list[tuple[int, bool]]:
+        wave = [_wire_int(slot) for slot in slots]  # read whole before anything is sent
+        items = self._wave(ch.ADVANCE_MANY, len(wave), wave)
+        return [(answer, finished == 1) for answer, _, finished in items]
+
+    def open_many(self, k: int) -> list[tuple[int, int, bool]]:
+        items = self._wave(ch.OPEN_MANY, _wire_int(k))
+        self.n_opened += len(items)
+        return [(answer, slot, finished == 1) for answer, slot, finished in items]
+
+    def read_many(self, k: int) -> list[int]:
+        items = self._wave(ch.READ_MANY, _wire_int(k))
+        self.n_opened += len(items)
+        return [answer for answer, _, _ in items]
+
+    def _wave(self, op: int, arg: int, slots: Sequence[int] = ()) -> list[tuple[int, int, int]]:
+        """Send one batch call and wait for the wave's results, all of them. Its slots go to
+        the message's slot list now: the hub adds the request right after this switch, so
+        both keep the order of the records."""
+        wire = self.wire
+        wire.slots.extend(slots)
+        answer, n, _, self.tokens, self.seq_tokens = wire.hub.switch((self.id, op, arg))
+        if answer == ch.ILLEGAL:
+            raise IllegalActionError(self.inbox.pop())
+        self.texts += self.inbox  # the wave's new answers, in the order of their ids
+        self.inbox.clear()
+        take = wire.items.__next__
+        return [(take(), take(), take()) for _ in range(n)]
+
+
+def _wire_int(value: Any) -> int:
+    """An int that fits the wire (out of range: illegal, as the engine would say)."""
+    value = operator.index(value)
+    if not -(1 << 62) <= value < 1 << 62:
+        raise IllegalActionError(f"{value} is out of range.")
+    return value
+
+
+class _Wire:
+    """What a round shares between the hub and its episodes: the hub greenlet, the slot list
+    of the message being built, and the batch results of the message being answered."""
+
+    __slots__ = ("hub", "slots", "items")
+
+    def __init__(self, hub: greenlet.greenlet) -> None:
+        self.hub = hub
+        self.slots: list[int] = []
+        self.items: Iterator[int] = iter(())
 
 
 class RecordingDict(dict):
@@ -288,7 +349,7 @@ class _Hub:
         self.path = path
         self.reads: list[set[str]] = [set() for _ in settings]
         self.name = _describe(cls)["label"]
-        self.hub = greenlet.getcurrent()
+        self.wire = _Wire(greenlet.getcurrent())
         self.waiting: list[RemoteEpisode] = []  # in the order of the last ACTIONS message
 
     def run(self) -> None:
@@ -301,15 +362,19 @@ class _Hub:
 
     def _round(self, results: ch.Results) -> None:
         """Resume each episode with its result, start the new ones, send all their actions."""
-        records = array("q")
+        records: list[int] = []
         add = records.extend
         ends: list[tuple[int, int, bytes]] = []
         waiting, pending = self.waiting, []
         wait = pending.append
+        wire = self.wire
+        wire.slots = []
+        wire.items = iter(results.waves)
         for index, text in results.texts:
-            waiting[index].text = text.decode()
-        values = iter(results.records.tolist())
-        resumed = zip(waiting, zip(values, values, values, values, strict=True), strict=True)
+            waiting[index].inbox.append(text.decode())
+        values = iter(results.records)
+        fields = zip(values, values, values, values, values, strict=True)
+        resumed = zip(waiting, fields, strict=True)
         for episode, result in resumed:
             runner = episode.runner
             request = runner.switch(result)
@@ -319,7 +384,7 @@ class _Hub:
                 add(request)
                 wait(episode)
         for episode_id, setting, interval, n_branches in results.starts:
-            episode = RemoteEpisode(episode_id, n_branches, self.hub)
+            episode = RemoteEpisode(episode_id, n_branches, wire)
             runner = episode.runner = greenlet.greenlet(self._body)
             request = runner.switch(episode, setting, interval)
             if runner.dead:
@@ -328,7 +393,7 @@ class _Hub:
                 add(request)
                 wait(episode)
         self.waiting = pending
-        self.channel.send(ch.ACTIONS, ch.encode_actions(records, ends))
+        self.channel.send(ch.ACTIONS, ch.encode_actions(records, wire.slots, ends))
 
     def _body(self, episode: RemoteEpisode, setting: int, interval: int) -> tuple[int, bytes]:
         """One episode: construct the controller, solve, and end with its answer or error."""

@@ -34,7 +34,7 @@ WELL_FORMED_ANSWERS = controller(
     """
     # an ACTIONS frame ending episode 1 with an answer it never revealed
     end = struct.pack("<IBI", 1, 1, 2) + b"42"
-    body = b"A" + struct.pack("<I", 0) + struct.pack("<I", 1) + end
+    body = b"A" + struct.pack("<III", 0, 0, 1) + end
     os.write(channel(), struct.pack("<I", len(body)) + body)
     os._exit(0)
     """,
