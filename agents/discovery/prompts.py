@@ -76,7 +76,11 @@ often wrong or 'ERR'. The cost is every token spent on every branch.
 that is closer); a finished or pruned branch cannot be advanced.
 - `q.prune(slot)`: drop a branch for good (free).
 - `q.read() -> answer`: open the next branch and pay its whole length for its final answer.
-- `q.can_branch` (bool), `q.n_open` (int), `q.tokens` (tokens spent so far; diagnostics only).
+- Batch calls, each one wave whose results come back together as a list: \
+`q.branch_many(k)` (k x `branch`), `q.advance_many(slots)` (each slot once), `q.read_many(k)`.
+- `q.can_branch` (bool), `q.n_open` (int), `q.tokens` (tokens spent so far) and \
+`q.seq_tokens` (sequential tokens: the sum of the waves' durations, a latency proxy; every \
+call is a wave, a batch call lasts as long as its longest branch); diagnostics only.
 - AutoTTS's names work too: `q.probe_new()`, `q.probe_more(index)`, \
 `q.get_new_branch_final_answer()`, `q.get_seq_and_total_tokens()`.
 A question has 128 branches; use at most 64. Opening one more than exist raises ValueError.
