@@ -30,7 +30,7 @@ from tts_gym_agents.rl.macro import COUNT_SCALE, DEPTH_SCALE, N_MACROS, SUMMARY_
 from tts_gym.engine.actions import ActionKind, action_index
 from tts_gym.engine.core import batch as core
 from tts_gym.engine.core import drop_stale_caches, random
-from tts_gym.engine.core.addresses import ArrayTable, view1, view2
+from tts_gym.engine.core.addresses import ArrayTable, BundledArrays, view1, view2
 from tts_gym.engine.core.batch import BatchEpisodes
 from tts_gym.engine.core.layout import (
     ANSWER,
@@ -75,7 +75,7 @@ assert SUMMARY_FEATURES == (
 assert [m.value for m in Macro] == list(range(N_MACROS))
 
 
-class MacroBatch:
+class MacroBatch(BundledArrays):
     """N macro episodes of `TTSControl-v0` on the compiled core (see the module docstring).
 
     The env settings are `TTSControl-v0`'s defaults but `max_branches` (the macros need
@@ -132,15 +132,6 @@ class MacroBatch:
         self.table = ArrayTable(self._arrays())
         self._own = len(self.envs.arrays())  # where this batch's arrays start in the table
         assert self.table.signature()[self._own :] == _SIGNATURE
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        del state["table"]
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._bundle()
 
     # ---- episodes ------------------------------------------------------------------------
     def draw_from(self, questions: Sequence[int]) -> None:

@@ -18,7 +18,7 @@ from numba.extending import register_jitable
 
 from tts_gym.engine.actions import ActionKind
 from tts_gym.engine.core import batch as core
-from tts_gym.engine.core.addresses import ArrayTable, view1, view2, view3
+from tts_gym.engine.core.addresses import ArrayTable, BundledArrays, view1, view2, view3
 from tts_gym.engine.core.layout import (
     BRANCH,
     CHARGED,
@@ -74,7 +74,7 @@ _READ_MANY = int(ActionKind.READ_MANY)
 register_jitable(step_reward)
 
 
-class CompiledEnvs:
+class CompiledEnvs(BundledArrays):
     """N env episodes on the compiled core: the batch, the observations, the one-call steps.
 
     `slots`, `globals`, `answer_id` are the observation (`ObservationBuilder`'s arrays with a
@@ -120,15 +120,6 @@ class CompiledEnvs:
     def _bundle(self) -> None:
         self.table = ArrayTable(self.arrays())
         assert self.table.signature() == core.SIGNATURE + _SIGNATURE
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        del state["table"]
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._bundle()
 
     def reset(self) -> None:
         """Start an episode in every env: question `questions[i]` (-1: drawn) and, when

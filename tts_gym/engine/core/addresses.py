@@ -38,6 +38,25 @@ class ArrayTable:
         return [(array.dtype, array.ndim) for array in self.arrays]
 
 
+class BundledArrays:
+    """Arrays that compiled code reads through `self.table`, an `ArrayTable` of their raw
+    addresses built by `_bundle()`: pickled without the table, which is rebuilt on load."""
+
+    table: ArrayTable
+
+    def _bundle(self) -> None:
+        raise NotImplementedError
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["table"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bundle()
+
+
 @intrinsic
 def _as_pointer(typingctx, address, dtype):
     pointer = types.CPointer(dtype.dtype)

@@ -29,7 +29,7 @@ import numpy as np
 from tts_gym.engine import rules
 from tts_gym.engine.actions import ActionKind, action_kind_slot, n_actions
 from tts_gym.engine.core import compile_rules, random
-from tts_gym.engine.core.addresses import ArrayTable, view1, view2, view3
+from tts_gym.engine.core.addresses import ArrayTable, BundledArrays, view1, view2, view3
 from tts_gym.engine.core.layout import (
     ANSWER,
     BRANCH,
@@ -94,7 +94,7 @@ _ADVANCE_ALL, _OPEN_MANY = int(ActionKind.ADVANCE_ALL), int(ActionKind.OPEN_MANY
 _READ_MANY = int(ActionKind.READ_MANY)
 
 
-class BatchEpisodes:
+class BatchEpisodes(BundledArrays):
     """N episodes over the questions of `stores`, as arrays (see the module docstring).
 
     Question `g` of the batch is global question `g` of `StoreTables` (store by store). The
@@ -154,14 +154,13 @@ class BatchEpisodes:
         assert self.table.signature() == SIGNATURE
 
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        del state["table"], state["tables"]
+        state = super().__getstate__()
+        del state["tables"]
         return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self.tables = StoreTables.of(self.stores)
-        self._bundle()
+        state["tables"] = StoreTables.of(state["stores"])
+        super().__setstate__(state)
 
     # ---- Python-side access ----------------------------------------------------------------
     def seed(self, rng: np.random.Generator) -> None:
