@@ -96,9 +96,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     config = parse_config(args.config)
     protocol = Protocol(args.protocol, args.orders, args.seed)
-    fetch_missing(args, args.stores)
     key, values = parse_sweep(args.sweep) if args.sweep else (None, [None])
-    if args.isolate:
+    if args.sweep and not args.isolate:  # a policy that cannot load fails before any download
+        policy_settings = sweep_settings(args.policy, config, key, values)
+    elif not args.isolate:
+        policy = load_policy(args.policy, config)
+        policy_settings = [Setting(policy, policy_name(policy), policy_config(policy))]
+    fetch_missing(args, args.stores)
+    if args.isolate:  # played in the sandbox on the stores, which must be here first
         from tts_gym.evaluation.sandbox.harness import isolated_settings
 
         configs = [{**config, key: value} if key else config for value in values]
@@ -111,11 +116,6 @@ def run(args: argparse.Namespace) -> int:
             trace=bool(args.traces),
             data_dir=args.data_dir,
         )
-    elif args.sweep:
-        policy_settings = sweep_settings(args.policy, config, key, values)
-    else:
-        policy = load_policy(args.policy, config)
-        policy_settings = [Setting(policy, policy_name(policy), policy_config(policy))]
     baselines = []
     if args.baselines:
         baselines = [Setting(c, policy_name(c), policy_config(c)) for c in table1_controllers()]
