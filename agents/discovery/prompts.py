@@ -79,8 +79,9 @@ that is closer); a finished or pruned branch cannot be advanced.
 - Batch calls, each one wave whose results come back together as a list: \
 `q.branch_many(k)` (k x `branch`), `q.advance_many(slots)` (each slot once), `q.read_many(k)`.
 - `q.can_branch` (bool), `q.n_open` (int), `q.tokens` (tokens spent so far) and \
-`q.seq_tokens` (sequential tokens: the sum of the waves' durations, a latency proxy; every \
-call is a wave, a batch call lasts as long as its longest branch); diagnostics only.
+`q.seq_tokens` (sequential tokens, a latency proxy: every call is a wave, a batch call \
+lasts as long as its longest branch, and a branch's write-up after its last probe runs on \
+without holding the next wave); diagnostics only.
 - AutoTTS's names work too: `q.probe_new()`, `q.probe_more(index)`, \
 `q.get_new_branch_final_answer()`, `q.get_seq_and_total_tokens()`.
 A question has 128 branches; use at most 64. Opening one more than exist raises ValueError.

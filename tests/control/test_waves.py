@@ -3,8 +3,10 @@ against Parallel-Probe's printed rows, traces wave by wave, and the handle's bat
 played on the engine and in the env through the adapter.
 
 Wave structure is read off traces: every action record names its wave, and its cost is the
-difference of the running token totals, so a wave's duration is recomputed here by hand (the
-largest per-slot sum in it) independently of the engine's bookkeeping.
+difference of the running token totals, so the sequential tokens are recomputed here by hand
+from the trace alone (a wave lasts the largest per-slot sum in it; a write-up, an explore that
+finishes a branch with the answer its previous explore revealed, runs on past its wave)
+independently of the engine's bookkeeping.
 """
 
 from __future__ import annotations
@@ -68,41 +70,59 @@ def episodes(store, n_orders=4, seed=0, **kwargs):
             yield TracingEpisode(question, rng.permutation(question.n_branches).tolist(), **kwargs)
 
 
-def waves(record) -> list[list[tuple[str, int, int]]]:
-    """The trace's waves in order: (action, slot, tokens it charged) per single action."""
+def waves(record) -> list[list[tuple[str, int, int, bool]]]:
+    """The trace's waves in order: (action, slot, tokens it charged, whether they were a
+    write-up) per single action."""
     grouped: dict[int, list] = defaultdict(list)
     tokens = 0
+    last_revealed: dict[int, str] = {}  # slot -> what its last explore revealed
     for action in record["actions"]:
-        grouped[action["wave"]].append(
-            (action["action"], action["slot"], action["tokens"] - tokens)
+        kind, slot = action["action"], action["slot"]
+        writeup = (
+            kind == "CONTINUE"
+            and action["finished"]
+            and last_revealed.get(slot) == action["revealed"]
         )
+        if kind in ("BRANCH", "CONTINUE"):
+            last_revealed[slot] = action["revealed"]
+        grouped[action["wave"]].append((kind, slot, action["tokens"] - tokens, writeup))
         tokens = action["tokens"]
     assert sorted(grouped) == list(range(len(grouped)))  # consecutive, in order
     return [grouped[w] for w in sorted(grouped)]
 
 
-def duration(wave, max_parallel=None) -> int:
-    per_slot: dict[int, int] = defaultdict(int)
-    for _, slot, cost in wave:
-        per_slot[slot] += cost
-    busy = [per_slot[s] for s in sorted(per_slot) if per_slot[s] > 0]
-    width = max_parallel or max(1, len(busy))
-    return sum(max(busy[i : i + width]) for i in range(0, len(busy), width))
+def sequential(trace_waves, max_parallel=None) -> int:
+    """When the last generation ends: the waves one after another, write-ups running on."""
+    clock = end = 0
+    for wave in trace_waves:
+        before: dict[int, int] = defaultdict(int)  # per slot: tokens before its write-up
+        writeups: dict[int, int] = defaultdict(int)
+        for _, slot, cost, writeup in wave:
+            (writeups if writeup else before)[slot] += cost
+        busy = [s for s in sorted(set(before) | set(writeups)) if before[s] + writeups[s] > 0]
+        width = max_parallel or max(1, len(busy))
+        for i in range(0, len(busy), width):  # sub-waves, in slot order
+            sub_wave = busy[i : i + width]
+            for s in sub_wave:
+                if writeups[s]:
+                    end = max(end, clock + before[s] + writeups[s])
+            clock += max(before[s] for s in sub_wave)
+    return max(clock, end)
 
 
 def kinds(wave) -> set[str]:
-    return {action for action, _, _ in wave}
+    return {action for action, _, _, _ in wave}
 
 
 @pytest.mark.parametrize("controller", BUILTINS, ids=lambda c: c.name)
 @pytest.mark.parametrize("max_parallel", [None, 3])
 def test_builtins_have_the_reference_wave_structure(store, controller, max_parallel):
-    """LATENCY.md's table, wave by wave; seq_tokens is the sum of the waves' durations."""
+    """LATENCY.md's table, wave by wave; seq_tokens recomputed from the trace by hand."""
     for episode in episodes(store, max_parallel=max_parallel):
         controller.run(episode)
         record = episode.record(None)
         trace_waves = waves(record)
-        assert episode.seq_tokens == sum(duration(w, max_parallel) for w in trace_waves)
+        assert episode.seq_tokens == sequential(trace_waves, max_parallel)
         assert record["seq_tokens"] == episode.seq_tokens <= episode.tokens
         reads = [w for w in trace_waves if kinds(w) == {"READ"}]
         if isinstance(controller, SelfConsistency):
@@ -117,13 +137,15 @@ def test_builtins_have_the_reference_wave_structure(store, controller, max_paral
             assert kinds(trace_waves[0]) == {"BRANCH"}
             for w in trace_waves[1:]:  # a lockstep round: each slot once; or a free PRUNE
                 assert kinds(w) in ({"CONTINUE"}, {"PRUNE"})
-                assert len({slot for _, slot, _ in w}) == len(w)
+                assert len({slot for _, slot, _, _ in w}) == len(w)
+            if max_parallel is None:  # the write-ups run on: its longest per-branch cost
+                assert episode.seq_tokens == max(episode.charged)
         elif isinstance(controller, ConfidenceMomentum):
             burst = cmc_schedule(controller.beta).burst_aligned
             assert kinds(trace_waves[0]) == {"BRANCH"}
             for w in trace_waves[1:]:  # a round of bursts, a widening, or a free PRUNE
                 assert kinds(w) in ({"CONTINUE"}, {"BRANCH"}, {"PRUNE"})
-                per_slot = [slot for _, slot, _ in w]
+                per_slot = [slot for _, slot, _, _ in w]
                 assert max(per_slot.count(s) for s in per_slot) <= burst
         else:  # SC@N+SAC: one wave of branch-local chains
             assert len(trace_waves) == 1

@@ -141,8 +141,8 @@ def test_action_space_sample_is_legal(engine):
 
 # ---- the replay, checked against the raw JSON --------------------------------------------------
 class ShadowModel:
-    """BASELINES.md section 1 and LATENCY.md's waves (no width cap) re-derived from the raw
-    JSON, independent of the engine."""
+    """BASELINES.md section 1 and LATENCY.md's waves (no width cap, write-ups running on past
+    their wave: docs/env.md) re-derived from the raw JSON, independent of the engine."""
 
     def __init__(self, raw_question: dict, order: list[int], max_branches: int):
         self.branches = raw_question["each_branch"]
@@ -150,7 +150,12 @@ class ShadowModel:
         self.order, self.max_branches = order, max_branches
         self.slots: list[dict] = []
         self.tokens = 0
-        self.seq_tokens = 0
+        self.clock = 0  # the waves one after another
+        self.writeup_end = 0  # when the last write-up ends
+
+    @property
+    def seq_tokens(self) -> int:
+        return max(self.clock, self.writeup_end)
 
     def expected_mask(self, n_actions: int) -> np.ndarray:
         mask = np.zeros(n_actions, dtype=np.int8)
@@ -170,30 +175,39 @@ class ShadowModel:
         return mask
 
     def apply_batch(self, kind: ActionKind, k: int) -> int:
-        """A batch action, one wave: returns its total cost (the wave lasts its longest)."""
+        """A batch action, one wave (each branch in it once): returns its total cost. The wave
+        lasts its longest segment that is not a write-up; write-ups end after it started."""
         if kind is ActionKind.ADVANCE_ALL:
             alive = [i for i, s in enumerate(self.slots) if not (s["finished"] or s["pruned"])]
-            costs = [self.apply(ActionKind.CONTINUE, i)[1] for i in alive]
+            segments = [self.segment(ActionKind.CONTINUE, i) for i in alive]
         else:
             single = ActionKind.BRANCH if kind is ActionKind.OPEN_MANY else ActionKind.READ
-            costs = [self.apply(single, 0)[1] for _ in range(k)]
-        self.seq_tokens += max(costs) - sum(costs)  # apply() counted them one after another
-        return sum(costs)
+            segments = [self.segment(single, 0) for _ in range(k)]
+        for _, cost, writeup in segments:
+            if writeup:
+                self.writeup_end = max(self.writeup_end, self.clock + cost)
+        self.clock += max((cost for _, cost, writeup in segments if not writeup), default=0)
+        return sum(cost for _, cost, _ in segments)
 
     def explore(self, slot: int) -> tuple[str, int, bool]:
+        """(answer, cost, whether the cost is the branch's write-up: its end, after a last
+        probe that gave its final answer)."""
         s = self.slots[slot]
         probes, length, final = self.branches[s["branch"]]
+        writeup = False
         if s["depth"] < len(probes):
             answer, cost = probes[s["depth"]], self.interval
             s["depth"] += 1
         else:
             answer, cost = final, max(0, length - s["charged"])
             s["finished"] = True
+            writeup = len(probes) > 0 and probes[-1] == final
         s["charged"] += cost
         s["answer"] = answer
-        return answer, cost, s["finished"]
+        return answer, cost, writeup
 
-    def apply(self, kind: ActionKind, slot: int) -> tuple[str | None, int]:
+    def segment(self, kind: ActionKind, slot: int) -> tuple[str | None, int, bool]:
+        """Apply one action: (answer revealed, cost, write-up); the caller times it."""
         if kind in (ActionKind.BRANCH, ActionKind.READ):
             branch = self.order[len(self.slots)]
             self.slots.append(
@@ -204,16 +218,23 @@ class ShadowModel:
                 probes, length, final = self.branches[branch]
                 self.slots[slot].update(finished=True, charged=length, answer=final)
                 self.tokens += length
-                self.seq_tokens += length
-                return final, length
+                return final, length, False
         if kind in (ActionKind.BRANCH, ActionKind.CONTINUE):
-            answer, cost, _ = self.explore(slot)
+            answer, cost, writeup = self.explore(slot)
             self.tokens += cost
-            self.seq_tokens += cost
-            return answer, cost
+            return answer, cost, writeup
         if kind is ActionKind.PRUNE:
             self.slots[slot]["pruned"] = True
-        return None, 0
+        return None, 0, False
+
+    def apply(self, kind: ActionKind, slot: int) -> tuple[str | None, int]:
+        """A single action, a wave of its own (a write-up takes no time in it)."""
+        answer, cost, writeup = self.segment(kind, slot)
+        if writeup:
+            self.writeup_end = max(self.writeup_end, self.clock + cost)
+        else:
+            self.clock += cost
+        return answer, cost
 
 
 def follows_the_cost_model(store: str, shared_replay, engine: str, episodes: int) -> None:

@@ -167,8 +167,7 @@ def test_parallel_probe_table_rows(stores, capsys, with_sac):
     by_key = {(row["model"], row["method"]): row for row in rows}
     assert "SOURCE.md" in by_key["Qwen3-1.7B", "Parallel-Probe"]["note"]
     assert "SOURCE.md" not in by_key["Qwen3-8B", "Parallel-Probe"]["note"]
-    pp_8b = by_key["Qwen3-8B", "Parallel-Probe"]
-    assert ("per-branch cost" in pp_8b["note"]) == (not pp_8b["seq_tokens_agrees"])
+    assert by_key["Qwen3-8B", "Parallel-Probe"]["note"] == ""  # nothing known to differ
     assert all(row["note"] == "" for (_, method), row in by_key.items() if method == "ASC")
     code, out, _ = run_cli(
         capsys, "reproduce", "--table", "parallel-probe", "--stores", *stores, "--orders", "4"

@@ -7,10 +7,12 @@ branches get slots 0, 1, 2, ... Answers are integer ids into `question.answers`
 controllers read it one element at a time in tight Python loops. The compiled batch core
 (`tts_gym.engine.core`) is the same MDP for N episodes at once; tests hold the two equal.
 
-Latency (LATENCY.md): `seq_tokens` is the sum of the episode's waves' durations. Each action
-is a wave of its own, except the batch actions (`advance_many`, `open_many`, `read_many`),
-each one wave whose results are returned together when it ends; trusted reference
-controllers group their own actions into one wave with `with episode.wave(): ...`.
+Latency (LATENCY.md): `seq_tokens` is when the episode's last generation ends: the sum of
+its waves' durations, or the end of a write-up still running after them (a write-up does not
+hold its wave up; see `tts_gym.engine.rules`). Each action is a wave of its own, except the
+batch actions (`advance_many`, `open_many`, `read_many`), each one wave whose results are
+returned together when it ends; trusted reference controllers group their own actions into
+one wave with `with episode.wave(): ...`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from tts_gym.engine.rules import (
     can_submit,
     parallel_limit,
     token_limit,
-    wave_duration,
+    wave_timing,
     why_advance_many_illegal,
     why_illegal,
 )
@@ -54,7 +56,8 @@ class Episode:
         "question", "order", "probe_cost", "reveal_on_continue", "max_branches", "budget",
         "max_parallel", "_limit", "_width", "_interval", "_probes", "_lengths", "_finals",
         "tokens", "n_opened", "n_alive", "branch", "depth", "charged", "finished", "pruned",
-        "current", "revealed", "votes", "done", "answer", "_overlap", "_wave",
+        "current", "revealed", "votes", "done", "answer", "_overlap", "_wave", "_writeups",
+        "_writeup_end",
     )  # fmt: skip
 
     def __init__(
@@ -106,10 +109,14 @@ class Episode:
 
         self.done = False
         self.answer: int = NO_ANSWER
-        # latency: seq_tokens = tokens - _overlap, the tokens of ended waves that ran beside
-        # longer ones; `_wave` holds (tokens, charged per slot) at the start of an open wave
+        # latency: the clock (the sum of the waves' durations) is tokens - _overlap, the
+        # tokens of ended waves that ran beside longer ones or were write-ups; `_writeup_end`
+        # is when the last write-up ends. `_wave` holds (tokens, charged per slot) at the
+        # start of an open wave and `_writeups` its write-ups' tokens by slot.
         self._overlap = 0
+        self._writeup_end = 0
         self._wave: tuple[int, list[int]] | None = None
+        self._writeups: dict[int, int] = {}
 
     # ---- queries -------------------------------------------------------------------------
     @property
@@ -125,9 +132,11 @@ class Episode:
 
     @property
     def seq_tokens(self) -> int:
-        """Sequential tokens: the sum of the durations of the waves so far (LATENCY.md). An
-        open wave counts all its tokens until it ends, when its overlap is taken off."""
-        return self.tokens - self._overlap
+        """Sequential tokens (LATENCY.md): when the last generation so far ends, the sum of
+        the waves' durations or a write-up's end. An open wave counts all its tokens until it
+        ends, when its overlap is taken off."""
+        clock = self.tokens - self._overlap
+        return clock if clock >= self._writeup_end else self._writeup_end
 
     def alive_slots(self) -> list[int]:
         """Open slots neither finished nor pruned, in slot order (what ADVANCE_ALL advances)."""
@@ -249,7 +258,15 @@ class Episode:
             self._wave = None
             before = len(charged)
             segments = [c - charged[s] if s < before else c for s, c in enumerate(self.charged)]
-            self._overlap += self.tokens - tokens - wave_duration(segments, self._width)
+            writeups = [0] * len(segments)
+            for slot, writeup in self._writeups.items():
+                segments[slot] -= writeup
+                writeups[slot] = writeup
+            self._writeups.clear()
+            duration, end = wave_timing(segments, writeups, self._width)
+            if end:
+                self._writeup_end = max(self._writeup_end, tokens - self._overlap + end)
+            self._overlap += self.tokens - tokens - duration
 
     def advance_many(self, slots: Sequence[int]) -> list[tuple[int, bool]]:
         """CONTINUE each of `slots` once, as one wave: (answer id or NO_ANSWER, finished) per
@@ -362,6 +379,8 @@ class Episode:
             cost = max(0, self._lengths[b] - self.charged[slot])
             self.finished[slot] = finished = True
             self.n_alive -= 1
+            if probes and probes[-1] == answer:
+                self._write_up(slot, cost)
         self.charged[slot] += cost
         self.tokens += cost
         self.current[slot] = answer
@@ -379,6 +398,15 @@ class Episode:
                     del votes[previous]
             votes[answer] = votes.get(answer, 0) + 1
         return answer, finished
+
+    def _write_up(self, slot: int, cost: int) -> None:
+        """The explore about to charge `cost` tokens to `slot` is its write-up: alone, a wave
+        that lasts no time but ends when the write-up does; in an open wave, noted for it."""
+        if self._wave is None:
+            self._writeup_end = max(self._writeup_end, self.tokens - self._overlap + cost)
+            self._overlap += cost
+        else:
+            self._writeups[slot] = cost
 
     def _read(self, slot: int) -> int:
         b = self.branch[slot]

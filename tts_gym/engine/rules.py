@@ -25,9 +25,13 @@ The budget is spent once `tokens >= budget`; the action that crosses it is paid 
 batch action is legal as a whole at its start, and pays everything it charges).
 Once the episode has ended, nothing is legal.
 
-Latency (LATENCY.md): an episode's sequential tokens are the sum of its waves' durations. A
-single action is a wave of its own, lasting the tokens it charged; a batch action is one
-wave, lasting `wave_duration` of the tokens each branch generated in it.
+Latency (LATENCY.md): an episode's sequential tokens are the time its last generation ends,
+counted in tokens: the sum of its waves' durations, or the end of a write-up still running
+after them, whichever is later. A single action is a wave of its own, lasting the tokens it
+charged; a batch action is one wave, lasting `wave_timing` of the tokens each branch
+generated in it. A branch's *write-up* (`is_writeup`: its last segment, from its last probe
+to its end, when its final answer is the answer of that probe) reveals nothing the last
+probe did not, so it does not hold its wave up: it runs on past the wave's end.
 """
 
 from __future__ import annotations
@@ -166,18 +170,22 @@ def refresh_batch_mask(
 
 
 # ---- latency (both engines) -----------------------------------------------------------------
-def wave_duration(segments: Any, width: int) -> int:
-    """Duration in tokens of a wave in which branch s (slot order) generated `segments[s]`.
+def wave_timing(segments: Any, writeups: Any, width: int) -> tuple[int, int]:
+    """(duration, end) in tokens of a wave in which branch s (slot order) generated
+    `segments[s]` tokens before its write-up and `writeups[s]` tokens of write-up (0: none).
 
     Distinct branches overlap, so the duration is the largest segment; with a width cap
     (`width = parallel_limit(max_parallel)`) the branches that generated tokens run as
     consecutive sub-waves of `width` branches in slot order, and the duration is the sum of
-    the sub-waves' largest segments. Branches with no tokens (or -1: not in the wave) take
-    no place in it.
+    the sub-waves' largest segments. A write-up does not count towards the duration: it runs
+    on from where its branch got to, and `end` is when the last one ends, from the wave's
+    start (0 without write-ups). Branches with no tokens (or a segment of -1: not in the
+    wave) take no place in it.
     """
-    duration = longest = running = 0
-    for tokens in segments:
-        if tokens <= 0:
+    duration = longest = running = end = 0
+    for s in range(len(segments)):
+        tokens, writeup = segments[s], writeups[s]
+        if tokens < 0 or tokens + writeup <= 0:
             continue
         if running == width:
             duration += longest
@@ -185,7 +193,9 @@ def wave_duration(segments: Any, width: int) -> int:
         running += 1
         if tokens > longest:
             longest = tokens
-    return duration + longest
+        if writeup > 0 and duration + tokens + writeup > end:
+            end = duration + tokens + writeup
+    return duration + longest, end
 
 
 COMPILED = (
@@ -203,7 +213,7 @@ COMPILED = (
     refresh_slot_mask,
     refresh_open_mask,
     refresh_batch_mask,
-    wave_duration,
+    wave_timing,
 )
 """The functions the compiled core runs as written (`tts_gym.engine.core.compile_rules`)."""
 

@@ -81,11 +81,13 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
     observation of its step, none before (answer ids of answers first revealed together are
     numbered in slot order).
 
-    Reward: each action's token cost times `-token_penalty / 1e6` and its wave's duration
-    times `-latency_penalty / 1e6` (a single action's wave lasts its cost; a batch action's,
-    the largest number of tokens one branch generated in it, or with `max_parallel` the sum
-    over its sub-waves), plus 1 on the last step when the answer is correct, so an episode's
-    return is `correct - token_penalty * tokens / 1e6 - latency_penalty * seq_tokens / 1e6`.
+    Reward: each action's token cost times `-token_penalty / 1e6` and the sequential tokens
+    it added times `-latency_penalty / 1e6` (a single action's wave lasts its cost; a batch
+    action's, the largest number of tokens one branch generated in it, or with
+    `max_parallel` the sum over its sub-waves; a branch's write-up after its last probe runs
+    on past its wave, see docs/env.md), plus 1 on the last step when the answer is correct,
+    so an episode's return is `correct - token_penalty * tokens / 1e6 - latency_penalty *
+    seq_tokens / 1e6`.
 
     Episode end: ANSWER or SUBMIT terminates; nothing truncates. `info` has `action_mask`,
     `tokens`, `seq_tokens`, `step_cost`, `slot` (-1 for ANSWER and the batch actions),

@@ -140,10 +140,6 @@ KNOWN_DIFFERENCES: dict[tuple[str | None, str, str | None], str] = {
         "printed values are AutoTTS Table 1's, which the released trajectories do not produce "
         "(SOURCE.md)"
     ),
-    (None, "Parallel-Probe", "seq_tokens_k"): (
-        "printed SeqTok is the largest per-branch cost; lockstep rounds as waves also charge "
-        "the wait for a finishing branch's tail"
-    ),
 }
 """(model or None for every model, method, measure or None for the whole row) -> why our
 value cannot agree with the printed one."""

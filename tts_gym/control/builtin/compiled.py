@@ -5,9 +5,11 @@ Each `_*_episode` function below is its Python reference (`consistency.py`,
 one wave) step for step on `StoreTables` arrays, with the replay rules of
 `tts_gym.engine.core.replay` and the vote tallies of `tts_gym.engine.core.tally`; floats follow
 the reference's arithmetic order. Sequential tokens follow the reference's waves (LATENCY.md,
-no width cap): a wave lasts the largest number of tokens one branch generated in it, so each
-kernel keeps the largest per-branch cost of its current wave. Answers, tokens and sequential
-tokens are thus equal episode by episode (the tests hold them equal on samples of every
+no width cap): a wave lasts the largest number of tokens one branch generated in it before its
+write-up, so each kernel keeps the largest such per-branch cost of its current wave, and the
+latest end of a write-up (`writeup_end`: wave start, plus the branch's tokens before it, plus
+the write-up); an episode's sequential tokens are the later of the two. Answers, tokens and
+sequential tokens are thus equal episode by episode (the tests hold them equal on samples of every
 store). `play` runs one controller on every question of the tables under each of its orders in
 one call.
 
@@ -287,16 +289,16 @@ def _esc_episode(replay, q, order, n_order, ints, tally):
 @numba.njit(cache=True)
 def _advance(replay, interval, q, order, slots, slot):
     """CONTINUE(slot), or BRANCH into it once its explore count and charge are set to 0:
-    (answer, tokens charged, finished)."""
+    (answer, tokens charged, finished, whether they were its write-up)."""
     probes, n_probes, lengths, finals = replay
-    answer, cost, finished = explore(
+    answer, cost, finished, writeup = explore(
         probes, n_probes, lengths, finals, interval, q, order[slot],
         slots[_DEPTH, slot], slots[_CHARGED, slot],
     )  # fmt: skip
     if not finished:
         slots[_DEPTH, slot] += 1
     slots[_CHARGED, slot] += cost
-    return answer, cost, finished
+    return answer, cost, finished, writeup
 
 
 @numba.njit(cache=True)
@@ -334,8 +336,8 @@ def _parallel_probe_episode(replay, interval, q, order, n_order, ints, counts, s
     spent = longest = 0  # the longest opening: the branches are opened in one wave
     n = np.int64(0)
     while n < num_chains and n < n_order:
-        slots[_DEPTH, n] = slots[_CHARGED, n] = 0  # BRANCH
-        answer, cost, done = _advance(replay, interval, q, order, slots, n)
+        slots[_DEPTH, n] = slots[_CHARGED, n] = 0  # BRANCH (a first explore is no write-up)
+        answer, cost, done, _ = _advance(replay, interval, q, order, slots, n)
         spent += cost
         longest = max(longest, cost)
         latest[n] = answer
@@ -358,14 +360,18 @@ def _parallel_probe_episode(replay, interval, q, order, n_order, ints, counts, s
     previous = NO_ANSWER
     result = NO_ANSWER
     decided = False
+    writeup_end = 0
     for step in range(max_steps):
         any_finished = False
         longest = 0  # each lockstep round is one wave
         for i in range(n_running):
             slot = running[i]
-            answer, cost, done = _advance(replay, interval, q, order, slots, slot)
+            answer, cost, done, writeup = _advance(replay, interval, q, order, slots, slot)
             spent += cost
-            longest = max(longest, cost)
+            if writeup:
+                writeup_end = max(writeup_end, seq + cost)
+            else:
+                longest = max(longest, cost)
             old = latest[slot]
             if answer != old:
                 latest[slot] = answer
@@ -405,7 +411,7 @@ def _parallel_probe_episode(replay, interval, q, order, n_order, ints, counts, s
             break
     for i in range(n_active):
         counts[latest[active[i]]] = 0
-    return (result if decided else previous), spent, seq
+    return (result if decided else previous), spent, max(seq, writeup_end)
 
 
 @numba.njit(cache=True)
@@ -422,9 +428,10 @@ def _sort_descending(items, n_items, keys):
 
 @numba.njit(cache=True)
 def _cmc_spawn(replay, interval, q, order, slots, slot, n_alive, tally):
-    """BRANCH into `slot`; returns (tokens charged, number of alive slots)."""
+    """BRANCH into `slot`; returns (tokens charged, number of alive slots). (A first explore
+    is no write-up.)"""
     slots[_DEPTH, slot] = slots[_CHARGED, slot] = 0
-    answer, cost, done = _advance(replay, interval, q, order, slots, slot)
+    answer, cost, done, _ = _advance(replay, interval, q, order, slots, slot)
     slots[_LATEST, slot] = answer
     slots[_FINISHED, slot] = done
     slots[_DROPPED, slot] = False
@@ -462,6 +469,7 @@ def _cmc_episode(replay, interval, conf, q, order, n_order, ints, floats, tally,
 
     ema = 0.0
     n_history = 0
+    writeup_end = 0
     for step in range(MAX_STEPS):
         winner = stats[WINNER]
         warm = step >= warm_up
@@ -498,15 +506,18 @@ def _cmc_episode(replay, interval, conf, q, order, n_order, ints, floats, tally,
         longest = 0  # the round is one wave of branch-local bursts
         for i in range(n_alive):
             s = by_depth[i]
-            answer, cost, done = _advance(replay, interval, q, order, slots, s)
+            answer, cost, done, writeup = _advance(replay, interval, q, order, slots, s)
             generated = cost
             steps = 1
             if latest[s] == aligned_to:  # aligned: a burst, unless the branch finishes
                 while steps < burst and not done:
-                    answer, cost, done = _advance(replay, interval, q, order, slots, s)
+                    answer, cost, done, writeup = _advance(replay, interval, q, order, slots, s)
                     generated += cost
                     steps += 1
             spent += generated
+            if writeup:  # the burst's last explore (the branch finished)
+                generated -= cost
+                writeup_end = max(writeup_end, seq + generated + cost)
             longest = max(longest, generated)
             n_probed[s] += steps
             latest[s] = answer
@@ -522,7 +533,7 @@ def _cmc_episode(replay, interval, conf, q, order, n_order, ints, floats, tally,
         history[n_history - 1] = ema
         delta = history[n_history - 1] - history[0] if n_history >= 2 else 0.0
         if warm and stats[VOTES] >= min_complete and ema >= conf_thresh and delta >= -delta_slack:
-            return stats[WINNER], spent, seq
+            return stats[WINNER], spent, max(seq, writeup_end)
         if n_alive == 0:
             break
         if (
@@ -547,12 +558,13 @@ def _cmc_episode(replay, interval, conf, q, order, n_order, ints, floats, tally,
         for s in range(n_opened):
             if not abandoned[s]:
                 vote(counts, rank, seen, stats, np.int32(latest[s]))  # (one signature of vote)
-    return stats[WINNER], spent, seq
+    return stats[WINNER], spent, max(seq, writeup_end)
 
 
 @numba.njit(cache=True)
 def _sac_episode(replay, interval, q, order, n_order, ints, tally):
-    """SC@N+SAC: N branch-local chains in one wave, so seq is the longest branch's cost."""
+    """SC@N+SAC: N branch-local chains in one wave, so seq is the longest branch's cost (a
+    chain's write-up, its last explore, ends where the chain does)."""
     n_branches, patience = ints[0], ints[1]
     probes, n_probes, lengths, finals = replay
     counts, rank, seen, stats = tally
@@ -561,13 +573,13 @@ def _sac_episode(replay, interval, q, order, n_order, ints, tally):
     while n < n_branches and n < n_order:
         branch = order[n]
         depth = charged = 0
-        answer, charged, done = explore(
+        answer, charged, done, _ = explore(
             probes, n_probes, lengths, finals, interval, q, branch, depth, charged
         )
         last, streak = answer, 1
         while not done and streak < patience:
             depth += 1
-            answer, cost, done = explore(
+            answer, cost, done, _ = explore(
                 probes, n_probes, lengths, finals, interval, q, branch, depth, charged
             )
             charged += cost

@@ -15,8 +15,8 @@ them as one `ArrayTable` of addresses, which `unpack` turns back into two tuples
 (read-only, shared per store set) and `state`; `step`, `start` and `clear` work on one episode
 `i` and are what the env layer's one-call batch step composes with its observations. Each
 episode's row keeps the outcome of its last action (slot, revealed answer, finished, cost,
-kind, the duration of its wave) for the caller to read; after a batch action each slot it
-touched holds the tokens it generated in it (`SEGMENT`).
+kind, the sequential tokens it added) for the caller to read; after a batch action each slot
+it touched holds the tokens it generated in it (`SEGMENT`, and its write-up in `WRITEUP`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from tts_gym.engine.core.layout import (
     ANSWER,
     BRANCH,
     CHARGED,
+    CLOCK,
     COST,
     CURRENT,
     DEPTH,
@@ -67,6 +68,7 @@ from tts_gym.engine.core.layout import (
     VOTES_CHANGED,
     WAVE,
     WAVE_FROM,
+    WRITEUP,
 )
 from tts_gym.engine.core.replay import explore, read
 from tts_gym.engine.rules import NO_ANSWER
@@ -351,6 +353,7 @@ def start(tables, state, i, question, pinned_length):
     row[SEQ_TOKENS] = 0
     row[WAVE] = 0
     row[WAVE_FROM] = 0
+    row[CLOCK] = 0
     mask[i, _ANSWER] = 1
     m, limit = limits[MAX_BRANCHES], limits[TOKEN_LIMIT]
     rules.refresh_open_mask(mask[i], m, 0, n_order, 0, 0, limit, limits[PROBE_COST])
@@ -381,20 +384,23 @@ def _new_slot(state, i):
     row[REVEALED] = NO_ANSWER
     row[FINISHED] = 0
     row[PRUNED] = 0
+    row[WRITEUP] = 0
     return slot
 
 
 @numba.njit(cache=True, inline="always")
 def _explore(tables, state, i, slot):
-    """`Episode._explore`: returns (answer shown or NO_ANSWER, finished, votes changed)."""
+    """`Episode._explore`: returns (answer shown or NO_ANSWER, finished, votes changed); the
+    slot's `WRITEUP` says how many of the tokens it charged were write-up."""
     probes, n_probes, lengths, finals, _, probe_freq, _ = tables
     episodes, slots, limits = state[0], state[1], state[7]
     row = slots[i, slot]
     question = episodes[i, QUESTION]
-    answer, cost, finished = explore(
+    answer, cost, finished, writeup = explore(
         probes, n_probes, lengths, finals, probe_freq[question], question, row[BRANCH],
         row[DEPTH], row[CHARGED],
     )  # fmt: skip
+    row[WRITEUP] = cost if writeup else 0
     if finished:
         row[FINISHED] = 1
         episodes[i, N_ALIVE] -= 1
@@ -428,9 +434,9 @@ def _read(tables, state, i, slot):
 @numba.njit(cache=True)
 def _wave(tables, state, i, kind, k):
     """A batch action (ADVANCE_ALL, OPEN_MANY(k), READ_MANY(k)) as one wave: each branch in it
-    records its tokens in `SEGMENT`. Returns (first slot it may touch, finished any branch,
-    votes changed, duration of the wave). Not inlined: it keeps `step`'s path for single
-    actions as short as it was."""
+    records its tokens before its write-up in `SEGMENT` (the write-up in `WRITEUP`). Returns
+    (first slot it may touch, finished any branch, votes changed, the wave's `wave_timing`).
+    Not inlined: it keeps `step`'s path for single actions as short as it was."""
     episodes, slots, limits = state[0], state[1], state[7]
     ended, changed = False, False
     if kind == _ADVANCE_ALL:
@@ -442,7 +448,7 @@ def _wave(tables, state, i, kind, k):
                 continue
             charged = row[CHARGED]
             _, finished, votes_changed = _explore(tables, state, i, slot)
-            row[SEGMENT] = row[CHARGED] - charged
+            row[SEGMENT] = row[CHARGED] - charged - row[WRITEUP]
             ended |= finished
             changed |= votes_changed
     else:
@@ -457,9 +463,11 @@ def _wave(tables, state, i, kind, k):
                 _, votes_changed = _read(tables, state, i, slot)
                 ended = True
             changed |= votes_changed
-            slots[i, slot, SEGMENT] = slots[i, slot, CHARGED]
-    duration = rules.wave_duration(slots[i, first:stop, SEGMENT], limits[PARALLEL_LIMIT])
-    return first, ended, changed, duration
+            slots[i, slot, SEGMENT] = slots[i, slot, CHARGED] - slots[i, slot, WRITEUP]
+    duration, end = rules.wave_timing(
+        slots[i, first:stop, SEGMENT], slots[i, first:stop, WRITEUP], limits[PARALLEL_LIMIT]
+    )
+    return first, ended, changed, duration, end
 
 
 @numba.njit(cache=True, inline="always")
@@ -471,7 +479,7 @@ def step(tables, state, i, action):
     row = episodes[i]
     tokens_before = row[TOKENS]
     shown, ended, changed = NO_ANSWER, False, False
-    first, duration = -1, -1  # first slot of a batch action; its wave's duration
+    first = -1  # the first slot of a batch action
     if kind == _CONTINUE:
         shown, ended, changed = _explore(tables, state, i, slot)
     elif kind == _BRANCH:
@@ -501,7 +509,7 @@ def step(tables, state, i, action):
         row[DONE] = 1
         slot = -1
     else:
-        first, ended, changed, duration = _wave(tables, state, i, kind, slot)
+        first, ended, changed, duration, end = _wave(tables, state, i, kind, slot)
         slot = -1
     row[SLOT] = slot
     row[SHOWN] = shown
@@ -509,11 +517,15 @@ def step(tables, state, i, action):
     row[COST] = row[TOKENS] - tokens_before
     row[KIND] = kind
     row[VOTES_CHANGED] = changed
-    if first < 0:  # a single action is a wave of its own
-        duration = row[COST]
-    row[WAVE] = duration
+    if first < 0:  # a single action is a wave of its own; a write-up lasts no time in it
+        end = slots[i, slot, WRITEUP] if ended and kind != _READ else 0
+        duration = row[COST] - end
+    clock = row[CLOCK]
+    row[CLOCK] = clock + duration
+    seq = max(row[SEQ_TOKENS], clock + duration, clock + end)
+    row[WAVE] = seq - row[SEQ_TOKENS]
     row[WAVE_FROM] = first
-    row[SEQ_TOKENS] += duration
+    row[SEQ_TOKENS] = seq
     if row[DONE]:
         return
     limit, probe_cost = limits[TOKEN_LIMIT], limits[PROBE_COST]

@@ -19,10 +19,11 @@ KIND = 13  # ActionKind of the action, -1 after a reset
 VOTES_CHANGED = 14  # the action changed the vote counts
 POOL = 15  # order[:POOL] holds a permutation of 0..POOL-1 (a drawn order's pool); 0 if not
 N_ALIVE = 16  # open slots neither finished nor pruned
-SEQ_TOKENS = 17  # sequential tokens: the sum of the waves' durations
-WAVE = 18  # duration of the last action's wave, in tokens
+SEQ_TOKENS = 17  # sequential tokens: when the last generation ends (CLOCK or a write-up)
+WAVE = 18  # sequential tokens the last action added
 WAVE_FROM = 19  # the first slot a batch action may have touched (see SEGMENT), -1 if single
-EPISODE_FIELDS = 20
+CLOCK = 20  # the sum of the waves' durations
+EPISODE_FIELDS = 21
 
 # columns of `slots` (int64 [N, max_branches, SLOT_FIELDS])
 BRANCH = 0  # stored branch index
@@ -32,9 +33,10 @@ CURRENT = 3  # answer at the current depth (revealed or not)
 REVEALED = 4  # last revealed answer, NO_ANSWER before the first reveal
 FINISHED = 5
 PRUNED = 6
-SEGMENT = 7  # tokens it generated in the last batch action, -1 if it was not in it (slots
-# from WAVE_FROM on; the others are left as they were)
-SLOT_FIELDS = 8
+SEGMENT = 7  # tokens it generated in the last batch action before its write-up, -1 if it
+# was not in it (slots from WAVE_FROM on; the others are left as they were)
+WRITEUP = 8  # tokens of write-up its last explore charged (0: that explore was no write-up)
+SLOT_FIELDS = 9
 
 # entries of `limits` (int64 [LIMIT_FIELDS])
 MAX_BRANCHES = 0
