@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import struct
 
+import numpy as np
 import pytest
 
 from tts_gym.evaluation.sandbox import channel as ch
@@ -20,8 +22,8 @@ def actions_body() -> bytes:
 
 def test_actions_and_results_round_trip() -> None:
     actions = ch.decode_actions(actions_body())
-    assert actions.records == [7, ch.CONTINUE, 2, 9, ch.BRANCH, 0, 4, ch.ADVANCE_MANY, 3]
-    assert actions.slots == [0, 2, 1]
+    assert actions.records.tolist() == [7, ch.CONTINUE, 2, 9, ch.BRANCH, 0, 4, ch.ADVANCE_MANY, 3]
+    assert actions.slots.tolist() == [0, 2, 1]
     assert actions.episodes == [7, 9, 4]
     assert actions.ends == [(12, ch.END_NONE, b""), (11, ch.END_ANSWER, b"12")]
     results = ch.Results(
@@ -32,6 +34,10 @@ def test_actions_and_results_round_trip() -> None:
     )
     decoded = ch.decode_results(ch.encode_results(results))
     assert decoded == results
+    as_arrays = dataclasses.replace(  # what the parent sends: int64 arrays, the same bytes
+        results, records=np.array(results.records), waves=np.array(results.waves)
+    )
+    assert ch.encode_results(as_arrays) == ch.encode_results(results)
 
 
 @pytest.mark.parametrize(

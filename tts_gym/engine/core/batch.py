@@ -432,8 +432,9 @@ def _read(tables, state, i, slot):
 
 
 @numba.njit(cache=True)
-def _wave(tables, state, i, kind, k):
-    """A batch action (ADVANCE_ALL, OPEN_MANY(k), READ_MANY(k)) as one wave: each branch in it
+def _wave(tables, state, i, kind, k, listed):
+    """A batch action as one wave: ADVANCE_ALL (every alive slot in slot order, or with k >= 0
+    the slots `listed[:k]` in that order), OPEN_MANY(k) or READ_MANY(k). Each branch in it
     records its tokens before its write-up in `SEGMENT` (the write-up in `WRITEUP`). Returns
     (first slot it may touch, finished any branch, votes changed, the wave's `wave_timing`).
     Not inlined: it keeps `step`'s path for single actions as short as it was."""
@@ -443,8 +444,14 @@ def _wave(tables, state, i, kind, k):
         first, stop = 0, episodes[i, N_OPENED]
         for slot in range(stop):
             row = slots[i, slot]
-            if row[FINISHED] or row[PRUNED]:
+            if k < 0 and not (row[FINISHED] or row[PRUNED]):
+                row[SEGMENT] = 0  # in the wave
+            else:
                 row[SEGMENT] = -1
+        for j in range(stop if k < 0 else k):
+            slot = j if k < 0 else listed[j]
+            row = slots[i, slot]
+            if k < 0 and row[SEGMENT] < 0:
                 continue
             charged = row[CHARGED]
             _, finished, votes_changed = _explore(tables, state, i, slot)
@@ -470,16 +477,16 @@ def _wave(tables, state, i, kind, k):
     return first, ended, changed, duration, end
 
 
+_NO_SLOTS = np.zeros(0, dtype=np.int64)
+
+
 @numba.njit(cache=True, inline="always")
 def step(tables, state, i, action):
     """Apply a legal `action` to running episode i and record its outcome in the row."""
-    episodes, slots, mask, limits = state[0], state[1], state[5], state[7]
-    m = limits[MAX_BRANCHES]
-    kind, slot = action_kind_slot(action, m)
-    row = episodes[i]
-    tokens_before = row[TOKENS]
+    episodes, slots, limits = state[0], state[1], state[7]
+    kind, slot = action_kind_slot(action, limits[MAX_BRANCHES])
+    tokens_before = episodes[i, TOKENS]
     shown, ended, changed = NO_ANSWER, False, False
-    first = -1  # the first slot of a batch action
     if kind == _CONTINUE:
         shown, ended, changed = _explore(tables, state, i, slot)
     elif kind == _BRANCH:
@@ -491,35 +498,58 @@ def step(tables, state, i, action):
         ended = True
     elif kind == _PROBE:
         slots[i, slot, CHARGED] += limits[PROBE_COST]
-        row[TOKENS] += limits[PROBE_COST]
+        episodes[i, TOKENS] += limits[PROBE_COST]
         shown = slots[i, slot, CURRENT]
         changed = _reveal(state, i, slot, shown)
     elif kind == _PRUNE:
         slots[i, slot, PRUNED] = 1
-        row[N_ALIVE] -= 1
+        episodes[i, N_ALIVE] -= 1
         revealed = slots[i, slot, REVEALED]
         if revealed != NO_ANSWER:
             _unvote(state, i, revealed)
             changed = True
     elif kind == _SUBMIT:
-        row[ANSWER] = slots[i, slot, REVEALED]
-        row[DONE] = 1
+        episodes[i, ANSWER] = slots[i, slot, REVEALED]
+        episodes[i, DONE] = 1
     elif kind == _ANSWER:
-        row[ANSWER] = majority(state, i)
-        row[DONE] = 1
+        episodes[i, ANSWER] = majority(state, i)
+        episodes[i, DONE] = 1
         slot = -1
     else:
-        first, ended, changed, duration, end = _wave(tables, state, i, kind, slot)
-        slot = -1
+        k = -1 if kind == _ADVANCE_ALL else slot  # -1: every alive slot
+        first, ended, changed, duration, end = _wave(tables, state, i, kind, k, _NO_SLOTS)
+        _settle(state, i, kind, -1, NO_ANSWER, ended, changed, tokens_before, first, duration, end)
+        return
+    # a single action is a wave of its own; a write-up lasts no time in it
+    end = slots[i, slot, WRITEUP] if ended and kind != _READ else 0
+    duration = episodes[i, TOKENS] - tokens_before - end
+    _settle(state, i, kind, slot, shown, ended, changed, tokens_before, -1, duration, end)
+
+
+@numba.njit(cache=True)
+def wave(tables, state, i, kind, k, listed):
+    """A batch call of any width as one wave on running episode i (the question handle's
+    `advance_many(listed[:k])`, `open_many(k)`, `read_many(k)`: ADVANCE_ALL, OPEN_MANY,
+    READ_MANY), legal as the caller checked; its outcome recorded as `step` records it."""
+    tokens_before = state[0][i, TOKENS]
+    first, ended, changed, duration, end = _wave(tables, state, i, kind, k, listed)
+    _settle(state, i, kind, -1, NO_ANSWER, ended, changed, tokens_before, first, duration, end)
+
+
+@numba.njit(cache=True, inline="always")
+def _settle(state, i, kind, slot, shown, ended, changed, tokens_before, first, duration, end):
+    """Record an action's outcome in episode i's row (its wave of `duration` that started
+    at the clock, a write-up ending `end` after that) and refresh the mask where it may
+    have changed."""
+    episodes, slots, mask, limits = state[0], state[1], state[5], state[7]
+    m = limits[MAX_BRANCHES]
+    row = episodes[i]
     row[SLOT] = slot
     row[SHOWN] = shown
     row[ENDED] = ended
     row[COST] = row[TOKENS] - tokens_before
     row[KIND] = kind
     row[VOTES_CHANGED] = changed
-    if first < 0:  # a single action is a wave of its own; a write-up lasts no time in it
-        end = slots[i, slot, WRITEUP] if ended and kind != _READ else 0
-        duration = row[COST] - end
     clock = row[CLOCK]
     row[CLOCK] = clock + duration
     seq = max(row[SEQ_TOKENS], clock + duration, clock + end)

@@ -20,9 +20,10 @@ kind. A few kinds carry JSON (rare, small messages); the two on the hot path are
   ids, or why the action was illegal) | u32 s | s x (u32 episode, u16 setting, u32 probe
   interval, u32 branches)`.
 
-Records are flat int64 arrays on the wire and flat lists of ints in memory: each action
-costs one `list.extend` on either side (ten times cheaper than `array.extend`), each message
-one conversion.
+Records are flat int64 arrays on the wire. In the sandbox they are flat lists of ints (each
+action costs one `list.extend`, ten times cheaper than `array.extend`; each message one
+conversion); the parent reads and writes them as numpy arrays, which its compiled server
+applies in one call.
 
 Decoding checks every length; the parent treats anything that does not parse as a violation.
 """
@@ -35,6 +36,8 @@ import struct
 from array import array
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 MAX_FRAME = 64 * 1024 * 1024
 MAX_TEXT = 1 << 16
@@ -181,13 +184,14 @@ def encode_actions(
 
 @dataclass
 class Actions:
-    records: list[int]  # (episode, op, arg) triples, flat
+    records: Any  # (episode, op, arg) triples, flat: a list of ints or an int64 array
     ends: list[tuple[int, int, bytes]]
-    slots: list[int] = field(default_factory=list)  # of the batch advances, in record order
+    slots: Any = field(default_factory=list)  # of the batch advances, in record order
 
     @property
     def episodes(self) -> list[int]:
-        return self.records[::_ACTION]
+        episodes = self.records[::_ACTION]
+        return episodes.tolist() if hasattr(episodes, "tolist") else episodes
 
 
 def decode_actions(body: bytes) -> Actions:
@@ -198,14 +202,13 @@ def decode_actions(body: bytes) -> Actions:
         size = n * _ACTION * 8
         if at + size > len(body):
             raise ChannelError("an ACTIONS message shorter than its count")
-        records = array("q")
-        records.frombytes(body[at : at + size])
+        records = np.frombuffer(body, dtype="<i8", count=n * _ACTION, offset=at)
         at += size
         (w,) = _U32.unpack_from(body, at)
         at += 4
         if at + w * 8 > len(body):
             raise ChannelError("an ACTIONS message shorter than its slot list")
-        slots = _int64s(body[at : at + w * 8])
+        slots = np.frombuffer(body, dtype="<i8", count=w, offset=at)
         at += w * 8
         (m,) = _U32.unpack_from(body, at)
         at += 4
@@ -223,16 +226,18 @@ def decode_actions(body: bytes) -> Actions:
         raise ChannelError("a truncated ACTIONS message") from None
     if at != len(body):
         raise ChannelError("an ACTIONS message with trailing bytes")
-    return Actions(records.tolist(), ends, slots)
+    return Actions(records, ends, slots)
 
 
 # ---- RESULTS --------------------------------------------------------------------------------
 @dataclass
 class Results:
-    records: list[int]  # (answer, slot, finished, tokens, seq_tokens) per action, flat
+    records: Any  # (answer, slot, finished, tokens, seq_tokens) per action, flat: a list of
+    # ints, or the parent's int64 array (native byte order: little-endian on every platform
+    # tts-gym runs on)
     texts: list[tuple[int, bytes]]  # (action index, text), in index order
     starts: list[tuple[int, int, int, int]]  # (episode, setting, probe interval, branches)
-    waves: list[int] = field(default_factory=list)  # (answer, slot, finished) per result
+    waves: Any = field(default_factory=list)  # (answer, slot, finished) per result, flat
 
     @classmethod
     def empty(cls) -> Results:
@@ -245,9 +250,9 @@ class Results:
 def encode_results(results: Results) -> bytes:
     parts = [
         _U32.pack(len(results)),
-        array("q", results.records).tobytes(),
+        _int64_bytes(results.records),
         _U32.pack(len(results.waves) // _ITEM),
-        array("q", results.waves).tobytes(),
+        _int64_bytes(results.waves),
         _U32.pack(len(results.texts)),
     ]
     for index, text in results.texts:
@@ -280,6 +285,11 @@ def decode_results(body: bytes) -> Results:
         results.starts.append(_START.unpack_from(body, at))
         at += _START.size
     return results
+
+
+def _int64_bytes(values: Any) -> bytes:
+    """A flat list of ints, or the parent's int64 array, as the wire's int64s."""
+    return values.tobytes() if hasattr(values, "tobytes") else array("q", values).tobytes()
 
 
 def _int64s(data: bytes) -> list[int]:

@@ -388,16 +388,21 @@ class _Session:
     """One fresh sandboxed process and the episodes it plays (one per question at a time)."""
 
     def __init__(
-        self, run: _Run, sample: set[EpisodeSpec], traced: Callable[[EpisodeSpec], bool]
+        self,
+        run: _Run,
+        sample: set[EpisodeSpec],
+        traced: Callable[[EpisodeSpec], bool],
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self.run = run
         self.pid, self.sock = run.zygote.fork()
         self.channel = ch.Channel(self.sock)
         self.sample = sample
         self.traced = traced
+        self.concurrency = concurrency
         self.schedule = _Schedule((), 1, run.rng)
         self.index = 0  # this session's number in the schedule
-        self.server = EpisodeServer()
+        self.server = EpisodeServer(run.stores, concurrency)
         self.ended: list[Ended] = []
         self.in_flight = False  # RESULTS sent, its ACTIONS not yet received
         self.closed = False
@@ -424,7 +429,7 @@ class _Session:
         """Start its first episodes; it takes them from `schedule` as session `index`."""
         self.schedule, self.index = schedule, index
         results = ch.Results.empty()
-        self._start(results, min(CONCURRENCY, schedule.width))
+        self._start(results, min(self.concurrency, schedule.width))
         self._send(results)
 
     def step(self) -> None:
@@ -594,7 +599,7 @@ class _Run:
         replays: list[tuple[Ended, _Session]] = []
 
         def start(first: Ended) -> _Session:
-            session = _Session(self, {first.spec}, lambda _: False)
+            session = _Session(self, {first.spec}, lambda _: False, concurrency=1)
             replays.append((first, session))
             self._guard(session, lambda: session.open(None))
             self._guard(session, lambda: session.begin(_Schedule([first.spec], 1, self.rng), 0))

@@ -1,13 +1,14 @@
 """The trusted side of the boundary: the parent's own episodes, driven by a sandbox's actions.
 
 `EpisodeServer` is the one place where the parent applies what a sandboxed controller asked
-for: each action goes to the parent's `Episode` (the engine decides legality and cost), and
-the reply carries only what that action revealed: per-episode answer ids in order of first
-reveal (so ids say nothing about the store), the text of an answer the first time the episode
-sees it, the slot, whether the branch finished, and the tokens and sequential tokens spent. A
-batch call (`ADVANCE_MANY`, `OPEN_MANY`, `READ_MANY`) is one wave on the episode whose results
-all go in the same reply. Answers, tokens and traces of the run are read off these episodes,
-never off what the sandbox says.
+for: each action goes to the parent's own episode, a row of the compiled core that plays as
+`Episode` does (the engine decides legality and cost; `compiled.apply_message` runs a whole
+message in one call), and the reply carries only what that action revealed: per-episode
+answer ids in order of first reveal (so ids say nothing about the store), the text of an
+answer the first time the episode sees it, the slot, whether the branch finished, and the
+tokens and sequential tokens spent. A batch call (`ADVANCE_MANY`, `OPEN_MANY`,
+`READ_MANY`) is one wave on the episode whose results all go in the same reply. Answers,
+tokens and traces of the run are read off these episodes, never off what the sandbox says.
 
 Anything but a well-formed reply to the last message is a `Rejection` naming it: an action
 for an episode it was not given or that has ended, two actions for one episode, an episode
@@ -23,11 +24,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tts_gym.control.traces import TracingEpisode
-from tts_gym.engine import NO_ANSWER, Episode
-from tts_gym.errors import IllegalActionError
+import numpy as np
+
+from tts_gym.control.traces import action_record, episode_record
+from tts_gym.engine import NO_ANSWER
+from tts_gym.engine.actions import ActionKind, action_name
+from tts_gym.engine.core.batch import BatchEpisodes
+from tts_gym.engine.core.layout import ANSWER, DONE, SEQ_TOKENS, TOKENS
+from tts_gym.engine.rules import why_advance_many_illegal, why_illegal
 from tts_gym.evaluation.sandbox import channel as ch
-from tts_gym.store.replay import Question
+from tts_gym.evaluation.sandbox.compiled import (
+    FIRST_ITEM,
+    FIRST_LISTED,
+    GLOBAL_ANSWER,
+    KINDS,
+    N_ITEMS,
+    N_NEWS,
+    OK,
+    RECORD,
+    STATUS,
+    TAKEN,
+    UNKNOWN_OP,
+    apply_message,
+    start_episode,
+)
+from tts_gym.store.replay import Question, ReplayStore
+from tts_gym.store.tables import StoreTables
 
 
 class Rejection(Exception):
@@ -66,33 +88,44 @@ class Ended:
 
 
 class _Live:
-    __slots__ = ("spec", "episode", "question", "local", "n_local", "log")
+    """A running episode: its row in the batch, and what the parent notes of it besides."""
 
-    def __init__(self, spec: EpisodeSpec, episode: Episode, record: bool) -> None:
+    __slots__ = ("spec", "row", "question", "log", "trace")
+
+    def __init__(self, spec: EpisodeSpec, row: int, question: Question, record: bool, trace: bool):
         self.spec = spec
-        self.episode = episode
-        self.question = episode.question
-        self.local = [-1] * len(episode.question.answers)  # answer id -> per-episode id
-        self.n_local = 0
+        self.row = row
+        self.question = question
         self.log: list[tuple[int, Any]] | None = [] if record else None
+        self.trace: list[dict[str, Any]] | None = [] if trace else None
 
-    def local_id(self, answer: int, index: int, texts: list[tuple[int, bytes]]) -> int:
-        """The per-episode id of an answer (NO_ANSWER stays); its text goes to `texts` the
-        first time (`apply` inlines this for the single actions)."""
-        if answer < 0:
-            return answer
-        local = self.local[answer]
-        if local < 0:
-            local = self.local[answer] = self.n_local
-            self.n_local += 1
-            texts.append((index, self.question.answers[answer].encode()))
-        return local
+    def text(self, answer: int) -> str | None:
+        return None if answer < 0 else self.question.answers[answer]
 
 
 class EpisodeServer:
-    """Applies batched actions to the parent's episodes; see the module docstring."""
+    """Applies batched actions to the parent's episodes; see the module docstring.
 
-    def __init__(self) -> None:
+    The episodes are rows of the compiled core (`BatchEpisodes` over `stores`, at most
+    `capacity` running at once), each played as `Episode(question, order)` would be: every
+    slot a branch, no budget, answers revealed as branches advance.
+    """
+
+    def __init__(self, stores: Sequence[ReplayStore], capacity: int) -> None:
+        tables = StoreTables.of(stores)
+        self.batch = batch = BatchEpisodes(stores, capacity, max_branches=tables.max_branches)
+        self._table = (batch.table.addresses, batch.table.shapes)
+        self._offsets = tables.offsets.tolist()
+        m = batch.max_branches
+        self._local = np.full((capacity, max(1, tables.max_answers)), -1, dtype=np.int32)
+        self._n_local = np.zeros(capacity, dtype=np.int64)
+        self._replies = np.zeros((capacity, 5), dtype=np.int64)
+        self._extra = np.zeros((capacity, 3), dtype=np.int64)
+        self._items = np.zeros((capacity * m, 4), dtype=np.int64)  # each branch once a wave
+        self._news = np.zeros((capacity * m, 2), dtype=np.int64)
+        self._mark = np.zeros(m, dtype=np.int8)
+        self._outcome = np.zeros(5, dtype=np.int64)
+        self._free = list(range(capacity - 1, -1, -1))
         self._live: dict[int, _Live] = {}
         self._ids: set[int] = set()
 
@@ -109,13 +142,19 @@ class EpisodeServer:
         trace: bool = False,
         record: bool = False,
     ) -> tuple[int, int, int, int]:
-        """Open an episode; its START record (a random id, nothing else told)."""
-        episode = (TracingEpisode if trace else Episode)(question, order)
+        """Open an episode of `question` (question `spec.question` of store `spec.store`);
+        its START record (a random id, nothing else told)."""
+        if not self._free:
+            raise RuntimeError(f"more than {len(self._replies)} episodes at once")
+        row = self._free.pop()
+        self.batch.order[row, : len(order)] = order
+        global_question = self._offsets[spec.store] + spec.question
+        start_episode(*self._table, row, global_question, len(order), self._local, self._n_local)
         episode_id = secrets.randbits(32)
         while episode_id in self._ids:
             episode_id = secrets.randbits(32)
         self._ids.add(episode_id)
-        self._live[episode_id] = _Live(spec, episode, record)
+        self._live[episode_id] = _Live(spec, row, question, record, trace)
         return episode_id, spec.setting, question.probe_freq, len(order)
 
     def apply(self, actions: ch.Actions) -> tuple[ch.Results, list[Ended]]:
@@ -128,73 +167,115 @@ class EpisodeServer:
         named = actions.episodes + [end[0] for end in actions.ends]
         if len(named) != len(live) or set(named) != live.keys():
             raise Rejection(self._coverage_problem(named))
-        results = ch.Results.empty()
-        add, add_text = results.records.extend, results.texts.append
-        continue_, branch = ch.CONTINUE, ch.BRANCH
-        batch = _Batches(actions.slots, results)
-        index = -1
-        records = iter(actions.records)
-        for episode_id, op, slot in zip(records, records, records, strict=True):
-            index += 1
-            item = live[episode_id]
-            episode = item.episode
-            try:
-                if op == continue_:
-                    answer, done = episode.advance(slot)
-                elif op == branch:
-                    answer, slot, done = episode.open()
-                elif op == ch.READ:
-                    answer = episode.read()
-                    slot, done = episode.n_opened - 1, True
-                elif op == ch.PROBE:
-                    answer = episode.probe(slot)
-                    done = episode.finished[slot]
-                elif op == ch.PRUNE:
-                    episode.prune(slot)
-                    answer, done = NO_ANSWER, False
-                elif op in ch.BATCH_OPS:
-                    batch.apply(item, op, slot, index)
-                    continue
-                else:
-                    raise Rejection(f"it sent an unknown action (code {op}).", spec=item.spec)
-            except IllegalActionError as error:
-                add((ch.ILLEGAL, slot, 0, episode.tokens, episode.seq_tokens))
-                add_text((index, str(error).encode()))
-                continue
-            if item.log is not None:
-                item.log.append((op, slot))
-            if answer >= 0:  # item.local_id, inlined: the hottest path of the parent
-                local = item.local[answer]
-                if local < 0:
-                    local = item.local[answer] = item.n_local
-                    item.n_local += 1
-                    add_text((index, item.question.answers[answer].encode()))
-                answer = local
-            add((answer, slot, done, episode.tokens, episode.seq_tokens))
-        batch.check_used()
+        records = np.asarray(actions.records, dtype=np.int64).reshape(-1, 3)
+        n = len(records)
+        items = [live[episode_id] for episode_id in actions.episodes]
+        rows = np.array([item.row for item in items], dtype=np.int64)
+        listed = np.asarray(actions.slots, dtype=np.int64)
+        replies, outcome = self._replies, self._outcome
+        apply_message(
+            *self._table, rows, records, listed, self._local, self._n_local, replies,
+            self._extra, self._items, self._news, self._mark, outcome,
+        )  # fmt: skip
+        if outcome[STATUS] != OK:
+            raise self._malformed(records, items, listed)
+        if outcome[TAKEN] != len(listed):
+            raise Rejection(
+                f"it sent {len(listed) - outcome[TAKEN]} slots that no batch advance asked for."
+            )
+        n_items = int(outcome[N_ITEMS])
+        results = ch.Results(
+            replies[:n].ravel().copy(),
+            [
+                (int(k), items[k].question.answers[answer].encode())
+                for k, answer in self._news[: outcome[N_NEWS]].tolist()
+            ],
+            [],
+            self._items[:n_items, :3].ravel(),
+        )
+        for k in np.flatnonzero(replies[:n, 0] == ch.ILLEGAL).tolist():
+            results.texts.append((k, self._why_illegal(items[k], records[k], k, listed).encode()))
+        if len(results.texts) > 1:
+            results.texts.sort(key=lambda entry: entry[0])  # stable: a wave's texts stay in order
+        for k, item in enumerate(items):
+            if (item.log is not None or item.trace is not None) and replies[k, 0] != ch.ILLEGAL:
+                self._note(item, records[k], k)
         return results, [self._end(live.pop(eid), kind, text) for eid, kind, text in actions.ends]
+
+    def _note(self, item: _Live, record: np.ndarray, k: int) -> None:
+        """What a recorded episode's log and a traced episode's trace keep of its legal action
+        `record`, the k-th of the message (traced as `TracingEpisode` traces a controller that
+        cannot group actions into waves: each action a wave of its own, a batch call one
+        record)."""
+        op, arg = int(record[1]), int(record[2])
+        _, slot, finished, tokens, seq_tokens = self._replies[k].tolist()
+        if op in ch.BATCH_OPS:
+            first = int(self._extra[k, FIRST_ITEM])
+            wave = self._items[first : first + arg].tolist()  # (id, slot, finished, answer)
+            slot = [w[1] for w in wave]
+            logged: Any = tuple(slot) if op == ch.ADVANCE_MANY else arg
+            revealed: Any = [item.text(w[3]) for w in wave]
+            finished = [bool(w[2]) for w in wave]
+        else:
+            logged = slot
+            revealed, finished = item.text(int(self._extra[k, GLOBAL_ANSWER])), bool(finished)
+        if item.log is not None:
+            item.log.append((op, logged))
+        if item.trace is not None:
+            name, wave_index = ch.OP_NAMES[op], len(item.trace)
+            item.trace.append(
+                action_record(name, slot, revealed, finished, tokens, seq_tokens, wave_index)
+            )
+
+    def _why_illegal(self, item: _Live, record: np.ndarray, k: int, listed: np.ndarray) -> str:
+        """The engine's sentence for a refused action, as `Episode` words it (the episode's
+        state is as before the message: it had this one action in it)."""
+        op, arg = int(record[1]), int(record[2])
+        view = self.batch.view(item.row)
+        view.max_branches = view.n_opened + view.n_unopened  # an `Episode`'s: its whole order
+        if op == ch.ADVANCE_MANY:
+            first = int(self._extra[k, FIRST_LISTED])
+            slots = listed[first : first + arg].tolist()
+            return f"advance_many({slots}): {why_advance_many_illegal(view, slots)}."
+        kind = ActionKind(int(KINDS[op]))
+        slot = 0 if op in (ch.BRANCH, ch.READ) else arg
+        return f"{action_name(kind, slot)}: {why_illegal(view, kind, slot)}."
+
+    def _malformed(self, records: np.ndarray, items: list[_Live], listed: np.ndarray) -> Rejection:
+        """The rejection for what `apply_message` stopped at."""
+        k = int(self._outcome[RECORD])
+        op, arg = int(records[k, 1]), int(records[k, 2])
+        if self._outcome[STATUS] == UNKNOWN_OP:
+            return Rejection(f"it sent an unknown action (code {op}).", spec=items[k].spec)
+        left = len(listed) - int(self._outcome[TAKEN])
+        return Rejection(
+            f"it sent a batch advance of {arg} slots where the message lists {left} more.",
+            spec=items[k].spec,
+        )
 
     def _end(self, item: _Live, kind: int, text: bytes) -> Ended:
         if kind == ch.END_ERROR:
             raise Rejection("it raised an exception.", spec=item.spec, error=text)
         answer = None
+        answer_id = NO_ANSWER
         if kind == ch.END_ANSWER:
             answer = text.decode("utf-8", "replace")
-            known = item.question.answers
-            answer_id = _index(known, answer)
-            if answer_id < 0 or item.local[answer_id] < 0:
+            answer_id = _index(item.question.answers, answer)
+            if answer_id < 0 or self._local[item.row, answer_id] < 0:
                 raise Rejection(
                     f"it answered {ch.printable(answer, 200)!r}, which that episode never "
                     "revealed; a controller may answer only with what its own actions revealed.",
                     spec=item.spec,
                 )
-            item.episode.finish(answer_id)
-        else:
-            item.episode.finish(None)
-        episode = item.episode
-        trace = episode.record(answer) if isinstance(episode, TracingEpisode) else None
+        row = self.batch.episodes[item.row]
+        row[ANSWER], row[DONE] = answer_id, 1
+        tokens, seq_tokens = int(row[TOKENS]), int(row[SEQ_TOKENS])
+        self._free.append(item.row)
+        trace = None
+        if item.trace is not None:
+            trace = episode_record(item.trace, answer, tokens, seq_tokens)
         log = tuple(item.log) if item.log is not None else None
-        return Ended(item.spec, answer, episode.tokens, episode.seq_tokens, trace, log)
+        return Ended(item.spec, answer, tokens, seq_tokens, trace, log)
 
     def _coverage_problem(self, named: list[int]) -> str:
         seen: set[int] = set()
@@ -207,62 +288,6 @@ class EpisodeServer:
                     return "it sent an action for an episode that had already ended."
                 return f"it sent an action for episode {episode_id}, which it was never given."
         return "it left a running episode without an action or an answer."
-
-
-class _Batches:
-    """The batch calls of one message: each one wave on the parent's episode, its results
-    returned whole (or, if the engine refuses it, nothing charged and the engine's reason)."""
-
-    __slots__ = ("slots", "taken", "results")
-
-    def __init__(self, slots: list[int], results: ch.Results) -> None:
-        self.slots = slots
-        self.taken = 0
-        self.results = results
-
-    def apply(self, item: _Live, op: int, arg: int, index: int) -> None:
-        episode = item.episode
-        results = self.results
-        if op == ch.ADVANCE_MANY:
-            left = len(self.slots) - self.taken
-            if not 0 <= arg <= left:
-                raise Rejection(
-                    f"it sent a batch advance of {arg} slots where the message lists {left} more.",
-                    spec=item.spec,
-                )
-            wave = self.slots[self.taken : self.taken + arg]
-            self.taken += arg
-            arg_logged: int | tuple[int, ...] = tuple(wave)
-        else:
-            arg_logged = arg
-        try:
-            if op == ch.ADVANCE_MANY:
-                items = [
-                    (answer, slot, done)
-                    for slot, (answer, done) in zip(wave, episode.advance_many(wave), strict=True)
-                ]
-            elif op == ch.OPEN_MANY:
-                items = episode.open_many(arg)
-            else:
-                answers = episode.read_many(arg)
-                first = episode.n_opened - len(answers)
-                items = [(answer, first + j, True) for j, answer in enumerate(answers)]
-        except IllegalActionError as error:
-            results.records.extend((ch.ILLEGAL, 0, 0, episode.tokens, episode.seq_tokens))
-            results.texts.append((index, str(error).encode()))
-            return
-        if item.log is not None:
-            item.log.append((op, arg_logged))
-        add_item = results.waves.extend
-        for answer, slot, done in items:
-            add_item((item.local_id(answer, index, results.texts), slot, done))
-        results.records.extend((ch.NO_ANSWER, len(items), 0, episode.tokens, episode.seq_tokens))
-
-    def check_used(self) -> None:
-        if self.taken != len(self.slots):
-            raise Rejection(
-                f"it sent {len(self.slots) - self.taken} slots that no batch advance asked for."
-            )
 
 
 def _index(answers: tuple[str, ...], answer: str) -> int:
