@@ -13,12 +13,15 @@ list has) stops the call with a status for the server to reject.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numba
 import numpy as np
 
 from tts_gym.engine import rules
 from tts_gym.engine.actions import ActionKind, action_index
 from tts_gym.engine.core import batch as core
+from tts_gym.engine.core import drop_stale_caches
 from tts_gym.engine.core.layout import (
     CURRENT,
     ENDED,
@@ -38,11 +41,15 @@ from tts_gym.engine.core.layout import (
 from tts_gym.engine.rules import NO_ANSWER
 from tts_gym.evaluation.sandbox import channel as ch
 
+_HERE = Path(__file__).parent
+drop_stale_caches(caches=[_HERE], sources=[_HERE / "compiled.py", _HERE / "channel.py"])
+
 OK, UNKNOWN_OP, SHORT_SLOT_LIST = range(3)
 """`outcome[STATUS]` of `apply_message`: `outcome[RECORD]` names the record at fault."""
-STATUS, RECORD, N_ITEMS, N_NEWS, TAKEN = range(5)
+STATUS, RECORD, N_ITEMS, N_NEWS, TAKEN, N_ILLEGAL, N_NOTED = range(7)
 """Entries of `outcome`: the status, the record at fault, the wave items and first reveals
-written, and the slots of the list the batch advances took."""
+written, the slots of the list the batch advances took, the illegal records, and the legal
+records of noted rows (listed in `noted_records`)."""
 GLOBAL_ANSWER, FIRST_ITEM, FIRST_LISTED = range(3)
 """Columns of `extra`, per record: the answer id in the question (single actions), where its
 items start in `items` and where its slots start in the slot list (batch calls)."""
@@ -114,16 +121,17 @@ def _advance_many_is_legal(slots, i, listed, mark, tokens, limit):
 
 @numba.njit(cache=True)
 def apply_message(
-    addresses, shapes, rows, records, listed, local, n_local, replies, extra, items, news, mark,
-    outcome,
+    addresses, shapes, rows, records, listed, local, n_local, noted, replies, extra, items, news,
+    noted_records, mark, outcome,
 ):  # fmt: skip
     """Apply record k = (episode, op, arg) to row `rows[k]`, for every k in order: the reply
     in `replies[k]` (the wire's five fields) and `extra[k]`, a batch call's branches in
-    `items` (the wire's three fields, then the answer id in the question)."""
+    `items` (the wire's three fields, then the answer id in the question). Rows flagged in
+    `noted` (their actions logged or traced) have their legal records listed."""
     tables, state = core.unpack(addresses, shapes, 0)
     episodes, slots, limits = state[0], state[1], state[7]
     m, limit, probe_cost = limits[MAX_BRANCHES], limits[TOKEN_LIMIT], limits[PROBE_COST]
-    taken = n_items = n_news = 0
+    taken = n_items = n_news = n_illegal = n_noted = 0
     outcome[STATUS] = OK
     for k in range(rows.shape[0]):
         i, op, arg = rows[k], records[k, 1], records[k, 2]
@@ -158,6 +166,7 @@ def apply_message(
             legal = 1 <= arg <= e[N_ORDER] - n_opened and arg <= m - n_opened and tokens < limit
         if not legal:
             replies[k, 0], replies[k, 1], replies[k, 2] = _ILLEGAL, 0 if batch else arg, 0
+            n_illegal += 1
         elif batch:
             core.wave(tables, state, i, kind, arg, wave)
             extra[k, FIRST_ITEM] = n_items
@@ -177,4 +186,8 @@ def apply_message(
             replies[k, 1] = e[SLOT]
             replies[k, 2] = slots[i, arg, FINISHED] if op == _PROBE else e[ENDED]
         replies[k, 3], replies[k, 4] = e[TOKENS], e[SEQ_TOKENS]
+        if legal and noted[i]:
+            noted_records[n_noted] = k
+            n_noted += 1
     outcome[N_ITEMS], outcome[N_NEWS], outcome[TAKEN] = n_items, n_news, taken
+    outcome[N_ILLEGAL], outcome[N_NOTED] = n_illegal, n_noted

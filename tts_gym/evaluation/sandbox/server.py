@@ -38,12 +38,7 @@ from tts_gym.evaluation.sandbox.compiled import (
     FIRST_LISTED,
     GLOBAL_ANSWER,
     KINDS,
-    N_ITEMS,
-    N_NEWS,
     OK,
-    RECORD,
-    STATUS,
-    TAKEN,
     UNKNOWN_OP,
     apply_message,
     start_episode,
@@ -123,9 +118,12 @@ class EpisodeServer:
         self._extra = np.zeros((capacity, 3), dtype=np.int64)
         self._items = np.zeros((capacity * m, 4), dtype=np.int64)  # each branch once a wave
         self._news = np.zeros((capacity * m, 2), dtype=np.int64)
+        self._noted = np.zeros(capacity, dtype=np.int8)  # rows whose actions are logged
+        self._noted_records = np.zeros(capacity, dtype=np.int64)
         self._mark = np.zeros(m, dtype=np.int8)
-        self._outcome = np.zeros(5, dtype=np.int64)
+        self._outcome = np.zeros(7, dtype=np.int64)
         self._free = list(range(capacity - 1, -1, -1))
+        self._at_row: list[_Live | None] = [None] * capacity
         self._live: dict[int, _Live] = {}
         self._ids: set[int] = set()
 
@@ -154,7 +152,8 @@ class EpisodeServer:
         while episode_id in self._ids:
             episode_id = secrets.randbits(32)
         self._ids.add(episode_id)
-        self._live[episode_id] = _Live(spec, row, question, record, trace)
+        self._live[episode_id] = self._at_row[row] = _Live(spec, row, question, record, trace)
+        self._noted[row] = record or trace
         return episode_id, spec.setting, question.probe_freq, len(order)
 
     def apply(self, actions: ch.Actions) -> tuple[ch.Results, list[Ended]]:
@@ -164,42 +163,40 @@ class EpisodeServer:
         exactly the slots its batch advances ask for.
         """
         live = self._live
-        named = actions.episodes + [end[0] for end in actions.ends]
+        episodes = actions.episodes
+        named = episodes + [end[0] for end in actions.ends] if actions.ends else episodes
         if len(named) != len(live) or set(named) != live.keys():
             raise Rejection(self._coverage_problem(named))
-        records = np.asarray(actions.records, dtype=np.int64).reshape(-1, 3)
-        n = len(records)
-        items = [live[episode_id] for episode_id in actions.episodes]
-        rows = np.array([item.row for item in items], dtype=np.int64)
+        n = len(episodes)
+        records = np.asarray(actions.records, dtype=np.int64).reshape(n, 3)
+        rows = [live[episode_id].row for episode_id in episodes]
         listed = np.asarray(actions.slots, dtype=np.int64)
-        replies, outcome = self._replies, self._outcome
+        replies = self._replies
         apply_message(
-            *self._table, rows, records, listed, self._local, self._n_local, replies,
-            self._extra, self._items, self._news, self._mark, outcome,
+            *self._table, np.array(rows, dtype=np.int64), records, listed, self._local,
+            self._n_local, self._noted, replies, self._extra, self._items, self._news,
+            self._noted_records, self._mark, self._outcome,
         )  # fmt: skip
-        if outcome[STATUS] != OK:
-            raise self._malformed(records, items, listed)
-        if outcome[TAKEN] != len(listed):
-            raise Rejection(
-                f"it sent {len(listed) - outcome[TAKEN]} slots that no batch advance asked for."
-            )
-        n_items = int(outcome[N_ITEMS])
+        status, fault, n_items, n_news, taken, n_illegal, n_noted = self._outcome.tolist()
+        at_row = self._at_row
+        if status != OK:
+            raise self._malformed(status, records[fault], at_row[rows[fault]], listed, taken)
+        if taken != len(listed):
+            raise Rejection(f"it sent {len(listed) - taken} slots that no batch advance asked for.")
+        texts = [
+            (k, at_row[rows[k]].question.answers[answer].encode())
+            for k, answer in self._news[:n_news].tolist()
+        ]
+        if n_illegal:
+            for k in np.flatnonzero(replies[:n, 0] == ch.ILLEGAL).tolist():
+                item = at_row[rows[k]]
+                texts.append((k, self._why_illegal(item, records[k], k, listed).encode()))
+            texts.sort(key=lambda entry: entry[0])  # stable: a wave's texts stay in order
+        for k in self._noted_records[:n_noted].tolist():
+            self._note(at_row[rows[k]], records[k], k)
         results = ch.Results(
-            replies[:n].ravel().copy(),
-            [
-                (int(k), items[k].question.answers[answer].encode())
-                for k, answer in self._news[: outcome[N_NEWS]].tolist()
-            ],
-            [],
-            self._items[:n_items, :3].ravel(),
+            replies[:n].ravel().copy(), texts, [], self._items[:n_items, :3].ravel()
         )
-        for k in np.flatnonzero(replies[:n, 0] == ch.ILLEGAL).tolist():
-            results.texts.append((k, self._why_illegal(items[k], records[k], k, listed).encode()))
-        if len(results.texts) > 1:
-            results.texts.sort(key=lambda entry: entry[0])  # stable: a wave's texts stay in order
-        for k, item in enumerate(items):
-            if (item.log is not None or item.trace is not None) and replies[k, 0] != ch.ILLEGAL:
-                self._note(item, records[k], k)
         return results, [self._end(live.pop(eid), kind, text) for eid, kind, text in actions.ends]
 
     def _note(self, item: _Live, record: np.ndarray, k: int) -> None:
@@ -241,16 +238,18 @@ class EpisodeServer:
         slot = 0 if op in (ch.BRANCH, ch.READ) else arg
         return f"{action_name(kind, slot)}: {why_illegal(view, kind, slot)}."
 
-    def _malformed(self, records: np.ndarray, items: list[_Live], listed: np.ndarray) -> Rejection:
-        """The rejection for what `apply_message` stopped at."""
-        k = int(self._outcome[RECORD])
-        op, arg = int(records[k, 1]), int(records[k, 2])
-        if self._outcome[STATUS] == UNKNOWN_OP:
-            return Rejection(f"it sent an unknown action (code {op}).", spec=items[k].spec)
-        left = len(listed) - int(self._outcome[TAKEN])
+    @staticmethod
+    def _malformed(
+        status: int, record: np.ndarray, item: _Live, listed: np.ndarray, taken: int
+    ) -> Rejection:
+        """The rejection for the record `apply_message` stopped at."""
+        op, arg = int(record[1]), int(record[2])
+        if status == UNKNOWN_OP:
+            return Rejection(f"it sent an unknown action (code {op}).", spec=item.spec)
         return Rejection(
-            f"it sent a batch advance of {arg} slots where the message lists {left} more.",
-            spec=items[k].spec,
+            f"it sent a batch advance of {arg} slots where the message lists "
+            f"{len(listed) - taken} more.",
+            spec=item.spec,
         )
 
     def _end(self, item: _Live, kind: int, text: bytes) -> Ended:
