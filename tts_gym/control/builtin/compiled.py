@@ -36,7 +36,7 @@ from tts_gym.control.builtin.consistency import (
 from tts_gym.control.builtin.parallel_probe import ParallelProbe
 from tts_gym.control.builtin.sac import SelfConsistencySAC
 from tts_gym.engine import NO_ANSWER
-from tts_gym.engine.core.replay import confidence_lookup, explore, read
+from tts_gym.engine.core.replay import confidence_lookup, explore, is_writeup, read
 from tts_gym.engine.core.tally import TOP1, TOP2, VOTES, WINNER, clear_tally, new_tally, vote
 from tts_gym.store.tables import StoreTables
 
@@ -289,16 +289,23 @@ def _esc_episode(replay, q, order, n_order, ints, tally):
 @numba.njit(cache=True)
 def _advance(replay, interval, q, order, slots, slot):
     """CONTINUE(slot), or BRANCH into it once its explore count and charge are set to 0:
-    (answer, tokens charged, finished, whether they were its write-up)."""
+    (answer, tokens charged, finished)."""
     probes, n_probes, lengths, finals = replay
-    answer, cost, finished, writeup = explore(
+    answer, cost, finished = explore(
         probes, n_probes, lengths, finals, interval, q, order[slot],
         slots[_DEPTH, slot], slots[_CHARGED, slot],
     )  # fmt: skip
     if not finished:
         slots[_DEPTH, slot] += 1
     slots[_CHARGED, slot] += cost
-    return answer, cost, finished, writeup
+    return answer, cost, finished
+
+
+@numba.njit(cache=True, inline="always")
+def _wrote_up(replay, q, order, slot):
+    """Whether the explore that just finished `slot` charged the branch's write-up."""
+    probes, n_probes, _, finals = replay
+    return is_writeup(probes, n_probes, finals, q, order[slot])
 
 
 @numba.njit(cache=True)
@@ -337,7 +344,7 @@ def _parallel_probe_episode(replay, interval, q, order, n_order, ints, counts, s
     n = np.int64(0)
     while n < num_chains and n < n_order:
         slots[_DEPTH, n] = slots[_CHARGED, n] = 0  # BRANCH (a first explore is no write-up)
-        answer, cost, done, _ = _advance(replay, interval, q, order, slots, n)
+        answer, cost, done = _advance(replay, interval, q, order, slots, n)
         spent += cost
         longest = max(longest, cost)
         latest[n] = answer
@@ -366,9 +373,9 @@ def _parallel_probe_episode(replay, interval, q, order, n_order, ints, counts, s
         longest = 0  # each lockstep round is one wave
         for i in range(n_running):
             slot = running[i]
-            answer, cost, done, writeup = _advance(replay, interval, q, order, slots, slot)
+            answer, cost, done = _advance(replay, interval, q, order, slots, slot)
             spent += cost
-            if writeup:
+            if done and _wrote_up(replay, q, order, slot):
                 writeup_end = max(writeup_end, seq + cost)
             else:
                 longest = max(longest, cost)
@@ -431,7 +438,7 @@ def _cmc_spawn(replay, interval, q, order, slots, slot, n_alive, tally):
     """BRANCH into `slot`; returns (tokens charged, number of alive slots). (A first explore
     is no write-up.)"""
     slots[_DEPTH, slot] = slots[_CHARGED, slot] = 0
-    answer, cost, done, _ = _advance(replay, interval, q, order, slots, slot)
+    answer, cost, done = _advance(replay, interval, q, order, slots, slot)
     slots[_LATEST, slot] = answer
     slots[_FINISHED, slot] = done
     slots[_DROPPED, slot] = False
@@ -506,16 +513,16 @@ def _cmc_episode(replay, interval, conf, q, order, n_order, ints, floats, tally,
         longest = 0  # the round is one wave of branch-local bursts
         for i in range(n_alive):
             s = by_depth[i]
-            answer, cost, done, writeup = _advance(replay, interval, q, order, slots, s)
+            answer, cost, done = _advance(replay, interval, q, order, slots, s)
             generated = cost
             steps = 1
             if latest[s] == aligned_to:  # aligned: a burst, unless the branch finishes
                 while steps < burst and not done:
-                    answer, cost, done, writeup = _advance(replay, interval, q, order, slots, s)
+                    answer, cost, done = _advance(replay, interval, q, order, slots, s)
                     generated += cost
                     steps += 1
             spent += generated
-            if writeup:  # the burst's last explore (the branch finished)
+            if done and _wrote_up(replay, q, order, s):  # the burst's last explore
                 generated -= cost
                 writeup_end = max(writeup_end, seq + generated + cost)
             longest = max(longest, generated)
@@ -573,13 +580,13 @@ def _sac_episode(replay, interval, q, order, n_order, ints, tally):
     while n < n_branches and n < n_order:
         branch = order[n]
         depth = charged = 0
-        answer, charged, done, _ = explore(
+        answer, charged, done = explore(
             probes, n_probes, lengths, finals, interval, q, branch, depth, charged
         )
         last, streak = answer, 1
         while not done and streak < patience:
             depth += 1
-            answer, cost, done, _ = explore(
+            answer, cost, done = explore(
                 probes, n_probes, lengths, finals, interval, q, branch, depth, charged
             )
             charged += cost

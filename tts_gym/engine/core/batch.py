@@ -70,7 +70,7 @@ from tts_gym.engine.core.layout import (
     WAVE_FROM,
     WRITEUP,
 )
-from tts_gym.engine.core.replay import explore, read
+from tts_gym.engine.core.replay import explore, is_writeup, read
 from tts_gym.engine.rules import NO_ANSWER
 from tts_gym.store.replay import Question, ReplayStore
 from tts_gym.store.tables import StoreTables
@@ -396,14 +396,16 @@ def _explore(tables, state, i, slot):
     episodes, slots, limits = state[0], state[1], state[7]
     row = slots[i, slot]
     question = episodes[i, QUESTION]
-    answer, cost, finished, writeup = explore(
+    answer, cost, finished = explore(
         probes, n_probes, lengths, finals, probe_freq[question], question, row[BRANCH],
         row[DEPTH], row[CHARGED],
     )  # fmt: skip
-    row[WRITEUP] = cost if writeup else 0
+    row[WRITEUP] = 0
     if finished:
         row[FINISHED] = 1
         episodes[i, N_ALIVE] -= 1
+        if is_writeup(probes, n_probes, finals, question, row[BRANCH]):
+            row[WRITEUP] = cost
     else:
         row[DEPTH] += 1
     row[CHARGED] += cost

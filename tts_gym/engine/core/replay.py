@@ -18,15 +18,22 @@ from tts_gym.engine.voting import confidence_table
 def explore(probes, n_probes, lengths, finals, interval, q, b, depth, charged):
     """One explore of branch `b` of question `q` at explore count `depth`, `charged` tokens in.
 
-    Returns (answer id, tokens charged now, finished, write-up: those tokens are the branch's
-    write-up, see `tts_gym.engine.rules`). Not finished: the caller adds one to the branch's
-    explore count.
+    Returns (answer id, tokens charged now, finished). Not finished: the caller adds one to
+    the branch's explore count.
     """
+    if depth < n_probes[q, b]:
+        return probes[q, b, depth], interval, False
+    return finals[q, b], max(0, lengths[q, b] - charged), True
+
+
+@numba.njit(cache=True, inline="always")
+def is_writeup(probes, n_probes, finals, q, b):
+    """Whether the explore that finishes branch `b` charges its write-up (see
+    `tts_gym.engine.rules`): the branch has probes and the last one gave its final answer.
+    (A separate call, made only on finishing: folded into `explore`'s result, it kept numba
+    from inlining `explore` and slowed every kernel several times.)"""
     n = n_probes[q, b]
-    if depth < n:
-        return probes[q, b, depth], interval, False, False
-    final = finals[q, b]
-    return final, max(0, lengths[q, b] - charged), True, n > 0 and probes[q, b, n - 1] == final
+    return n > 0 and probes[q, b, n - 1] == finals[q, b]
 
 
 @numba.njit(cache=True)
