@@ -101,7 +101,8 @@ class QuestionHandle:
 
     @property
     def seq_tokens(self) -> int:
-        """Sequential tokens so far: the sum of the durations of the waves (LATENCY.md)."""
+        """Sequential tokens so far: when the last generation ends (LATENCY.md's waves, with
+        write-ups running on: `tts_gym.engine.rules`)."""
         return self._episode.seq_tokens
 
     @property
