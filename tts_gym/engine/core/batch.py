@@ -444,16 +444,13 @@ def _wave(tables, state, i, kind, k, listed):
     ended, changed = False, False
     if kind == _ADVANCE_ALL:
         first, stop = 0, episodes[i, N_OPENED]
-        for slot in range(stop):
-            row = slots[i, slot]
-            if k < 0 and not (row[FINISHED] or row[PRUNED]):
-                row[SEGMENT] = 0  # in the wave
-            else:
-                row[SEGMENT] = -1
+        if k >= 0:  # only the listed slots are in the wave
+            slots[i, :stop, SEGMENT] = -1
         for j in range(stop if k < 0 else k):
             slot = j if k < 0 else listed[j]
             row = slots[i, slot]
-            if k < 0 and row[SEGMENT] < 0:
+            if k < 0 and (row[FINISHED] or row[PRUNED]):
+                row[SEGMENT] = -1
                 continue
             charged = row[CHARGED]
             _, finished, votes_changed = _explore(tables, state, i, slot)

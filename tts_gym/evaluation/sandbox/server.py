@@ -87,7 +87,9 @@ class _Live:
 
     __slots__ = ("spec", "row", "question", "log", "trace")
 
-    def __init__(self, spec: EpisodeSpec, row: int, question: Question, record: bool, trace: bool):
+    def __init__(
+        self, spec: EpisodeSpec, row: int, question: Question, record: bool, trace: bool
+    ) -> None:
         self.spec = spec
         self.row = row
         self.question = question
