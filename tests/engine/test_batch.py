@@ -128,6 +128,31 @@ def test_bounded_draws_are_uniform():
     assert chi_square < 30  # 6 degrees of freedom: p < 1e-4 beyond this
 
 
+BIT_GENERATORS = [np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937, np.random.Philox,
+                  np.random.SFC64]  # fmt: skip
+SIZES = [1, 2, 3, 7, 8, 9, 30, 64, 65, 127, 129, 1000, 2**31 + 1, 2**32 - 1, 2**32]
+
+
+@pytest.mark.parametrize("bit_generator", BIT_GENERATORS)
+def test_generator_draws_are_numpys(bit_generator):
+    """`generator_integer` / `generator_shuffle` draw what `rng.integers(n)` / `rng.shuffle`
+    draw, interleaved with numpy's own draws on the same stream (its 32-bit buffer included),
+    for sizes where numpy's Lemire and masked draws reject and where they do not."""
+    for seed in range(40):
+        ours = np.random.Generator(bit_generator(seed))
+        numpys = np.random.Generator(bit_generator(seed))
+        stream = random.generator_stream(ours)
+        for n in SIZES:
+            assert random.generator_integer(stream, n) == numpys.integers(n)
+            length = min(n, 200 + seed)
+            drawn, expected = np.arange(length), np.arange(length)
+            random.generator_shuffle(stream, drawn)
+            numpys.shuffle(expected)
+            assert drawn.tolist() == expected.tolist()
+            assert ours.random() == numpys.random()  # numpy's own draw between ours
+            assert ours.integers(5) == numpys.integers(5)
+
+
 def test_pickled_batch_continues_identically(edge_stores):
     batch = BatchEpisodes([edge_stores["mixed"]], 3, max_branches=6)
     batch.seed(np.random.default_rng(2))

@@ -157,7 +157,9 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
         self.render_mode = render_mode
         self.engine = engine
         self._run: _CompiledRun | _ReferenceRun = (
-            _CompiledRun(self.stores, config) if engine == "compiled" else _ReferenceRun(config)
+            _CompiledRun(self.stores, self.questions, config)
+            if engine == "compiled"
+            else _ReferenceRun(self.questions, config)
         )
         self._n_actions = n_actions(config.max_branches)
         self.action_space = MaskedDiscrete(self._run.mask)
@@ -186,22 +188,23 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
         """
         super().reset(seed=seed)
         options = options or {}
+        pinned = None
         if "question" in options:
-            self.store_index = store_index(self.stores, options.get("store", 0), "options['store']")
-            question = pinned_question(
-                self.stores[self.store_index], options["question"], "options['question']"
+            store = store_index(self.stores, options.get("store", 0), "options['store']")
+            pinned = (
+                store,
+                pinned_question(self.stores[store], options["question"], "options['question']"),
             )
-        else:
-            if "store" in options:
-                raise EnvArgumentError("options['store'] needs options['question'] as well.")
-            self.store_index, question = self.questions[
-                self.np_random.integers(len(self.questions))
-            ]
+        elif "store" in options:
+            raise EnvArgumentError("options['store'] needs options['question'] as well.")
         if "order" in options:
-            order = pinned_order(options["order"], question, "options['order']")
-            self._run.start(self.store_index, question, order)
-        else:  # np_random.permutation(n), drawn into the engine's own order array
-            self._run.start_shuffled(self.store_index, question, self.np_random)
+            if pinned is None:
+                pinned = self.questions[self.np_random.integers(len(self.questions))]
+            order = pinned_order(options["order"], pinned[1], "options['order']")
+            self._run.start(*pinned, order)
+            self.store_index, question = pinned
+        else:  # np_random.integers(n_questions) unless pinned, then np_random.permutation
+            self.store_index, question = self._run.start_drawn(self.np_random, pinned)
         self._answers, self._gold = question.answers, question.gold_id
         self._running = True
         info = {
@@ -279,7 +282,12 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
 class _CompiledRun:
     """The env's episode on the compiled batch core, N = 1."""
 
-    def __init__(self, stores: Sequence[ReplayStore], config: EnvConfig) -> None:
+    def __init__(
+        self,
+        stores: Sequence[ReplayStore],
+        questions: Sequence[tuple[int, Question]],
+        config: EnvConfig,
+    ) -> None:
         from tts_gym.engine.core.batch import BatchEpisodes
         from tts_gym.env.compiled import CompiledEnvs
 
@@ -293,6 +301,7 @@ class _CompiledRun:
             max_parallel=config.max_parallel,
         )
         self.envs = CompiledEnvs(batch)
+        self.questions = questions  # (store, question) in the core's global question order
         self._bind()
 
     def _bind(self) -> None:
@@ -306,34 +315,38 @@ class _CompiledRun:
         self._row = batch.episodes[0]
         self._offsets = batch.tables.offsets.tolist()
         self._order = batch.order[0]
-        self._identity = np.arange(len(self._order), dtype=self._order.dtype)
         self._table = (envs.table.addresses, envs.table.shapes)
-        self._reset_envs, self._step_envs = compiled.reset_envs, compiled.step_envs
+        self._reset_envs, self._reset_drawn = compiled.reset_envs, compiled.reset_env_drawn
+        self._step_envs = compiled.step_envs
         self._actions, self._rewards = envs.actions, envs.rewards
         self._views = (envs.slots[0], envs.globals[0], envs.answer_id[0])
+        self._rng: np.random.Generator | None = None  # the Generator `_stream` draws from
+        self._stream = (0, 0)
 
     def __getstate__(self) -> dict:
-        return {"envs": self.envs}
+        return {"envs": self.envs, "questions": self.questions}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._bind()
 
     def start(self, store: int, question: Question, order: np.ndarray) -> None:
-        self._order[: len(order)] = order
-        self._start(store, question, len(order))
-
-    def start_shuffled(self, store: int, question: Question, rng: np.random.Generator) -> None:
-        order = self._order[: question.n_branches]
-        order[:] = self._identity[: question.n_branches]
-        rng.shuffle(order)  # what rng.permutation(n) draws (it shuffles an arange)
-        self._start(store, question, question.n_branches)
-
-    def _start(self, store: int, question: Question, n_order: int) -> None:
         envs = self.envs
+        self._order[: len(order)] = order
         envs.questions[0] = self._offsets[store] + question.index
-        envs.lengths[0] = n_order
+        envs.lengths[0] = len(order)
         self._reset_envs(*self._table)
+
+    def start_drawn(
+        self, rng: np.random.Generator, pinned: tuple[int, Question] | None
+    ) -> tuple[int, Question]:
+        if rng is not self._rng:
+            from tts_gym.engine.core.random import generator_stream
+
+            self._rng, self._stream = rng, generator_stream(rng)
+        question = -1 if pinned is None else self._offsets[pinned[0]] + pinned[1].index
+        question = self._reset_drawn(*self._table, 0, self._stream, question)
+        return pinned or self.questions[question]
 
     def act(self, action: int, token_penalty: float, latency_penalty: float) -> Outcome | None:
         self._actions[0] = action
@@ -353,7 +366,8 @@ class _CompiledRun:
 class _ReferenceRun:
     """The env's episode on the reference engine: `Episode` and `ObservationBuilder`."""
 
-    def __init__(self, config: EnvConfig) -> None:
+    def __init__(self, questions: Sequence[tuple[int, Question]], config: EnvConfig) -> None:
+        self.questions = questions
         self.config = config
         self.mask = np.zeros(n_actions(config.max_branches), dtype=np.int8)
         self._observer = ObservationBuilder(config.max_branches, config.budget)
@@ -363,8 +377,14 @@ class _ReferenceRun:
         self._limit = token_limit(config.budget)
         self.episode: Episode | None = None
 
-    def start_shuffled(self, store: int, question: Question, rng: np.random.Generator) -> None:
+    def start_drawn(
+        self, rng: np.random.Generator, pinned: tuple[int, Question] | None
+    ) -> tuple[int, Question]:
+        """Start on `pinned` (store, question), or one drawn with `rng.integers`, and an order
+        drawn with `rng.permutation`; returns (store, question)."""
+        store, question = pinned or self.questions[rng.integers(len(self.questions))]
         self.start(store, question, rng.permutation(question.n_branches))
+        return store, question
 
     def start(self, store: int, question: Question, order: np.ndarray) -> None:
         config = self.config

@@ -157,7 +157,9 @@ class TTSControlVectorEnv(VectorEnv):
         self._text_offsets = np.cumsum(
             [0] + [len(q.answers) for q in self.batch.questions[:-1]], dtype=np.int64
         )
-        self._stop_reasons = np.array([STOP_REASONS.get(kind) for kind in ActionKind], dtype=object)
+        self._stop_reasons = np.array(  # by kind; the last entry (-1) is None
+            [*(STOP_REASONS.get(kind) for kind in ActionKind), None], dtype=object
+        )
         self._everyone = np.ones(self.num_envs, dtype=bool)  # the `_key` mask of shared keys
         self._everyone.flags.writeable = False
         self._seeded = False
@@ -230,7 +232,7 @@ class TTSControlVectorEnv(VectorEnv):
         obs = self.envs
         if self.copy:
             return {
-                "slots": obs.slots.copy(),
+                "slots": obs.copied_slots(),
                 "globals": obs.globals.copy(),
                 "answer_id": obs.answer_id.copy(),
             }
@@ -264,7 +266,7 @@ class TTSControlVectorEnv(VectorEnv):
             info["_answer"] = terminated
             info["correct"] = terminated & (answers >= 0) & (answers == gold)
             info["_correct"] = terminated
-            info["stop_reason"] = np.where(terminated, self._stop_reasons[episodes[:, KIND]], None)
+            info["stop_reason"] = self._stop_reasons[np.where(terminated, episodes[:, KIND], -1)]
             info["_stop_reason"] = terminated
         return info
 
