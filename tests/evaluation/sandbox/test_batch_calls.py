@@ -109,3 +109,57 @@ def test_an_illegal_batch_call_raises_in_the_controller_as_in_process(
     )
     run, _ = play(tmp_path, source, store=small_store(tmp_path), orders=1)
     assert_rejected(run, message)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("q.advance(1 << 70)", "1180591620717411303424 is out of range"),
+        ("q.probe(1.5)", "'float' object cannot be interpreted as an integer"),
+        ("q.prune('a')", "'str' object cannot be interpreted as an integer"),
+    ],
+)
+def test_a_slot_that_does_not_fit_the_wire_raises_in_the_controller(
+    tmp_path, call: str, message: str
+) -> None:
+    """A single action sends its slot unchecked; one that does not fit an int64 is refused
+    in the worker with the batch calls' words (it used to end the process)."""
+    source = textwrap.dedent(
+        f"""
+        class Controller:
+            def __init__(self, beta=0.5):
+                self.beta = beta
+
+            def solve(self, q):
+                q.branch()
+                {call}
+        """
+    )
+    run, _ = play(tmp_path, source, store=small_store(tmp_path), orders=1)
+    assert_rejected(run, message)
+
+
+CAUGHT_REFUSAL = """
+    class Controller:
+        def __init__(self, beta=0.5):
+            self.beta = beta
+
+        def solve(self, q):
+            _, first, _ = q.branch()
+            try:
+                q.advance(1 << 70)
+            except Exception:
+                pass
+            opened = q.branch_many(2)  # a wave right after the refusal
+            alive = [slot for _, slot, finished in opened if not finished]
+            if alive:
+                q.advance_many(alive)  # its slot list follows the others' in the message
+            return q.read()
+"""
+
+
+def test_a_controller_that_catches_the_refusal_plays_on(tmp_path) -> None:
+    run, _ = play(tmp_path, CAUGHT_REFUSAL, store=small_store(tmp_path), orders=3)
+    assert run.ok, run.problems
+    answers = [a for outcomes in run.outcomes.values() for q in outcomes.answers for a in q]
+    assert len(answers) == 2 * 8 * 3 and all(answers)  # two betas, eight questions, 3 orders

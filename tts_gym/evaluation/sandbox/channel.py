@@ -161,7 +161,7 @@ def load_json(body: bytes, what: str) -> Any:
 
 
 # ---- ACTIONS --------------------------------------------------------------------------------
-_ACTION, _RESULT, _ITEM = 3, 5, 3  # int64 fields per record
+ACTION_FIELDS, _RESULT, _ITEM = 3, 5, 3  # int64 fields per record
 
 
 def encode_actions(
@@ -170,7 +170,7 @@ def encode_actions(
     """`records`: (episode, op, arg) triples, flat; `slots`: the slots of the batch advances;
     `ends`: (episode, kind, text)."""
     parts = [
-        _U32.pack(len(records) // _ACTION),
+        _U32.pack(len(records) // ACTION_FIELDS),
         array("q", records).tobytes(),
         _U32.pack(len(slots)),
         array("q", slots).tobytes(),
@@ -190,7 +190,7 @@ class Actions:
 
     @property
     def episodes(self) -> list[int]:
-        episodes = self.records[::_ACTION]
+        episodes = self.records[::ACTION_FIELDS]
         return episodes.tolist() if hasattr(episodes, "tolist") else episodes
 
 
@@ -199,10 +199,10 @@ def decode_actions(body: bytes) -> Actions:
     try:
         (n,) = _U32.unpack_from(body, 0)
         at = 4
-        size = n * _ACTION * 8
+        size = n * ACTION_FIELDS * 8
         if at + size > len(body):
             raise ChannelError("an ACTIONS message shorter than its count")
-        records = np.frombuffer(body, dtype="<i8", count=n * _ACTION, offset=at)
+        records = np.frombuffer(body, dtype="<i8", count=n * ACTION_FIELDS, offset=at)
         at += size
         (w,) = _U32.unpack_from(body, at)
         at += 4

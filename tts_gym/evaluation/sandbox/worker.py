@@ -393,7 +393,36 @@ class _Hub:
                 add(request)
                 wait(episode)
         self.waiting = pending
-        self.channel.send(ch.ACTIONS, ch.encode_actions(records, wire.slots, ends))
+        self.channel.send(ch.ACTIONS, self._encoded(records, ends))
+
+    def _encoded(self, records: list[int], ends: list[tuple[int, int, bytes]]) -> bytes:
+        """This round's ACTIONS message. Single actions send their slot unchecked (the hot
+        path); when one does not fit the wire (`advance(1 << 70)`, `probe(1.5)`), its episode
+        gets the error the batch calls' check raises, and its next request goes last."""
+        while True:
+            try:
+                return ch.encode_actions(records, self.wire.slots, ends)
+            except (OverflowError, TypeError):
+                self._refuse_unsendable(records, ends)
+
+    def _refuse_unsendable(self, records: list[int], ends: list[tuple[int, int, bytes]]) -> None:
+        waiting, n = self.waiting, ch.ACTION_FIELDS  # records: (episode, op, arg) per waiting
+        for k in range(len(waiting)):
+            try:
+                _wire_int(records[n * k + 2])
+            except (TypeError, IllegalActionError) as error:
+                refusal = error
+                break
+        else:
+            raise AssertionError("an unsendable record that every check passes")
+        episode = waiting.pop(k)
+        del records[n * k : n * (k + 1)]
+        request = episode.runner.throw(refusal)
+        if episode.runner.dead:
+            ends.append((episode.id, *request))
+        else:
+            records.extend(request)
+            waiting.append(episode)
 
     def _body(self, episode: RemoteEpisode, setting: int, interval: int) -> tuple[int, bytes]:
         """One episode: construct the controller, solve, and end with its answer or error."""
