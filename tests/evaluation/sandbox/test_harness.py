@@ -14,6 +14,7 @@ from tts_gym.cli import main
 from tts_gym.control import play
 from tts_gym.control.outcomes import Outcomes
 from tts_gym.evaluation import Protocol, evaluate, score
+from tts_gym.evaluation.sandbox.harness import PlayedInSandbox
 
 CMC_FILE = REPO_ROOT / "tests" / "agents" / "discovery" / "fixtures" / "cmc_standalone.py"
 
@@ -130,3 +131,23 @@ def test_eval_isolate_bad_input_is_one_sentence(tmp_path, capsys, spec: str, mes
     assert main(args) == 1
     captured = capsys.readouterr()
     assert message in captured.err and captured.err.count("\n") == 1
+
+
+def test_played_in_sandbox_splits_its_seconds_by_questions(tmp_path) -> None:
+    """Split into question ranges (as worker processes split a store), the ranges' seconds
+    add up to the sweep's once, not once per range."""
+    store = small_store(tmp_path)
+    protocol = Protocol("autotts", 2)
+    n = store.n_questions
+    played = Outcomes(
+        [["x", None] for _ in range(n)],
+        np.arange(2 * n, dtype=np.int64).reshape(n, 2),
+        np.zeros((n, 2), dtype=np.int64),
+        seconds=8.0,
+    )
+    setting = PlayedInSandbox("p", protocol, {store.name: played})
+    parts = [setting.play(store, protocol, questions=range(a, b)) for a, b in ((0, 3), (3, n))]
+    joined = Outcomes.concat(parts)
+    assert joined.seconds == pytest.approx(8.0)
+    assert parts[0].seconds == pytest.approx(8.0 * 3 / n)
+    assert joined.tokens.tolist() == played.tokens.tolist()

@@ -30,7 +30,9 @@ EVAL_LIMITS = Limits.from_wall(3600.0, 4096)
 
 
 class PlayedInSandbox:
-    """Outcomes of one setting already played through the boundary, one per store."""
+    """Outcomes of one setting already played through the boundary, one per store. The
+    boundary times a store's sweep as a whole; a range of its questions is given the sweep's
+    seconds in proportion to its questions, so the ranges of a split sweep add up to it."""
 
     play_traces = True  # its outcomes carry traces when they were asked for
 
@@ -52,7 +54,7 @@ class PlayedInSandbox:
             played.tokens[list(rows)],
             played.seq_tokens[list(rows)],
             traces,
-            played.seconds,
+            played.seconds * len(rows) / max(played.n_questions, 1),
         )
 
 
