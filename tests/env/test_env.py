@@ -16,9 +16,10 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import tts_gym
 from tests.support.episodes import random_masked_action as random_action
 from tests.support.episodes import write_edge_stores
-from tts_gym import ActionKind, TTSControlEnv, decode_action, encode_action
+from tts_gym import ActionKind, TTSControlEnv, TTSControlVectorEnv, decode_action, encode_action
 from tts_gym.engine.actions import BATCH_KINDS, BATCH_WIDTHS
 from tts_gym.env import EnvArgumentError
+from tts_gym.env.arguments import EnvConfig
 from tts_gym.env.observation import GLOBAL_FEATURES, SLOT_FEATURES
 from tts_gym.errors import IllegalActionError, TTSGymError
 from tts_gym.store import CATALOG
@@ -479,6 +480,19 @@ def test_bad_arguments_are_one_sentence(edge_stores, bad, message):
 def test_no_stores_is_one_sentence():
     with pytest.raises(TTSGymError, match="no stores given"):
         TTSControlEnv(stores=[])
+
+
+@pytest.mark.parametrize("make", [TTSControlEnv, TTSControlVectorEnv])
+def test_arguments_read_as_attributes_of_one_home(edge_stores, make):
+    """The MDP's arguments read as attributes, from `config` (setting one would leave the
+    env playing the old value, so it is refused)."""
+    arguments = dict(max_branches=8, token_penalty=2.0, probe_cost=3, reveal_on_continue=False,
+                     budget=50_000, latency_penalty=0.5, max_parallel=4)  # fmt: skip
+    env = make(stores=[edge_stores["mixed"]], **arguments)
+    assert {name: getattr(env, name) for name in arguments} == arguments
+    assert env.config == EnvConfig(**arguments)
+    with pytest.raises(AttributeError):
+        env.token_penalty = 1.0
 
 
 def test_numpy_integers_are_arguments(edge_stores):

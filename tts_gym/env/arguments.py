@@ -94,6 +94,41 @@ class EnvConfig:
         )
 
 
+class ConfiguredEnv:
+    """An env's `EnvConfig` fields as its read-only attributes (`env.max_branches`, ...):
+    `config` is their one home, so what the env reports is what it plays."""
+
+    config: EnvConfig
+
+    @property
+    def max_branches(self) -> int:
+        return self.config.max_branches
+
+    @property
+    def token_penalty(self) -> float:
+        return self.config.token_penalty
+
+    @property
+    def probe_cost(self) -> int:
+        return self.config.probe_cost
+
+    @property
+    def reveal_on_continue(self) -> bool:
+        return self.config.reveal_on_continue
+
+    @property
+    def budget(self) -> int | None:
+        return self.config.budget
+
+    @property
+    def latency_penalty(self) -> float:
+        return self.config.latency_penalty
+
+    @property
+    def max_parallel(self) -> int | None:
+        return self.config.max_parallel
+
+
 def checked_action(action: Any, n: int) -> int:
     """The action as a Python int in 0..n-1; TypeError if it is not an integer (a Python or
     numpy integer, or a 0-d integer array)."""

@@ -38,6 +38,7 @@ from tts_gym.engine.rules import (
 )
 from tts_gym.env.arguments import (
     ENGINES,
+    ConfiguredEnv,
     EnvArgumentError,
     EnvConfig,
     checked_action,
@@ -59,7 +60,7 @@ Outcome = tuple[float, int, int, bool, int, int, int, bool, int, int]
 sequential tokens, done, answer id, kind)."""
 
 
-class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
+class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
     """Replay cached reasoning branches; reward = correct - token_penalty * tokens / 1e6 -
     latency_penalty * seq_tokens / 1e6.
 
@@ -147,13 +148,6 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int]):
             (s, q) for s, store in enumerate(self.stores) for q in store.questions
         )
         self.config = config
-        self.max_branches = config.max_branches
-        self.token_penalty = config.token_penalty
-        self.probe_cost = config.probe_cost
-        self.reveal_on_continue = config.reveal_on_continue
-        self.budget = config.budget
-        self.latency_penalty = config.latency_penalty
-        self.max_parallel = config.max_parallel
         self.render_mode = render_mode
         self.engine = engine
         self._run: _CompiledRun | _ReferenceRun = (

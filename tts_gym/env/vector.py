@@ -32,6 +32,7 @@ from tts_gym.engine.core.layout import (
 )
 from tts_gym.engine.rules import why_illegal
 from tts_gym.env.arguments import (
+    ConfiguredEnv,
     EnvArgumentError,
     EnvConfig,
     checked_actions,
@@ -50,7 +51,7 @@ from tts_gym.store import ReplayStore
 _OPTION_KEYS = ("store", "question", "order")
 
 
-class TTSControlVectorEnv(VectorEnv):
+class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
     """`num_envs` episodes of `TTSControl-v0` as one Gymnasium vector env (compiled core).
 
     Spaces: `single_action_space` / `single_observation_space` are `TTSControl-v0`'s;
@@ -128,13 +129,6 @@ class TTSControlVectorEnv(VectorEnv):
         self.copy = bool(copy)
         self.render_mode = None
         self.stores: tuple[ReplayStore, ...] = load_env_stores(stores, data_dir)
-        self.max_branches = config.max_branches
-        self.token_penalty = config.token_penalty
-        self.probe_cost = config.probe_cost
-        self.reveal_on_continue = config.reveal_on_continue
-        self.budget = config.budget
-        self.latency_penalty = config.latency_penalty
-        self.max_parallel = config.max_parallel
         self.batch = BatchEpisodes(
             self.stores,
             self.num_envs,
