@@ -21,12 +21,14 @@ from tts_gym.engine.core import batch as core
 from tts_gym.engine.core import random
 from tts_gym.engine.core.addresses import ArrayTable, BundledArrays, view1, view2, view3
 from tts_gym.engine.core.layout import (
+    ANSWER,
     BRANCH,
     CHARGED,
     COST,
     CURRENT,
     DEPTH,
     DONE,
+    ENDED,
     FINISHED,
     KIND,
     MAX_BRANCHES,
@@ -39,6 +41,7 @@ from tts_gym.engine.core.layout import (
     REVEAL_ON_CONTINUE,
     REVEALED,
     SEGMENT,
+    SEQ_TOKENS,
     SHOWN,
     SLOT,
     TOKEN_LIMIT,
@@ -403,6 +406,38 @@ def step_envs(addresses, shapes, token_penalty, latency_penalty):
             tables, obs_tables, state, obs, i, actions[i], token_penalty, latency_penalty
         )
     return -1
+
+
+# rows of `info_columns`' outputs
+(INFO_TOKENS, INFO_SEQ_TOKENS, INFO_STEP_COST, INFO_SLOT, INFO_REVEALED_TEXT, INFO_ANSWER_TEXT,
+ INFO_STOP_KIND) = range(7)  # fmt: skip
+INFO_FINISHED, INFO_TERMINATED, INFO_CORRECT = range(3)
+
+
+@numba.njit(cache=True)
+def info_columns(episodes, gold, text_offsets, numbers, flags):
+    """The vector env's info in one pass over the episodes' rows: `numbers` int64 [7, N]
+    (tokens, sequential tokens, step cost, slot, the index of the revealed answer's text and
+    of the final answer's text among all questions' answers (-1: none), the kind that ended
+    the episode (-1: not ended)) and `flags` bool [3, N] (finished, terminated, correct)."""
+    for i in range(episodes.shape[0]):
+        e = episodes[i]
+        question, done = e[QUESTION], e[DONE] != 0
+        numbers[INFO_TOKENS, i] = e[TOKENS]
+        numbers[INFO_SEQ_TOKENS, i] = e[SEQ_TOKENS]
+        numbers[INFO_STEP_COST, i] = e[COST]
+        numbers[INFO_SLOT, i] = e[SLOT]
+        shown, answer = e[SHOWN], e[ANSWER] if done else NO_ANSWER
+        numbers[INFO_REVEALED_TEXT, i] = (
+            -1 if shown == NO_ANSWER else text_offsets[question] + shown
+        )
+        numbers[INFO_ANSWER_TEXT, i] = (
+            -1 if answer == NO_ANSWER else text_offsets[question] + answer
+        )
+        numbers[INFO_STOP_KIND, i] = e[KIND] if done else -1
+        flags[INFO_FINISHED, i] = e[ENDED] != 0
+        flags[INFO_TERMINATED, i] = done
+        flags[INFO_CORRECT, i] = answer != NO_ANSWER and answer == gold[question]
 
 
 @numba.njit(cache=True)

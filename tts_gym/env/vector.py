@@ -18,18 +18,6 @@ from gymnasium.vector.utils import batch_space
 
 from tts_gym.engine.actions import ActionKind, action_name, decode_action, n_actions
 from tts_gym.engine.core.batch import BatchEpisodes, EpisodeView
-from tts_gym.engine.core.layout import (
-    ANSWER,
-    COST,
-    DONE,
-    ENDED,
-    KIND,
-    QUESTION,
-    SEQ_TOKENS,
-    SHOWN,
-    SLOT,
-    TOKENS,
-)
 from tts_gym.engine.rules import why_illegal
 from tts_gym.env.arguments import (
     ConfiguredEnv,
@@ -42,7 +30,7 @@ from tts_gym.env.arguments import (
     pinned_question,
     store_index,
 )
-from tts_gym.env.compiled import CompiledEnvs
+from tts_gym.env.compiled import CompiledEnvs, info_columns
 from tts_gym.env.spaces import MaskedDiscrete, MaskedMultiDiscrete, observation_space
 from tts_gym.env.tts_control import STOP_REASONS
 from tts_gym.errors import IllegalActionError
@@ -187,7 +175,7 @@ class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
                 self.envs.lengths[i] = len(order)
         self.envs.reset()
         self._started = True
-        return self._observation(), self._info(np.zeros(self.num_envs, dtype=bool))
+        return self._observation(), self._info()[1]
 
     def step(
         self, actions: Any
@@ -199,13 +187,13 @@ class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
         refused = self.envs.step(self.token_penalty, self.latency_penalty)
         if refused >= 0:
             raise self._refusal(refused, int(actions[refused]))
-        terminated = self.batch.episodes[:, DONE] == 1
+        terminated, info = self._info()
         return (
             self._observation(),
             self.envs.rewards.copy(),
             terminated,
             np.zeros(self.num_envs, dtype=bool),
-            self._info(terminated),
+            info,
         )
 
     def action_masks(self) -> np.ndarray:
@@ -232,37 +220,36 @@ class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
             }
         return {"slots": obs.slots, "globals": obs.globals, "answer_id": obs.answer_id}
 
-    def _texts_of(self, answers: np.ndarray, questions: np.ndarray) -> np.ndarray:
-        """Answer strings of per-question answer ids (None for NO_ANSWER)."""
-        index = np.where(answers >= 0, self._text_offsets[questions] + answers, -1)
-        return self._texts[index]
-
-    def _info(self, terminated: np.ndarray) -> dict[str, Any]:
-        episodes = self.batch.episodes
-        questions = episodes[:, QUESTION]
+    def _info(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """(terminated, info) of the episodes' state after a reset or step."""
+        n = self.num_envs
+        numbers, flags = np.empty((7, n), dtype=np.int64), np.empty((3, n), dtype=bool)
+        info_columns(
+            self.batch.episodes, self.batch.tables.gold, self._text_offsets, numbers, flags
+        )
+        tokens, seq_tokens, step_cost, slot, revealed, answer, stop_kind = numbers
+        finished, terminated, correct = flags
         everyone = self._everyone
         mask = self.batch.mask
         info: dict[str, Any] = {
             "action_mask": mask.copy() if self.copy else mask,
-            "tokens": episodes[:, TOKENS].copy(),
-            "seq_tokens": episodes[:, SEQ_TOKENS].copy(),
-            "step_cost": episodes[:, COST].copy(),
-            "slot": episodes[:, SLOT].copy(),
-            "revealed": self._texts_of(episodes[:, SHOWN], questions),
-            "finished": episodes[:, ENDED] == 1,
+            "tokens": tokens,
+            "seq_tokens": seq_tokens,
+            "step_cost": step_cost,
+            "slot": slot,
+            "revealed": self._texts[revealed],
+            "finished": finished,
         }
         for key in list(info):
             info[f"_{key}"] = everyone
         if terminated.any():
-            answers = np.where(terminated, episodes[:, ANSWER], -1)
-            gold = self.batch.tables.gold[questions]
-            info["answer"] = self._texts_of(answers, questions)
+            info["answer"] = self._texts[answer]
             info["_answer"] = terminated
-            info["correct"] = terminated & (answers >= 0) & (answers == gold)
+            info["correct"] = correct
             info["_correct"] = terminated
-            info["stop_reason"] = self._stop_reasons[np.where(terminated, episodes[:, KIND], -1)]
+            info["stop_reason"] = self._stop_reasons[stop_kind]
             info["_stop_reason"] = terminated
-        return info
+        return terminated, info
 
     def _refusal(self, i: int, action: int) -> IllegalActionError:
         if not 0 <= action < self._n_actions:
