@@ -91,39 +91,15 @@ def test_state_across_episodes_in_batch_calls_is_caught_by_the_replays(tmp_path)
         ("q.advance_many([])", "no slot is given"),
         ("q.advance_many([1 << 70])", "out of range"),
         ("q.read_many(0)", "READ_MANY(0)"),
-    ],
-)
-def test_an_illegal_batch_call_raises_in_the_controller_as_in_process(
-    tmp_path, call: str, message: str
-) -> None:
-    source = textwrap.dedent(
-        f"""
-        class Controller:
-            def __init__(self, beta=0.5):
-                self.beta = beta
-
-            def solve(self, q):
-                q.branch()
-                {call}
-        """
-    )
-    run, _ = play(tmp_path, source, store=small_store(tmp_path), orders=1)
-    assert_rejected(run, message)
-
-
-@pytest.mark.parametrize(
-    ("call", "message"),
-    [
         ("q.advance(1 << 70)", "1180591620717411303424 is out of range"),
         ("q.probe(1.5)", "'float' object cannot be interpreted as an integer"),
         ("q.prune('a')", "'str' object cannot be interpreted as an integer"),
     ],
 )
-def test_a_slot_that_does_not_fit_the_wire_raises_in_the_controller(
-    tmp_path, call: str, message: str
-) -> None:
-    """A single action sends its slot unchecked; one that does not fit an int64 is refused
-    in the worker with the batch calls' words (it used to end the process)."""
+def test_an_illegal_call_raises_in_the_controller(tmp_path, call: str, message: str) -> None:
+    """Batch calls are refused as in process; a single action sends its slot unchecked, and
+    one that does not fit an int64 is refused in the worker with the batch calls' words (it
+    used to end the process)."""
     source = textwrap.dedent(
         f"""
         class Controller:
