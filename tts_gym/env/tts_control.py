@@ -219,7 +219,7 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
                 "call reset() before step()." if self._running is None else
                 "the episode has ended; call reset()."
             )  # fmt: skip
-        outcome = self._run.act(action, self.token_penalty, self.latency_penalty)
+        outcome = self._run.act(action, self.config.token_penalty, self.config.latency_penalty)
         if outcome is None:
             raise self._refusal(action)
         reward, slot, shown, ended, cost, tokens, seq_tokens, done, answer, kind = outcome

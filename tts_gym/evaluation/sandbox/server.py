@@ -272,6 +272,7 @@ class EpisodeServer:
         row[ANSWER], row[DONE] = answer_id, 1
         tokens, seq_tokens = int(row[TOKENS]), int(row[SEQ_TOKENS])
         self._free.append(item.row)
+        self._at_row[item.row] = None  # its log and trace leave with it
         trace = None
         if item.trace is not None:
             trace = episode_record(item.trace, answer, tokens, seq_tokens)
