@@ -14,16 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from tts_gym_agents.rl.macro_core import (
-    ANSWER_ID,
-    ENDED,
-    SEQ_TOKENS_SPENT,
-    TOKENS_SPENT,
-    MacroBatch,
-)
 
 from tts_gym.control.outcomes import Orders, Outcomes
 from tts_gym.engine.rules import NO_ANSWER
+from tts_gym.env.macro_core import ANSWER_ID, ENDED, SEQ_TOKENS_SPENT, TOKENS_SPENT, MacroBatch
 from tts_gym.store import ReplayStore
 
 ChooseBatch = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]

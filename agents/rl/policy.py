@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from tts_gym_agents.rl.config import CONFIG_FILE, TrainConfig
 from tts_gym_agents.rl.evaluate import play_store
-from tts_gym_agents.rl.macro import MacroPlanner, MacroStepPolicy
 
 from tts_gym.control.errors import PolicyLoadError
 from tts_gym.control.outcomes import Orders, Outcomes
+from tts_gym.env.macro import MacroPlanner, MacroStepPolicy
 from tts_gym.store import ReplayStore
 
 MODEL_FILE = "model.zip"

@@ -37,7 +37,6 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv
 from tts_gym_agents.rl.config import TrainConfig
-from tts_gym_agents.rl.macro import Macro, MacroEnv
 from tts_gym_agents.rl.policy import SB3Policy
 from tts_gym_agents.rl.split import (
     TRAINING,
@@ -50,6 +49,7 @@ from tts_gym_agents.rl.split import (
 from tts_gym_agents.rl.vec_env import macro_vec_env
 
 from tts_gym import ENV_ID
+from tts_gym.env.macro import Macro, MacroEnv
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import numpy_orders
 from tts_gym.evaluation.score import score

@@ -13,7 +13,6 @@ import pytest
 pytest.importorskip("sb3_contrib")
 
 from tts_gym_agents.rl.config import TrainConfig  # noqa: E402
-from tts_gym_agents.rl.macro import Macro, MacroEnv  # noqa: E402
 from tts_gym_agents.rl.policy import load_sb3_policy  # noqa: E402
 from tts_gym_agents.rl.split import (  # noqa: E402
     QuestionSubset,
@@ -28,6 +27,7 @@ from tts_gym.cli import main  # noqa: E402
 from tts_gym.control import play as play_store  # noqa: E402
 from tts_gym.engine.actions import ActionKind, action_index  # noqa: E402
 from tts_gym.env import TTSControlEnv  # noqa: E402
+from tts_gym.env.macro import Macro, MacroEnv  # noqa: E402
 from tts_gym.errors import TTSGymError  # noqa: E402
 from tts_gym.evaluation.protocols import numpy_orders  # noqa: E402
 from tts_gym.store import CATALOG, load_store  # noqa: E402
