@@ -153,3 +153,19 @@ def test_frames_keep_their_size_and_the_text_renders(store):
     render.draw_text(image, "TOKENS 0123456789 é", 2, 2)
     glyphs = (image == render.TEXT).all(axis=2)
     assert glyphs[:, : render.text_width("TOKENS")].any() and glyphs.sum() > 100
+
+
+def test_the_docs_picture_is_made_by_the_example(tmp_path):
+    """docs/figures/episode.png comes from examples/render_episode.py (a synthetic store)."""
+    pytest.importorskip("matplotlib")
+    import importlib.util
+
+    from tests.support import REPO_ROOT
+
+    path = REPO_ROOT / "examples" / "render_episode.py"
+    spec = importlib.util.spec_from_file_location("render_episode", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    frame = example.main(["--out", str(tmp_path / "episode.png")])
+    assert (tmp_path / "episode.png").stat().st_size > 1000 and frame.shape[2] == 3
+    assert (REPO_ROOT / "docs" / "figures" / "episode.png").is_file()

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from sb3_contrib import MaskablePPO
@@ -12,6 +17,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.monitor import Monitor
 
 import tts_gym
+from tests.support import REPO_ROOT
 from tests.support.episodes import write_edge_stores
 from tts_gym.env import EnvArgumentError, SB3VecEnv
 
@@ -109,3 +115,49 @@ def test_maskable_ppo_trains_saves_loads_and_evaluates(stores, env_id, tmp_path)
         loaded, other, n_eval_episodes=10, return_episode_rewards=True
     )
     assert len(rewards) == 10 and all(length >= 1 for length in lengths)
+
+
+# ---- the README's SB3 path ------------------------------------------------------------------
+EXAMPLE = REPO_ROOT / "examples" / "sb3_maskable_ppo.py"
+
+
+def readme_sb3_block() -> str:
+    """The README's SB3 code block (under 'The SB3 path')."""
+    section = (REPO_ROOT / "README.md").read_text().split("### The SB3 path")[1]
+    return re.findall(r"^```python\n(.*?)^```$", section, flags=re.DOTALL | re.MULTILINE)[0]
+
+
+def test_the_readme_sb3_block_is_the_example():
+    block = readme_sb3_block()
+    assert block.count("\n") > 20 and textwrap.indent(block, "    ") in EXAMPLE.read_text()
+
+
+def run_example(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE), *args], capture_output=True, text=True, timeout=600,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def returns(output: str) -> list[float]:
+    return [float(line.split()[-3]) for line in output.splitlines() if "return on" in line]
+
+
+def test_the_example_runs_on_synthetic_stores(stores, tmp_path):
+    """Train on one store, save, load against an env on another, evaluate there: both ways."""
+    out = run_example(
+        "--train", stores[0], "--test", stores[1], "--timesteps", "512", "--episodes", "20",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert len(returns(out)) == 2 and all(np.isfinite(returns(out)))
+    assert {p.name for p in tmp_path.iterdir()} == {"ppo.zip", "ppo-sb3vecenv.zip"}
+
+
+@pytest.mark.slow
+@pytest.mark.real_stores
+def test_the_example_runs_as_written_on_the_real_stores(tmp_path):
+    """The README's command: the search stores for training, a held-out store to evaluate."""
+    out = run_example("--out", str(tmp_path))
+    assert len(returns(out)) == 2 and all(-1.0 <= r <= 1.0 for r in returns(out))

@@ -63,7 +63,9 @@ class Integer:
     optional: bool = False  # None allowed
 
     def describe(self) -> str:
-        text = f"an integer in {self.low}..{self.high:,}".replace(",", "_")
+        digits = len(str(self.high)) - 1
+        power = self.high >= 10**6 and self.high == 10**digits
+        text = f"an integer in {self.low}..{f'10**{digits}' if power else self.high}"
         return f"None or {text}" if self.optional else text
 
     def check(self, name: str, value: Any) -> int | None:

@@ -161,7 +161,9 @@ class EpisodePicture:
                 image[top : top + ch - 1, 1 : MARGIN - 1] = MAJORITY
             if episode.pruned[s]:
                 middle = top + (ch - 1) // 2
-                image[middle, left : left + self.explored[s] * cw] = STRIKE
+                image[middle : middle + max(1, ch // 5), left : left + self.explored[s] * cw] = (
+                    STRIKE
+                )
             if done and revealed is not None and revealed == gold:
                 right = self.width - MARGIN
                 image[top : top + ch - 1, right + 1 : self.width - 1] = GOLD
