@@ -88,14 +88,7 @@ def play_store(
 ) -> Outcomes:
     """The harness's `play`, batched: answers and both token counts per (question, order)."""
     started = time.process_time()
-    indices = list(range(store.n_questions) if questions is None else questions)
-    episodes: list[Pinned] = []
-    counts = []
-    for q in indices:
-        n_branches = store.questions[q].n_branches
-        question_orders = orders(q, n_branches) if callable(orders) else orders
-        episodes.extend((q, list(order)) for order in question_orders)
-        counts.append(len(question_orders))
+    indices, episodes, counts = _episodes(store, orders, questions)
     core = MacroBatch(
         [store], max(1, min(batch, len(episodes))), max_branches=max_branches, widen=widen
     )
@@ -127,13 +120,7 @@ def play_primitive_store(
     whose episode has ended answers (its autoreset's drawn episode is not counted) until the
     round's last episode ends."""
     started = time.process_time()
-    indices = list(range(store.n_questions) if questions is None else questions)
-    episodes: list[Pinned] = []
-    counts = []
-    for q in indices:
-        question_orders = orders(q, store.questions[q].n_branches) if callable(orders) else orders
-        episodes.extend((q, list(order)) for order in question_orders)
-        counts.append(len(question_orders))
+    indices, episodes, counts = _episodes(store, orders, questions)
     n = max(1, min(batch, len(episodes)))
     env = TTSControlVectorEnv(n, stores=[store], max_branches=max_branches, copy=False)
     answers: list[str | None] = []
@@ -166,6 +153,20 @@ def play_primitive_store(
         np.array(_rows(seq_tokens, counts), dtype=np.int64).reshape(shape),
         seconds=time.process_time() - started,
     )
+
+
+def _episodes(
+    store: ReplayStore, orders: Orders, questions: Sequence[int] | None
+) -> tuple[list[int], list[Pinned], list[int]]:
+    """(the questions played, every (question, order) episode, episodes per question)."""
+    indices = list(range(store.n_questions) if questions is None else questions)
+    episodes: list[Pinned] = []
+    counts = []
+    for q in indices:
+        question_orders = orders(q, store.questions[q].n_branches) if callable(orders) else orders
+        episodes.extend((q, list(order)) for order in question_orders)
+        counts.append(len(question_orders))
+    return indices, episodes, counts
 
 
 def _rows(values: list, counts: list[int]) -> list[list]:

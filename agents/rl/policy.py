@@ -25,21 +25,30 @@ from tts_gym.store import ReplayStore
 MODEL_FILE = "model.zip"
 
 
-class SB3Policy:
-    """A MaskablePPO model that picks macros; see `tts_gym_agents.rl.macro`."""
+class _Model:
+    """A loaded MaskablePPO model and the run config it was trained with."""
+
+    label = "MaskablePPO"
 
     def __init__(self, model: Any, config: TrainConfig, name: str | None = None) -> None:
         self.model = model
         self.config = config
-        self.name = name or f"MaskablePPO(g={config.token_penalty:g})"
+        self.name = name or f"{self.label}(g={config.token_penalty:g})"
         self.env_kwargs = {"max_branches": config.max_branches}
-        self._planner = MacroPlanner(config.max_branches, widen=config.widen)
-        self._stepper = MacroStepPolicy(self._planner, self._choose_one)
 
     def choose(self, obs: dict[str, np.ndarray], masks: np.ndarray) -> np.ndarray:
-        """Macros for a batch of policy observations (deterministic, masked)."""
+        """Actions for a batch of observations (deterministic, masked)."""
         actions, _ = self.model.predict(obs, action_masks=masks, deterministic=True)
         return np.asarray(actions)
+
+
+class SB3Policy(_Model):
+    """A MaskablePPO model that picks macros; see `tts_gym.env.macro`."""
+
+    def __init__(self, model: Any, config: TrainConfig, name: str | None = None) -> None:
+        super().__init__(model, config, name)
+        self._planner = MacroPlanner(config.max_branches, widen=config.widen)
+        self._stepper = MacroStepPolicy(self._planner, self._choose_one)
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
         return self._stepper.act(obs, info)
@@ -63,19 +72,10 @@ class SB3Policy:
         return int(self.choose(batch, legal[None])[0])
 
 
-class PrimitiveSB3Policy:
+class PrimitiveSB3Policy(_Model):
     """A MaskablePPO model trained on `TTSControl-v0`'s own actions."""
 
-    def __init__(self, model: Any, config: TrainConfig, name: str | None = None) -> None:
-        self.model = model
-        self.config = config
-        self.name = name or f"MaskablePPO-primitive(g={config.token_penalty:g})"
-        self.env_kwargs = {"max_branches": config.max_branches}
-
-    def choose(self, obs: dict[str, np.ndarray], masks: np.ndarray) -> np.ndarray:
-        """Actions for a batch of observations (deterministic, masked)."""
-        actions, _ = self.model.predict(obs, action_masks=masks, deterministic=True)
-        return np.asarray(actions)
+    label = "MaskablePPO-primitive"
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
         batch = {key: value[None] for key, value in obs.items()}

@@ -38,6 +38,19 @@ def masked_actions(rng: np.random.Generator, masks: np.ndarray) -> np.ndarray:
     return np.array([rng.choice(np.flatnonzero(m)) if m.any() else 0 for m in masks])
 
 
+def legal_action(rng: np.random.Generator, info: dict) -> int:
+    return int(masked_actions(rng, info["action_mask"][None])[0])
+
+
+def play_randomly(env: gym.Env, info: dict, rng: np.random.Generator, steps: int) -> dict:
+    """`steps` random legal steps (a new episode after each end); the last info."""
+    for _ in range(steps):
+        _, _, terminated, _, info = env.step(legal_action(rng, info))
+        if terminated:
+            _, info = env.reset()
+    return info
+
+
 def same(a, b) -> bool:
     """Equal observations / infos, arrays compared exactly."""
     if isinstance(a, dict):
@@ -75,7 +88,7 @@ def rollout(env: gym.Env, seed: int, steps: int = 150) -> list:
     obs, info = env.reset(seed=seed)
     record = [obs, info]
     for _ in range(steps):
-        action = int(masked_actions(rng, info["action_mask"][None])[0])
+        action = legal_action(rng, info)
         obs, reward, terminated, truncated, info = env.step(action)
         record += [action, obs, reward, terminated, truncated, info]
         if terminated:
@@ -122,14 +135,10 @@ def test_every_vectorization_mode_plays_the_same_episodes(stores, env_id):
 def test_pickled_env_continues_identically(stores, env_id):
     env = make(env_id, stores)
     rng = np.random.default_rng(0)
-    _, info = env.reset(seed=11)
-    for _ in range(3):
-        _, _, terminated, _, info = env.step(int(masked_actions(rng, info["action_mask"][None])[0]))
-        if terminated:
-            _, info = env.reset()
+    info = play_randomly(env, env.reset(seed=11)[1], rng, 3)
     clone = pickle.loads(pickle.dumps(env))
     for _ in range(60):
-        action = int(masked_actions(rng, info["action_mask"][None])[0])
+        action = legal_action(rng, info)
         first, second = env.step(action), clone.step(action)
         assert all(same(a, b) for a, b in zip(first, second, strict=True))
         info = first[-1]
@@ -184,7 +193,7 @@ def test_masks_pass_through_wrappers(stores, env_id):
     for _ in range(50):
         masks = get_action_masks(env)
         assert masks.dtype == bool and np.array_equal(masks, info["action_mask"].astype(bool))
-        _, _, terminated, _, info = env.step(int(masked_actions(rng, masks[None])[0]))
+        _, _, terminated, _, info = env.step(legal_action(rng, info))
         if terminated:
             _, info = env.reset()
 
@@ -205,12 +214,7 @@ def test_render_modes(stores, env_id):
     env = gym.wrappers.RenderCollection(
         make(env_id, stores, render_mode="rgb_array"), reset_clean=False
     )
-    rng = np.random.default_rng(0)
-    _, info = env.reset(seed=0)
-    for _ in range(40):
-        _, _, terminated, _, info = env.step(int(masked_actions(rng, info["action_mask"][None])[0]))
-        if terminated:
-            _, info = env.reset()
+    play_randomly(env, env.reset(seed=0)[1], np.random.default_rng(0), 40)
     frames = env.render()
     assert len(frames) >= 40 and len({f.shape for f in frames}) == 1
     assert frames[0].dtype == np.uint8 and frames[0].shape[2] == 3

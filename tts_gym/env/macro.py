@@ -269,11 +269,11 @@ class MacroEnv(gym.Wrapper):
 
 class TTSControlMacroEnv(MacroEnv):
     """`TTSControlMacro-v0`: `MacroEnv(TTSControlEnv(**arguments), widen)`, built from the
-        env's keyword arguments (see `MacroEnv` for spaces, reward and info).
+    env's keyword arguments (see `MacroEnv` for spaces, reward and info).
 
-        Args: `widen` (branches a WIDEN opens; an integer in 1..64, default 4) and the keyword
-        arguments of `TTSControl-v0` (`reveal_on_continue` must stay True):
-    {args}
+    Args: `widen` (branches a WIDEN opens; an integer in 1..64, default 4) and the keyword
+    arguments of `TTSControl-v0` (`reveal_on_continue` must stay True):
+        {args}
     """
 
     metadata = TTSControlEnv.metadata
@@ -282,7 +282,7 @@ class TTSControlMacroEnv(MacroEnv):
         super().__init__(TTSControlEnv(**arguments), widen)
 
 
-TTSControlMacroEnv.__doc__ = TTSControlMacroEnv.__doc__.replace("{args}", args_section())
+TTSControlMacroEnv.__doc__ = TTSControlMacroEnv.__doc__.replace("        {args}", args_section())
 document(
     TTSControlMacroEnv.__init__,
     [inspect.Parameter("widen", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=4)],

@@ -20,10 +20,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 
 from tts_gym.env.arguments import EnvArgumentError
-from tts_gym.env.macro_vector import TTSControlMacroVectorEnv
-from tts_gym.env.vector import TTSControlVectorEnv
-
-CompiledVectorEnv = TTSControlVectorEnv | TTSControlMacroVectorEnv
+from tts_gym.env.vector import CompiledVectorEnv
 
 
 class SB3VecEnv(VecEnv):
@@ -58,7 +55,7 @@ class SB3VecEnv(VecEnv):
             )
         elif arguments:
             raise EnvArgumentError("SB3VecEnv takes env arguments with an env id only.")
-        if not isinstance(env, (TTSControlVectorEnv, TTSControlMacroVectorEnv)):
+        if not isinstance(env, CompiledVectorEnv):
             raise EnvArgumentError(
                 "SB3VecEnv runs TTSControl-v0 or TTSControlMacro-v0 (their compiled vector "
                 f"envs), got {type(env).__name__}."

@@ -70,65 +70,65 @@ sequential tokens, done, answer id, kind)."""
 
 class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
     """Replay cached reasoning branches; reward = correct - token_penalty * tokens / 1e6 -
-        latency_penalty * seq_tokens / 1e6.
+    latency_penalty * seq_tokens / 1e6.
 
-        Action space: `Discrete(3 + 4 * max_branches + 13)`: ANSWER (the majority of the revealed
-        answers of unpruned branches, ties to the lowest slot), BRANCH (open the next branch of
-        the episode's order and advance it one interval), READ (open the next branch and read it
-        whole), then per slot i: CONTINUE(i), PROBE(i), PRUNE(i), SUBMIT(i) (answer with slot i's
-        last revealed answer); then the batch actions, each one wave (LATENCY.md): ADVANCE_ALL
-        (CONTINUE every alive slot once), OPEN_MANY(k) (BRANCH k times) and READ_MANY(k) (READ k
-        times) for k in `BATCH_WIDTHS` = (2, 4, 8, 16, 32, 64). `tts_gym.encode_action` /
-        `decode_action` convert. The space is static: legality is `tts_gym.engine.rules`, given
-        as `info["action_mask"]` (int8) and `action_masks()` (bool, what MaskablePPO reads; through
-        `gym.make`'s wrappers: `sb3_contrib.common.maskable.utils.get_action_masks(env)`). A legal
-        random action is `action_space.sample(mask=info["action_mask"])`. A masked action does
-        nothing with `illegal_actions="ignore"` (the default: reward 0, the same observation,
-        `info["illegal"] = True`) and raises `IllegalActionError` (a `ValueError`) saying why with
-        `"raise"`; an action outside the space raises `IllegalActionError`, one that is not an
-        integer `TypeError`.
+    Action space: `Discrete(3 + 4 * max_branches + 13)`: ANSWER (the majority of the revealed
+    answers of unpruned branches, ties to the lowest slot), BRANCH (open the next branch of
+    the episode's order and advance it one interval), READ (open the next branch and read it
+    whole), then per slot i: CONTINUE(i), PROBE(i), PRUNE(i), SUBMIT(i) (answer with slot i's
+    last revealed answer); then the batch actions, each one wave (LATENCY.md): ADVANCE_ALL
+    (CONTINUE every alive slot once), OPEN_MANY(k) (BRANCH k times) and READ_MANY(k) (READ k
+    times) for k in `BATCH_WIDTHS` = (2, 4, 8, 16, 32, 64). `tts_gym.encode_action` /
+    `decode_action` convert. The space is static: legality is `tts_gym.engine.rules`, given
+    as `info["action_mask"]` (int8) and `action_masks()` (bool, what MaskablePPO reads; through
+    `gym.make`'s wrappers: `sb3_contrib.common.maskable.utils.get_action_masks(env)`). A legal
+    random action is `action_space.sample(mask=info["action_mask"])`. A masked action does
+    nothing with `illegal_actions="ignore"` (the default: reward 0, the same observation,
+    `info["illegal"] = True`) and raises `IllegalActionError` (a `ValueError`) saying why with
+    `"raise"`; an action outside the space raises `IllegalActionError`, one that is not an
+    integer `TypeError`.
 
-        Observation: `Dict` (float32) of
-        - `slots` `[max_branches, 13]` in [0, 10]: per slot the `SLOT_FEATURES` (scaled features
-          clipped at 10);
-        - `globals` `[10]` in [0, 10]: the `GLOBAL_FEATURES`;
-        - `answer_id` `[max_branches]` in [-1, max_branches - 1]: per slot its last revealed
-          answer as a rank among the distinct answers the slots show, in order of first reveal
-          (equal ids: equal answers; -1: none revealed). Answer strings and the gold answer never
-          enter it.
-        The bounds depend on `max_branches` alone, so every store gives the same space (a model
-        trained on some stores loads against an env on others). A batch action's results all
-        enter the observation of its step, none before (answers first revealed together are
-        numbered in slot order).
+    Observation: `Dict` (float32) of
+    - `slots` `[max_branches, 13]` in [0, 10]: per slot the `SLOT_FEATURES` (scaled features
+      clipped at 10);
+    - `globals` `[10]` in [0, 10]: the `GLOBAL_FEATURES`;
+    - `answer_id` `[max_branches]` in [-1, max_branches - 1]: per slot its last revealed
+      answer as a rank among the distinct answers the slots show, in order of first reveal
+      (equal ids: equal answers; -1: none revealed). Answer strings and the gold answer never
+      enter it.
+    The bounds depend on `max_branches` alone, so every store gives the same space (a model
+    trained on some stores loads against an env on others). A batch action's results all
+    enter the observation of its step, none before (answers first revealed together are
+    numbered in slot order).
 
-        Reward: each action's token cost times `-token_penalty / 1e6` and the sequential tokens
-        it added times `-latency_penalty / 1e6` (a single action's wave lasts its cost; a batch
-        action's, the largest number of tokens one branch generated in it, or with
-        `max_parallel` the sum over its sub-waves; a branch's write-up after its last probe runs
-        on past its wave, see docs/env.md), plus 1 on the last step when the answer is correct,
-        so an episode's return is `correct - token_penalty * tokens / 1e6 - latency_penalty *
-        seq_tokens / 1e6`.
+    Reward: each action's token cost times `-token_penalty / 1e6` and the sequential tokens
+    it added times `-latency_penalty / 1e6` (a single action's wave lasts its cost; a batch
+    action's, the largest number of tokens one branch generated in it, or with
+    `max_parallel` the sum over its sub-waves; a branch's write-up after its last probe runs
+    on past its wave, see docs/env.md), plus 1 on the last step when the answer is correct,
+    so an episode's return is `correct - token_penalty * tokens / 1e6 - latency_penalty *
+    seq_tokens / 1e6`.
 
-        Episode end: ANSWER or SUBMIT terminates; nothing truncates. `info` has `action_mask`,
-        `tokens`, `seq_tokens`, `step_cost`, `slot` (-1 for ANSWER and the batch actions),
-        `revealed` (the answer string this action revealed, for tracing; None for a batch
-        action), `finished` (it finished a branch), and `illegal` on a step that ignored a masked
-        action; at the end also `answer`, `correct`, `is_success` (= `correct`, the key SB3's
-        callbacks and loggers read) and `stop_reason` (`"answer"` or `"submit"`).
+    Episode end: ANSWER or SUBMIT terminates; nothing truncates. `info` has `action_mask`,
+    `tokens`, `seq_tokens`, `step_cost`, `slot` (-1 for ANSWER and the batch actions),
+    `revealed` (the answer string this action revealed, for tracing; None for a batch
+    action), `finished` (it finished a branch), and `illegal` on a step that ignored a masked
+    action; at the end also `answer`, `correct`, `is_success` (= `correct`, the key SB3's
+    callbacks and loggers read) and `stop_reason` (`"answer"` or `"submit"`).
 
-        Starting state: `reset(seed=...)` (None or an integer >= 0) draws a question uniformly
-        over all questions of the stores with `np_random.integers`, then a branch order with
-        `np_random.permutation`; `reset(options={"store": index_or_name, "question": q, "order":
-        [branches]})` pins them (`store` defaults to 0, `order` to a drawn permutation; an order
-        may list a subset; other keys are refused).
+    Starting state: `reset(seed=...)` (None or an integer >= 0) draws a question uniformly
+    over all questions of the stores with `np_random.integers`, then a branch order with
+    `np_random.permutation`; `reset(options={"store": index_or_name, "question": q, "order":
+    [branches]})` pins them (`store` defaults to 0, `order` to a drawn permutation; an order
+    may list a subset; other keys are refused).
 
-        Rendering: `"ansi"` gives text; `"rgb_array"` a picture of the episode (one row per slot,
-        one cell per interval coloured by the answer revealed there; `tts_gym.env.render`), at
-        every step; `"human"` shows that picture in a window (matplotlib; where no window can
+    Rendering: `"ansi"` gives text; `"rgb_array"` a picture of the episode (one row per slot,
+    one cell per interval coloured by the answer revealed there; `tts_gym.env.render`), at
+    every step; `"human"` shows that picture in a window (matplotlib; where no window can
     open, a warning says why and nothing is shown).
 
-        Args (all keyword; `tts_gym.env.arguments.EnvConfig` declares them):
-    {args}
+    Args (all keyword; `tts_gym.env.arguments.EnvConfig` declares them):
+        {args}
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
@@ -312,7 +312,7 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
         return IllegalActionError(f"{action_name(kind, slot)} is masked: {reason}.")
 
 
-TTSControlEnv.__doc__ = TTSControlEnv.__doc__.replace("{args}", args_section())
+TTSControlEnv.__doc__ = TTSControlEnv.__doc__.replace("        {args}", args_section())
 document(TTSControlEnv.__init__)
 
 

@@ -92,80 +92,170 @@ def pinned_episodes(
     return global_questions, pinned
 
 
-class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
-    """`num_envs` episodes of `TTSControl-v0` as one Gymnasium vector env (compiled core).
-
-        Spaces: `single_action_space` / `single_observation_space` are `TTSControl-v0`'s;
-        `action_space` is `MultiDiscrete([n_actions(max_branches)] * num_envs)` and
-        `observation_space` the batched `Dict` (`slots` `[N, max_branches, 13]`, `globals`
-        `[N, 10]`, `answer_id` `[N, max_branches]`), static as the single env's: legal random
-        actions are `action_space.sample(mask=tuple(info["action_mask"]))`.
-
-        Step: `actions` is an integer array of shape `[N]` in the action space (else `TypeError`
-        or `IllegalActionError`). A masked action does nothing in its sub-env with
-        `illegal_actions="ignore"` (reward 0, `info["illegal"]` set for it) while the others
-        step; with `"raise"` it raises `IllegalActionError` naming the sub-env and the reason,
-        and then no sub-env moves. Rewards, terminations and observations are `TTSControl-v0`'s
-        per sub-env; `truncated` is always False.
-
-        Autoreset: Gymnasium's next-step mode (`metadata["autoreset_mode"]`): the step that ends
-        a sub-env's episode returns its final observation, reward and info (with `answer`,
-        `correct`, `is_success`, `tokens`, `stop_reason`); on the next `step` that sub-env starts
-        a new episode (drawn), ignores its action and returns reward 0 with the first
-        observation and info. (`SB3VecEnv` restarts ended episodes at once instead, as SB3
-        expects.)
-
-        Info: the single env's keys as arrays over sub-envs, each with its `_key` mask
-        (Gymnasium's vector convention, as `SyncVectorEnv` builds it): `action_mask` `[N, A]`
-        int8, `tokens`, `seq_tokens`, `step_cost`, `slot`, `revealed` (object array of strings /
-        None), `finished`; `illegal` when some sub-env ignored its action; when some sub-env
-        ended, `answer`, `correct`, `is_success` and `stop_reason` too, masked to those
-        sub-envs. `action_masks()` gives the mask as `[N, A]` bool (also through
-        `get_wrapper_attr`, which `sb3_contrib`'s `get_action_masks` calls).
-
-        Seeding, as `SyncVectorEnv` over single envs: `reset(seed=s)` gives sub-env i its own
-        `np_random` seeded with s + i (a list of N seeds seeds them one by one; None the first
-        time, fresh entropy), and each sub-env draws its questions and branch orders from it as
-        `TTSControl-v0` does (`integers`, then `permutation`), autoresets included. So the same
-        seed and the same actions give the same episodes here, in `sync` mode and in N single
-        envs reset with seeds s, s + 1, ...
-
-        Pinning: `reset(options={"store": [...], "question": [...], "order": [[...], ...]})`, one
-        entry per sub-env (a store index or name, a question index, a list of branch indices;
-        `None` entries are drawn; `store` defaults to 0). Pins hold for the episodes this reset
-        starts; autoresets draw (from `draw_from`'s questions when it was called).
-
-        Args: `num_envs` (an integer >= 1, with `num_envs * max_branches` at most 4,194,304),
-        `copy` (True: return fresh arrays; False: return the env's own observation and mask
-        buffers, overwritten by the next step, which saves a copy of `N * max_branches * 13`
-        floats per step), and the keyword arguments of `TTSControl-v0` (`render_mode` None,
-        `engine` "compiled"):
-    {args}
-    """
+class CompiledVectorEnv(VectorEnv, ConfiguredEnv):
+    """What the compiled vector envs share: their arguments' checks, `SyncVectorEnv`'s
+    seeding, the Gymnasium `step` built on the steps `SB3VecEnv` calls (`step_arrays`,
+    `observation`, `rewards`, `terminated`, `finals`, `restart_ended`) and the mask hooks."""
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    copy = True
 
-    def __init__(self, num_envs: int = 1, *, copy: bool = True, **arguments: Any) -> None:
-        config = EnvConfig.checked(arguments, "TTSControlVectorEnv")
-        if not is_integer(num_envs) or not 1 <= num_envs <= MAX_SLOTS // config.max_branches:
+    def _configure(self, num_envs: Any, arguments: dict[str, Any]) -> EnvConfig:
+        """Check and keep the arguments (one sentence for what is wrong), load the stores."""
+        where = type(self).__name__
+        config = EnvConfig.checked(arguments, where)
+        most = MAX_SLOTS // config.max_branches
+        if not is_integer(num_envs) or not 1 <= num_envs <= most:
             raise EnvArgumentError(
-                f"num_envs must be an integer in 1..{MAX_SLOTS // config.max_branches} "
-                f"(num_envs x max_branches at most {MAX_SLOTS:,}), got {num_envs!r}."
+                f"num_envs must be an integer in 1..{most} (num_envs x max_branches at most "
+                f"{MAX_SLOTS:,}), got {num_envs!r}."
             )
         if config.engine != "compiled":
             raise EnvArgumentError(
-                f"the vector env runs the compiled core (engine='compiled'), got "
-                f"{config.engine!r}; for the Python reference use vectorization_mode='sync'."
+                f"{where} runs the compiled core (engine='compiled'), got {config.engine!r}; "
+                "for the Python reference use vectorization_mode='sync'."
             )
         if config.render_mode is not None:
             raise EnvArgumentError(
-                f"the vector env does not render, got render_mode={config.render_mode!r}."
+                f"{where} does not render, got render_mode={config.render_mode!r}."
             )
         self.config = config
         self.num_envs = int(num_envs)
-        self.copy = bool(copy)
         self.render_mode = None
         self.stores: tuple[ReplayStore, ...] = load_env_stores(config)
+        self._strict = config.illegal_actions == "raise"
+        self._everyone = np.ones(self.num_envs, dtype=bool)  # the `_key` mask of shared keys
+        self._everyone.flags.writeable = False
+        self._started = False
+        return config
+
+    def _spaces(self, observation: spaces.Space, action: spaces.Space) -> None:
+        self.single_observation_space, self.single_action_space = observation, action
+        self.observation_space = batch_space(observation, self.num_envs)
+        self.action_space = batch_space(action, self.num_envs)
+
+    def _reseed(self, seed: Any) -> None:
+        """Seed each sub-env's `np_random` as `SyncVectorEnv` does (None after the first
+        reset: the streams go on)."""
+        if seed is not None or not self._started:
+            generators = sub_env_generators(seed, self.num_envs)
+            VectorEnv.reset(self, seed=seed if is_integer(seed) else None)
+            self._use_generators(generators)
+
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start a new episode in every sub-env (see the class docstring: seeding, pinning)."""
+        self._reseed(seed)
+        questions, orders = pinned_episodes(
+            self.stores, self.tables, checked_options(options, OPTION_KEYS), self.num_envs
+        )
+        self._start(questions, orders)
+        self._started = True
+        return self.observation(self.copy), self._info()[1]
+
+    def step(
+        self, actions: Any
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        self.step_arrays(actions)
+        terminated, info = self._info()
+        return (
+            self.observation(self.copy),
+            self.rewards().copy(),
+            terminated,
+            np.zeros(self.num_envs, dtype=bool),
+            info,
+        )
+
+    def get_wrapper_attr(self, name: str) -> Any:
+        """An attribute of this env (it wraps nothing): sb3-contrib's `get_action_masks`
+        reads `action_masks` this way."""
+        return getattr(self, name)
+
+    def _check_started(self) -> None:
+        if not self._started:
+            raise RuntimeError("call reset() before step().")
+
+    # each compiled vector env defines these
+    tables: StoreTables
+
+    def _use_generators(self, generators: Sequence[np.random.Generator]) -> None:
+        raise NotImplementedError
+
+    def _start(self, questions: np.ndarray, orders: list[np.ndarray | None]) -> None:
+        """Start every sub-env: on `questions[i]` (-1: drawn) under `orders[i]` (None: drawn)."""
+        raise NotImplementedError
+
+    def _info(self) -> tuple[np.ndarray, dict[str, Any]]:
+        raise NotImplementedError
+
+    def step_arrays(self, actions: Any) -> None:
+        raise NotImplementedError
+
+    def observation(self, copy: bool = True) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def rewards(self) -> np.ndarray:
+        raise NotImplementedError
+
+
+class TTSControlVectorEnv(CompiledVectorEnv):
+    """`num_envs` episodes of `TTSControl-v0` as one Gymnasium vector env (compiled core).
+
+    Spaces: `single_action_space` / `single_observation_space` are `TTSControl-v0`'s;
+    `action_space` is `MultiDiscrete([n_actions(max_branches)] * num_envs)` and
+    `observation_space` the batched `Dict` (`slots` `[N, max_branches, 13]`, `globals`
+    `[N, 10]`, `answer_id` `[N, max_branches]`), static as the single env's: legal random
+    actions are `action_space.sample(mask=tuple(info["action_mask"]))`.
+
+    Step: `actions` is an integer array of shape `[N]` in the action space (else `TypeError`
+    or `IllegalActionError`). A masked action does nothing in its sub-env with
+    `illegal_actions="ignore"` (reward 0, `info["illegal"]` set for it) while the others
+    step; with `"raise"` it raises `IllegalActionError` naming the sub-env and the reason,
+    and then no sub-env moves. Rewards, terminations and observations are `TTSControl-v0`'s
+    per sub-env; `truncated` is always False.
+
+    Autoreset: Gymnasium's next-step mode (`metadata["autoreset_mode"]`): the step that ends
+    a sub-env's episode returns its final observation, reward and info (with `answer`,
+    `correct`, `is_success`, `tokens`, `stop_reason`); on the next `step` that sub-env starts
+    a new episode (drawn), ignores its action and returns reward 0 with the first
+    observation and info. (`SB3VecEnv` restarts ended episodes at once instead, as SB3
+    expects.)
+
+    Info: the single env's keys as arrays over sub-envs, each with its `_key` mask
+    (Gymnasium's vector convention, as `SyncVectorEnv` builds it): `action_mask` `[N, A]`
+    int8, `tokens`, `seq_tokens`, `step_cost`, `slot`, `revealed` (object array of strings /
+    None), `finished`; `illegal` when some sub-env ignored its action; when some sub-env
+    ended, `answer`, `correct`, `is_success` and `stop_reason` too, masked to those
+    sub-envs. `action_masks()` gives the mask as `[N, A]` bool (also through
+    `get_wrapper_attr`, which `sb3_contrib`'s `get_action_masks` calls).
+
+    Seeding, as `SyncVectorEnv` over single envs: `reset(seed=s)` gives sub-env i its own
+    `np_random` seeded with s + i (a list of N seeds seeds them one by one; None the first
+    time, fresh entropy), and each sub-env draws its questions and branch orders from it as
+    `TTSControl-v0` does (`integers`, then `permutation`), autoresets included. So the same
+    seed and the same actions give the same episodes here, in `sync` mode and in N single
+    envs reset with seeds s, s + 1, ...
+
+    Pinning: `reset(options={"store": [...], "question": [...], "order": [[...], ...]})`, one
+    entry per sub-env (a store index or name, a question index, a list of branch indices;
+    `None` entries are drawn; `store` defaults to 0). Pins hold for the episodes this reset
+    starts; autoresets draw (from `draw_from`'s questions when it was called).
+
+    Args: `num_envs` (an integer >= 1, with `num_envs * max_branches` at most 4,194,304),
+    `copy` (True: return fresh arrays; False: return the env's own observation and mask
+    buffers, overwritten by the next step, which saves a copy of `N * max_branches * 13`
+    floats per step), and the keyword arguments of `TTSControl-v0` (`render_mode` None,
+    `engine` "compiled"):
+        {args}
+    """
+
+    def __init__(self, num_envs: int = 1, *, copy: bool = True, **arguments: Any) -> None:
+        config = self._configure(num_envs, arguments)
+        self.copy = bool(copy)
         self.batch = BatchEpisodes(
             self.stores,
             self.num_envs,
@@ -176,12 +266,9 @@ class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
             max_parallel=config.max_parallel,
         )
         self.envs = CompiledEnvs(self.batch)
-        self._strict = config.illegal_actions == "raise"
-        self.single_observation_space = observation_space(config.max_branches)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.tables = self.batch.tables
         self._n_actions = n_actions(config.max_branches)
-        self.single_action_space = spaces.Discrete(self._n_actions)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._spaces(observation_space(config.max_branches), spaces.Discrete(self._n_actions))
         # answer strings of every question, flat, for the infos; the last entry is None
         answers = [a for q in self.batch.questions for a in q.answers]
         self._texts = np.array([*answers, None], dtype=object)
@@ -191,56 +278,11 @@ class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
         self._stop_reasons = np.array(  # by kind; the last entry (-1) is None
             [*(STOP_REASONS.get(kind) for kind in ActionKind), None], dtype=object
         )
-        self._everyone = np.ones(self.num_envs, dtype=bool)  # the `_key` mask of shared keys
-        self._everyone.flags.writeable = False
-        self._started = False
 
     # ---- Gymnasium API -------------------------------------------------------------------
-    def reset(
-        self,
-        *,
-        seed: int | Sequence[int] | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Start a new episode in every sub-env (see the class docstring: seeding, pinning)."""
-        if seed is not None or not self._started:
-            generators = sub_env_generators(seed, self.num_envs)
-            super().reset(seed=seed if is_integer(seed) else None)
-            self.envs.use_generators(generators)
-        questions, orders = pinned_episodes(
-            self.stores, self.batch.tables, checked_options(options, OPTION_KEYS), self.num_envs
-        )
-        self.envs.questions[:] = questions
-        self.envs.lengths[:] = 0
-        for i, order in enumerate(orders):
-            if order is not None:
-                self.batch.order[i, : len(order)] = order
-                self.envs.lengths[i] = len(order)
-        self.envs.reset()
-        self._started = True
-        return self._observation(), self._info()[1]
-
-    def step(
-        self, actions: Any
-    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        self.step_arrays(actions)
-        terminated, info = self._info()
-        return (
-            self._observation(),
-            self.envs.rewards.copy(),
-            terminated,
-            np.zeros(self.num_envs, dtype=bool),
-            info,
-        )
-
     def action_masks(self) -> np.ndarray:
         """Legal actions of every sub-env, `[N, A]` bool (what MaskablePPO asks for)."""
         return self.batch.mask.astype(bool)
-
-    def get_wrapper_attr(self, name: str) -> Any:
-        """An attribute of this env (it wraps nothing): sb3-contrib's `get_action_masks`
-        reads `action_masks` this way."""
-        return getattr(self, name)
 
     def episode(self, i: int) -> EpisodeView:
         """Sub-env i's episode, read live in `Episode`'s vocabulary (for tracing and tests)."""
@@ -257,8 +299,7 @@ class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
         """Step every sub-env (checks, one compiled call, the refusal); rewards and state
         are then in `envs.rewards` and `batch.episodes`."""
         actions = checked_actions(actions, self.num_envs, self._n_actions)
-        if not self._started:
-            raise RuntimeError("call reset() before step().")
+        self._check_started()
         self.envs.actions[:] = actions
         refused = self.envs.step(self.token_penalty, self.latency_penalty, self._strict)
         if refused >= 0:
@@ -309,8 +350,17 @@ class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
         self.envs.restart_ended()
 
     # ---- helpers -------------------------------------------------------------------------
-    def _observation(self) -> dict[str, np.ndarray]:
-        return self.observation(self.copy)
+    def _use_generators(self, generators: Sequence[np.random.Generator]) -> None:
+        self.envs.use_generators(generators)
+
+    def _start(self, questions: np.ndarray, orders: list[np.ndarray | None]) -> None:
+        self.envs.questions[:] = questions
+        self.envs.lengths[:] = 0
+        for i, order in enumerate(orders):
+            if order is not None:
+                self.batch.order[i, : len(order)] = order
+                self.envs.lengths[i] = len(order)
+        self.envs.reset()
 
     def _columns(self) -> tuple[np.ndarray, np.ndarray]:
         """`info_columns` of every sub-env: (numbers [7, N], flags [3, N])."""
@@ -358,7 +408,7 @@ class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
         return IllegalActionError(f"sub-env {i}: {action_name(kind, slot)} is masked: {reason}.")
 
 
-TTSControlVectorEnv.__doc__ = TTSControlVectorEnv.__doc__.replace("{args}", args_section())
+TTSControlVectorEnv.__doc__ = TTSControlVectorEnv.__doc__.replace("        {args}", args_section())
 document(
     TTSControlVectorEnv.__init__,
     [
