@@ -1,8 +1,9 @@
 """PPO with action masking on TTSControl-v0, in one readable file (CleanRL style).
 
 What `tts-gym train` does with Stable-Baselines3's MaskablePPO, written out: the same env
-(TTSControl-v0 seen through the macro actions of `tts_gym_agents.rl.macro`), the same reward,
-and the PPO loop in plain torch, with illegal actions masked out of the policy's distribution.
+(`TTSControlMacro-v0`: TTSControl-v0 seen through the macro actions of `tts_gym.env.macro`),
+the same reward, and the PPO loop in plain torch, with illegal actions masked out of the
+policy's distribution (`info["action_mask"]`).
 
     python examples/train_ppo.py --stores search --total-timesteps 200000
     python examples/train_ppo.py --stores path/to/store.json --total-timesteps 4096
@@ -19,10 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical
-from tts_gym_agents.rl.macro import Macro, MacroEnv
-from tts_gym_agents.rl.split import check_training_stores
 
-from tts_gym import ENV_ID
+from tts_gym import MACRO_ENV_ID
+from tts_gym.env import Macro
+from tts_gym.store import identify_stores
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,10 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def make_env(stores: list[str], token_penalty: float, max_branches: int):
     def thunk() -> gym.Env:
-        env = gym.make(
-            ENV_ID, stores=stores, token_penalty=token_penalty, max_branches=max_branches
+        env = gym.make(  # Discrete(4) macros, their mask in info["action_mask"]
+            MACRO_ENV_ID, stores=stores, token_penalty=token_penalty, max_branches=max_branches
         )
-        env = MacroEnv(env)  # Discrete(4) macros + action_masks()
         env = gym.wrappers.FlattenObservation(env)  # the Dict observation as one vector
         return gym.wrappers.RecordEpisodeStatistics(env)
 
@@ -89,7 +89,8 @@ class Agent(nn.Module):
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
-    stores = check_training_stores(args.stores)  # held-out stores are refused
+    # held-out stores are refused (by name and by content) before any is read
+    stores = [ref.spec for ref in identify_stores(args.stores, refuse_held_out="training")]
     batch_size = args.num_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
     num_iterations = max(1, args.total_timesteps // batch_size)
@@ -120,8 +121,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     first_returns: list[float] = []
 
     start_time = time.time()
-    next_obs = torch.tensor(envs.reset(seed=args.seed)[0])
-    next_mask = torch.tensor(np.stack(envs.call("action_masks")))
+    raw_obs, infos = envs.reset(seed=args.seed)
+    next_obs = torch.tensor(raw_obs)
+    next_mask = torch.tensor(infos["action_mask"].astype(bool))
     next_done = torch.zeros(args.num_envs)
     for iteration in range(1, num_iterations + 1):
         frac = 1.0 - (iteration - 1.0) / num_iterations  # linear learning-rate annealing
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             rewards[step] = torch.tensor(reward, dtype=torch.float32)
             next_obs = torch.tensor(raw_obs)
             next_done = torch.tensor(np.logical_or(terminated, truncated), dtype=torch.float32)
-            next_mask = torch.tensor(np.stack(envs.call("action_masks")))
+            next_mask = torch.tensor(infos["action_mask"].astype(bool))
             if "final_info" in infos:  # envs whose episode ended (and were reset) this step
                 final = infos["final_info"]
                 for episode_return in final["episode"]["r"][final["_episode"]]:

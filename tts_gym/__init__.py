@@ -20,15 +20,23 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 ENV_ID = "TTSControl-v0"
-if ENV_ID not in registry:
-    register(
-        id=ENV_ID,
-        entry_point="tts_gym.env:TTSControlEnv",
-        vector_entry_point="tts_gym.env.vector:TTSControlVectorEnv",
-    )
+MACRO_ENV_ID = "TTSControlMacro-v0"
+ENV_IDS = {
+    ENV_ID: ("tts_gym.env:TTSControlEnv", "tts_gym.env.vector:TTSControlVectorEnv"),
+    MACRO_ENV_ID: (
+        "tts_gym.env.macro:TTSControlMacroEnv",
+        "tts_gym.env.macro_vector:TTSControlMacroVectorEnv",
+    ),
+}
+"""Every env this package registers: id -> (entry point, vector entry point)."""
+for _id, (_entry, _vector) in ENV_IDS.items():
+    if _id not in registry:
+        register(id=_id, entry_point=_entry, vector_entry_point=_vector)
 
 __all__ = [
     "ENV_ID",
+    "ENV_IDS",
+    "MACRO_ENV_ID",
     "ActionKind",
     "TTSControlEnv",
     "TTSControlVectorEnv",

@@ -12,14 +12,14 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from tts_gym_agents.rl.config import ALGOS, VEC_ENVS, TrainConfig
+from tts_gym_agents.rl.config import ACTIONS, ALGOS, VEC_ENVS, TrainConfig
 
 from tts_gym.cli.options import add_quiet, add_stores, default_of, show_progress
 from tts_gym.errors import TTSGymError
 
 DEFAULT_ROOT = Path("runs/train")
 _DEFAULTS_FROM_CONFIG = (
-    "token_penalty", "timesteps", "seed", "n_envs", "max_branches", "vec_env",
+    "token_penalty", "timesteps", "seed", "n_envs", "max_branches", "vec_env", "actions",
 )  # fmt: skip
 
 
@@ -47,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ):
         default = default_of(TrainConfig, flag[2:].replace("-", "_"))
         parser.add_argument(flag, type=kind, metavar=meta, help=f"{what} (default: {default})")
+    parser.add_argument(
+        "--actions",
+        choices=ACTIONS,
+        help="macro: TTSControlMacro-v0's four macros; primitive: TTSControl-v0's own actions, "
+        f"on tts_gym.env.SB3VecEnv (default: {default_of(TrainConfig, 'actions')})",
+    )
     parser.add_argument(
         "--vec-env",
         choices=VEC_ENVS,

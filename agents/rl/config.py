@@ -15,6 +15,7 @@ from tts_gym.errors import TTSGymError
 from tts_gym.store.files import from_json, read_json, write_json
 
 ALGOS = ("maskable-ppo",)
+ACTIONS = ("macro", "primitive")
 VEC_ENVS = ("core", "subproc")
 CONFIG_FILE = "config.json"
 
@@ -27,7 +28,8 @@ class TrainConfig:
     timesteps: int = 600_000  # macro decisions, summed over the envs
     seed: int = 0
     n_envs: int = 8
-    vec_env: str = "core"  # core: MacroVecEnv (one process, macros compiled); subproc: MacroEnv's
+    actions: str = "macro"  # macro: TTSControlMacro-v0's four macros; primitive: TTSControl-v0's
+    vec_env: str = "core"  # core: compiled, in one process; subproc: MacroEnv's in workers
     max_branches: int = 64
     widen: int = 4  # branches one WIDEN macro opens
     valid_fraction: float = 0.2  # share of each training store's questions kept for validation
@@ -52,6 +54,10 @@ class TrainConfig:
             raise TTSGymError(
                 f"unknown vec env '{self.vec_env}'; use one of {', '.join(VEC_ENVS)}."
             )
+        if self.actions not in ACTIONS:
+            raise TTSGymError(f"unknown actions '{self.actions}'; use one of {', '.join(ACTIONS)}.")
+        if self.actions == "primitive" and self.vec_env != "core":
+            raise TTSGymError("primitive actions train on the compiled envs (--vec-env core).")
         for name in ("timesteps", "n_envs", "max_branches", "widen", "n_steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise TTSGymError(f"{name.replace('_', '-')} must be at least 1.")
@@ -79,12 +85,13 @@ class TrainConfig:
 
     def command(self, out: str | Path) -> str:
         """The `tts-gym train` command line that reproduces this run."""
+        actions = [] if self.actions == "macro" else ["--actions", self.actions]
         return shlex.join(
             [
                 "tts-gym", "train", "--algo", self.algo, "--stores", *self.stores,
                 "--token-penalty", f"{self.token_penalty:g}", "--timesteps", str(self.timesteps),
                 "--seed", str(self.seed), "--n-envs", str(self.n_envs),
                 "--max-branches", str(self.max_branches), "--vec-env", self.vec_env,
-                "--out", str(out),
+                *actions, "--out", str(out),
             ]
         )  # fmt: skip

@@ -14,16 +14,12 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from tts_gym_agents.rl.macro_core import (
-    ANSWER_ID,
-    ENDED,
-    SEQ_TOKENS_SPENT,
-    TOKENS_SPENT,
-    MacroBatch,
-)
 
 from tts_gym.control.outcomes import Orders, Outcomes
+from tts_gym.engine.actions import ActionKind
 from tts_gym.engine.rules import NO_ANSWER
+from tts_gym.env.macro_core import ANSWER_ID, ENDED, SEQ_TOKENS_SPENT, TOKENS_SPENT, MacroBatch
+from tts_gym.env.vector import TTSControlVectorEnv
 from tts_gym.store import ReplayStore
 
 ChooseBatch = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
@@ -92,14 +88,7 @@ def play_store(
 ) -> Outcomes:
     """The harness's `play`, batched: answers and both token counts per (question, order)."""
     started = time.process_time()
-    indices = list(range(store.n_questions) if questions is None else questions)
-    episodes: list[Pinned] = []
-    counts = []
-    for q in indices:
-        n_branches = store.questions[q].n_branches
-        question_orders = orders(q, n_branches) if callable(orders) else orders
-        episodes.extend((q, list(order)) for order in question_orders)
-        counts.append(len(question_orders))
+    indices, episodes, counts = _episodes(store, orders, questions)
     core = MacroBatch(
         [store], max(1, min(batch, len(episodes))), max_branches=max_branches, widen=widen
     )
@@ -115,6 +104,69 @@ def play_store(
         np.array(_rows(seq_tokens.tolist(), counts), dtype=np.int64).reshape(shape),
         seconds=time.process_time() - started,
     )
+
+
+def play_primitive_store(
+    choose: ChooseBatch,
+    store: ReplayStore,
+    orders: Orders,
+    *,
+    questions: Sequence[int] | None = None,
+    max_branches: int = 64,
+    batch: int = 512,
+) -> Outcomes:
+    """The harness's `play` for a policy of `TTSControl-v0`'s own actions: rounds of up to
+    `batch` pinned episodes on the vector env, one batched `choose` per step; a sub-env
+    whose episode has ended answers (its autoreset's drawn episode is not counted) until the
+    round's last episode ends."""
+    started = time.process_time()
+    indices, episodes, counts = _episodes(store, orders, questions)
+    n = max(1, min(batch, len(episodes)))
+    env = TTSControlVectorEnv(n, stores=[store], max_branches=max_branches, copy=False)
+    answers: list[str | None] = []
+    tokens, seq_tokens = [], []
+    for start in range(0, len(episodes), n):
+        pins = [*episodes[start : start + n], *[(None, None)] * (n - len(episodes) + start)]
+        obs, info = env.reset(
+            options={"question": [q for q, _ in pins], "order": [order for _, order in pins]}
+        )
+        size = min(n, len(episodes) - start)
+        results: list[tuple | None] = [None] * size
+        playing = np.zeros(n, dtype=bool)
+        playing[:size] = True
+        while playing.any():
+            actions = np.full(n, int(ActionKind.ANSWER), dtype=np.int64)
+            chosen = choose({k: v[playing] for k, v in obs.items()}, env.action_masks()[playing])
+            actions[playing] = chosen
+            obs, _, terminated, _, info = env.step(actions)
+            for i in np.flatnonzero(terminated & playing):
+                results[i] = (info["answer"][i], int(info["tokens"][i]), int(info["seq_tokens"][i]))
+                playing[i] = False
+        for answer, spent, sequential in results:
+            answers.append(answer)
+            tokens.append(spent)
+            seq_tokens.append(sequential)
+    shape = (len(indices), max(counts, default=0))
+    return Outcomes(
+        _rows(answers, counts),
+        np.array(_rows(tokens, counts), dtype=np.int64).reshape(shape),
+        np.array(_rows(seq_tokens, counts), dtype=np.int64).reshape(shape),
+        seconds=time.process_time() - started,
+    )
+
+
+def _episodes(
+    store: ReplayStore, orders: Orders, questions: Sequence[int] | None
+) -> tuple[list[int], list[Pinned], list[int]]:
+    """(the questions played, every (question, order) episode, episodes per question)."""
+    indices = list(range(store.n_questions) if questions is None else questions)
+    episodes: list[Pinned] = []
+    counts = []
+    for q in indices:
+        question_orders = orders(q, store.questions[q].n_branches) if callable(orders) else orders
+        episodes.extend((q, list(order)) for order in question_orders)
+        counts.append(len(question_orders))
+    return indices, episodes, counts
 
 
 def _rows(values: list, counts: list[int]) -> list[list]:

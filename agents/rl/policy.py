@@ -3,7 +3,8 @@
 `load_sb3_policy(DIR/model.zip)` gives an object that is a step policy (`act(obs, info)` on
 `TTSControl-v0`, built with `env_kwargs`) and that can also play a whole store in batches
 (`play`), which is how the 24,000 episodes of a held-out evaluation stay fast.
-Actions are deterministic (the most likely legal macro).
+Actions are deterministic (the most likely legal macro, or primitive action for a model
+trained with `actions="primitive"`).
 """
 
 from __future__ import annotations
@@ -14,31 +15,40 @@ from typing import Any
 
 import numpy as np
 from tts_gym_agents.rl.config import CONFIG_FILE, TrainConfig
-from tts_gym_agents.rl.evaluate import play_store
-from tts_gym_agents.rl.macro import MacroPlanner, MacroStepPolicy
+from tts_gym_agents.rl.evaluate import play_primitive_store, play_store
 
 from tts_gym.control.errors import PolicyLoadError
 from tts_gym.control.outcomes import Orders, Outcomes
+from tts_gym.env.macro import MacroPlanner, MacroStepPolicy
 from tts_gym.store import ReplayStore
 
 MODEL_FILE = "model.zip"
 
 
-class SB3Policy:
-    """A MaskablePPO model that picks macros; see `tts_gym_agents.rl.macro`."""
+class _Model:
+    """A loaded MaskablePPO model and the run config it was trained with."""
+
+    label = "MaskablePPO"
 
     def __init__(self, model: Any, config: TrainConfig, name: str | None = None) -> None:
         self.model = model
         self.config = config
-        self.name = name or f"MaskablePPO(g={config.token_penalty:g})"
+        self.name = name or f"{self.label}(g={config.token_penalty:g})"
         self.env_kwargs = {"max_branches": config.max_branches}
-        self._planner = MacroPlanner(config.max_branches, widen=config.widen)
-        self._stepper = MacroStepPolicy(self._planner, self._choose_one)
 
     def choose(self, obs: dict[str, np.ndarray], masks: np.ndarray) -> np.ndarray:
-        """Macros for a batch of policy observations (deterministic, masked)."""
+        """Actions for a batch of observations (deterministic, masked)."""
         actions, _ = self.model.predict(obs, action_masks=masks, deterministic=True)
         return np.asarray(actions)
+
+
+class SB3Policy(_Model):
+    """A MaskablePPO model that picks macros; see `tts_gym.env.macro`."""
+
+    def __init__(self, model: Any, config: TrainConfig, name: str | None = None) -> None:
+        super().__init__(model, config, name)
+        self._planner = MacroPlanner(config.max_branches, widen=config.widen)
+        self._stepper = MacroStepPolicy(self._planner, self._choose_one)
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
         return self._stepper.act(obs, info)
@@ -62,14 +72,40 @@ class SB3Policy:
         return int(self.choose(batch, legal[None])[0])
 
 
-def load_scheme(path: str, config: dict[str, Any]) -> SB3Policy:
+class PrimitiveSB3Policy(_Model):
+    """A MaskablePPO model trained on `TTSControl-v0`'s own actions."""
+
+    label = "MaskablePPO-primitive"
+
+    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
+        batch = {key: value[None] for key, value in obs.items()}
+        return int(self.choose(batch, info["action_mask"][None].astype(bool))[0])
+
+    def play(
+        self, store: ReplayStore, orders: Orders, *, questions: Sequence[int] | None = None
+    ) -> Outcomes:
+        """Every (question, order) of `store` on the vector env, one forward per step."""
+        return play_primitive_store(
+            self.choose, store, orders, questions=questions, max_branches=self.config.max_branches
+        )
+
+
+def sb3_policy(
+    model: Any, config: TrainConfig, name: str | None = None
+) -> SB3Policy | PrimitiveSB3Policy:
+    """The controller of a model trained with `config` (macro or primitive actions)."""
+    kind = SB3Policy if config.actions == "macro" else PrimitiveSB3Policy
+    return kind(model, config, name)
+
+
+def load_scheme(path: str, config: dict[str, Any]) -> SB3Policy | PrimitiveSB3Policy:
     """The `sb3:` policy scheme: `sb3:DIR/model.zip` (registered as an entry point)."""
     if config:
         raise PolicyLoadError(f"policy 'sb3:{path}' takes no --config (its run folder fixes it).")
     return load_sb3_policy(path)
 
 
-def load_sb3_policy(path: str | Path, name: str | None = None) -> SB3Policy:
+def load_sb3_policy(path: str | Path, name: str | None = None) -> SB3Policy | PrimitiveSB3Policy:
     """Load `DIR/model.zip` (or any .zip in a run folder, or the folder itself).
 
     The run's `config.json` must sit beside the model. Inference runs on one CPU thread:
@@ -97,4 +133,4 @@ def load_sb3_policy(path: str | Path, name: str | None = None) -> SB3Policy:
         model = MaskablePPO.load(model_path, device="cpu")
     except Exception as error:  # a truncated or foreign zip: say which file
         raise PolicyLoadError(f"policy 'sb3:{path}': cannot load {model_path} ({error}).") from None
-    return SB3Policy(model, config, name)
+    return sb3_policy(model, config, name)

@@ -4,6 +4,8 @@ The envs are a `MacroVecEnv` (`vec_env="core"`, the default): all of them in thi
 each decision one compiled call that runs every env's macro. `vec_env="subproc"` runs the
 Python reference instead (`MacroEnv` over `TTSControl-v0`, one worker process per env), the
 path the shipped model was trained on (it reproduces that model exactly; about 4x slower).
+`actions="primitive"` trains on `TTSControl-v0`'s own actions instead, through
+`tts_gym.env.SB3VecEnv` (one compiled call per step of every env).
 
 Run folder layout:
 - `config.json`: the `TrainConfig` (also what `load_sb3_policy` rebuilds the env from);
@@ -37,8 +39,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv
 from tts_gym_agents.rl.config import TrainConfig
-from tts_gym_agents.rl.macro import Macro, MacroEnv
-from tts_gym_agents.rl.policy import SB3Policy
+from tts_gym_agents.rl.policy import sb3_policy
 from tts_gym_agents.rl.split import (
     TRAINING,
     Episode,
@@ -50,6 +51,9 @@ from tts_gym_agents.rl.split import (
 from tts_gym_agents.rl.vec_env import macro_vec_env
 
 from tts_gym import ENV_ID
+from tts_gym.engine.actions import ActionKind, action_index
+from tts_gym.env import SB3VecEnv
+from tts_gym.env.macro import Macro, MacroEnv
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import numpy_orders
 from tts_gym.evaluation.score import score
@@ -186,7 +190,7 @@ def train(
     if not (out / "best_model.zip").exists():
         save_model(model, out / "best_model.zip")
     trained = time.perf_counter()  # the recorded wall time leaves out the final evaluation
-    evaluation = validation_report(SB3Policy(model, config), stores, valid_q, config)
+    evaluation = validation_report(sb3_policy(model, config), stores, valid_q, config)
     write_json(out / "evaluation.json", evaluation)
     return write_record(evaluation["overall"], until=trained)
 
@@ -200,7 +204,10 @@ def _vec_envs(
     data_dir: str | None,
 ) -> tuple[VecEnv, VecEnv]:
     """The training envs (drawing from `train_q`) and the validation envs (cycling through
-    `valid_q` x `valid_orders` fixed episodes)."""
+    `valid_q` x `valid_orders` fixed episodes; for primitive actions, that many episodes
+    drawn from `valid_q`, the same ones at every evaluation)."""
+    if config.actions == "primitive":
+        return _primitive_vec_envs(config, stores, train_q, valid_q)
     if config.vec_env == "subproc":
         thunks = [
             make_env(config, names, train_q, seed=config.seed + i, data_dir=data_dir)
@@ -225,6 +232,50 @@ def _vec_envs(
     )
 
 
+def _primitive_vec_envs(
+    config: TrainConfig,
+    stores: Sequence[ReplayStore],
+    train_q: Sequence[Episode],
+    valid_q: Sequence[Episode],
+) -> tuple[VecEnv, VecEnv]:
+    assert_not_held_out(stores)
+    settings = {
+        "stores": list(stores),
+        "max_branches": config.max_branches,
+        "token_penalty": config.token_penalty,
+    }
+    venv = ReseededVecEnv("TTSControl-v0", num_envs=config.n_envs, **settings)
+    venv.draw_from(train_q)
+    n_valid = min(VALIDATION_ENVS, len(valid_q) * config.valid_orders)
+    valid = ReseededVecEnv("TTSControl-v0", num_envs=n_valid, **settings)
+    valid.draw_from(valid_q)
+    valid.reset_seed = config.seed
+    return venv, valid
+
+
+class ReseededVecEnv(SB3VecEnv):
+    """An `SB3VecEnv` that, given a `reset_seed`, is reseeded with it at every `reset()`: each
+    evaluation of the callback then plays the same episodes (sub-env i's k-th episode depends
+    on its seed alone). The training envs are one too (without a seed), as SB3's eval
+    callback wants the training and evaluation envs of one type."""
+
+    reset_seed: int | None = None
+
+    def reset(self) -> dict[str, np.ndarray]:
+        if self.reset_seed is not None:
+            self.seed(self.reset_seed)
+        return super().reset()
+
+
+def _stop_actions(config: TrainConfig) -> list[int]:
+    """The actions that end an episode: the two stopping macros, or ANSWER and every SUBMIT."""
+    if config.actions == "macro":
+        return [Macro.ANSWER, Macro.SUBMIT_FINISHED]
+    m = config.max_branches
+    first = action_index(ActionKind.SUBMIT, 0, m)
+    return [int(ActionKind.ANSWER), *range(first, first + m)]
+
+
 def _new_model(config: TrainConfig, venv: Any, tensorboard: Path) -> MaskablePPO:
     model = MaskablePPO(
         "MultiInputPolicy",
@@ -243,7 +294,7 @@ def _new_model(config: TrainConfig, venv: Any, tensorboard: Path) -> MaskablePPO
         device="cpu",
     )
     with torch.no_grad():  # a prior against stopping early: explore long episodes first
-        model.policy.action_net.bias[[Macro.ANSWER, Macro.SUBMIT_FINISHED]] -= config.stop_prior
+        model.policy.action_net.bias[_stop_actions(config)] -= config.stop_prior
     return model
 
 

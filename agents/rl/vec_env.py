@@ -1,8 +1,10 @@
 """An SB3 `VecEnv` of macro episodes on the compiled core: one call per agent decision.
 
 `MacroVecEnv` is what `tts-gym train` trains and validates on by default (`vec_env="core"`):
-N episodes of `TTSControl-v0` in one process, each `step` one compiled call that runs every
-env's macro (`tts_gym_agents.rl.macro_core`). Wrap it in SB3's `VecMonitor` for episode
+N episodes of `TTSControlMacro-v0` in one process, each `step` one compiled call that runs
+every env's macro (`tts_gym.env.macro_core`). Beyond `tts_gym.env.SB3VecEnv` over the macro
+vector env, it plays a training split's questions in the order `QuestionSubset` gives them
+and cycles the validation split's fixed episodes. Wrap it in SB3's `VecMonitor` for episode
 statistics (`macro_vec_env` does).
 """
 
@@ -15,17 +17,18 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
-from tts_gym_agents.rl.macro import N_MACROS, Macro, MacroPlanner
-from tts_gym_agents.rl.macro_core import (
+
+from tts_gym.env.macro import N_MACROS, Macro, MacroPlanner
+from tts_gym.env.macro_core import (
     ANSWER_ID,
     CORRECT,
     ENDED,
     GLOBAL_QUESTION,
+    SAME_STEP,
     TOKENS_SPENT,
     MacroBatch,
     answer_text,
 )
-
 from tts_gym.env.spaces import observation_space
 from tts_gym.errors import IllegalActionError, TTSGymError
 from tts_gym.evaluation.protocols import numpy_orders
@@ -107,7 +110,7 @@ class MacroVecEnv(VecEnv):
             self.core.draw_from(global_questions)
         self._cursors = [0] * num_envs
         self.core.seed_each([seed + i for i in range(num_envs)])
-        env_space = observation_space(max_branches, tables.max_answers)
+        env_space = observation_space(max_branches)
         super().__init__(
             num_envs, MacroPlanner.observation_space(env_space), spaces.Discrete(N_MACROS)
         )
@@ -136,7 +139,7 @@ class MacroVecEnv(VecEnv):
 
     def step_wait(self) -> VecEnvStepReturn:
         core = self.core
-        refused = core.step(self._actions, token_penalty=self.token_penalty, autoreset=True)
+        refused = core.step(self._actions, token_penalty=self.token_penalty, autoreset=SAME_STEP)
         if refused >= 0:
             macro = Macro(int(self._actions[refused])).name
             raise IllegalActionError(f"sub-env {refused}: macro {macro} is masked in this state.")

@@ -16,9 +16,8 @@ from tts_gym import ENV_ID, ActionKind, TTSControlVectorEnv, encode_action
 from tts_gym.env import EnvArgumentError
 from tts_gym.errors import IllegalActionError
 
-ENV_IDS = [k for k in gym.registry if k.startswith("TTSControl")]
 KEYS = {"action_mask", "tokens", "seq_tokens", "step_cost", "slot", "revealed", "finished"}
-END_KEYS = {"answer", "correct", "stop_reason"}
+END_KEYS = {"answer", "correct", "is_success", "stop_reason"}
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +36,11 @@ def legal_actions(envs, info: dict, rng: np.random.Generator) -> np.ndarray:
     return np.array([random_masked_action(mask, rng, m) for mask in info["action_mask"]])
 
 
-@pytest.mark.parametrize("env_id", ENV_IDS)
-def test_make_vec_both_ways(stores, env_id):
+def test_make_vec_both_ways(stores):
     kwargs = dict(stores=stores, max_branches=8, token_penalty=0.3, budget=50_000)
-    vector = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", **kwargs)
-    default = gym.make_vec(env_id, num_envs=3, **kwargs)
-    sync = gym.make_vec(env_id, num_envs=3, vectorization_mode="sync", **kwargs)
+    vector = gym.make_vec(ENV_ID, num_envs=3, vectorization_mode="vector_entry_point", **kwargs)
+    default = gym.make_vec(ENV_ID, num_envs=3, **kwargs)
+    sync = gym.make_vec(ENV_ID, num_envs=3, vectorization_mode="sync", **kwargs)
     assert isinstance(vector, TTSControlVectorEnv) and isinstance(default, TTSControlVectorEnv)
     assert isinstance(sync, SyncVectorEnv)
     assert (vector.token_penalty, vector.budget, vector.max_branches) == (0.3, 50_000, 8)
@@ -68,7 +66,7 @@ def test_make_vec_both_ways(stores, env_id):
 
 
 def test_vector_check(stores):
-    """Spaces, batch shapes and dtypes, legal sampling, and next-step autoreset."""
+    """Spaces, batch shapes and dtypes, masked sampling, and next-step autoreset."""
     n = 6
     envs = make(stores, n, max_branches=5)
     a = envs.single_action_space.n
@@ -85,9 +83,9 @@ def test_vector_check(stores):
     autoresets = episodes = 0
     illegal = encode_action(ActionKind.CONTINUE, 4, 5)
     for _ in range(400):
-        actions = envs.action_space.sample()
+        actions = envs.action_space.sample(mask=tuple(info["action_mask"]))
         running = ~ended
-        assert info["action_mask"][running, actions[running]].all()  # sample() is legal
+        assert info["action_mask"][running, actions[running]].all()  # the masked draw is legal
         actions[ended] = illegal  # ignored: these sub-envs start a new episode
         obs, rewards, terminated, truncated, info = envs.step(actions)
         assert obs in envs.observation_space and not truncated.any()
@@ -176,7 +174,7 @@ def test_pinned_episodes(stores):
 
 
 def test_refusals_name_the_sub_env_and_change_nothing(stores):
-    envs = make(stores, 3, max_branches=4)
+    envs = make(stores, 3, max_branches=4, illegal_actions="raise")
     obs, info = envs.reset(seed=0)
     before = [envs.unwrapped.batch.episodes.copy(), obs["slots"].copy()]
     actions = np.zeros(3, dtype=np.int64)
@@ -187,6 +185,8 @@ def test_refusals_name_the_sub_env_and_change_nothing(stores):
         envs.step(np.array([0, 0, 99]))
     np.testing.assert_array_equal(envs.unwrapped.batch.episodes, before[0])
     np.testing.assert_array_equal(envs.unwrapped.envs.slots, before[1])
+    with pytest.raises(IllegalActionError, match="sub-env 0: action -1 is outside"):
+        envs.step(np.array([-1, 0, 0]))
     with pytest.raises(TypeError, match="actions are integers"):
         envs.step(np.array([0.0, 1.0, 2.0]))
     with pytest.raises(TypeError, match="actions are integers"):
@@ -233,4 +233,36 @@ def test_pickled_vector_env_continues_identically(stores):
             np.testing.assert_array_equal(first[0][key], second[0][key])
         np.testing.assert_array_equal(first[1], second[1])
         np.testing.assert_array_equal(first[4]["action_mask"], second[4]["action_mask"])
-        np.testing.assert_array_equal(clone.action_space.legal, second[4]["action_mask"])
+
+
+def test_ignored_actions_leave_their_sub_env_alone(stores):
+    """illegal_actions="ignore" (the default): a masked action does nothing in its sub-env,
+    `info["illegal"]` names it, and the other sub-envs step."""
+    envs = make(stores, 3, max_branches=4)
+    obs, info = envs.reset(seed=0)
+    actions = np.full(3, int(ActionKind.BRANCH))
+    actions[1] = encode_action(ActionKind.PRUNE, 2, 4)
+    after, rewards, terminated, _, info = envs.step(actions)
+    assert info["illegal"].tolist() == [False, True, False] and info["_illegal"][1]
+    assert rewards[1] == 0.0 and info["step_cost"][1] == 0 and info["slot"][1] == -1
+    np.testing.assert_array_equal(after["slots"][1], obs["slots"][1])
+    assert (info["slot"][[0, 2]] == 0).all()
+    _, _, _, _, info = envs.step(np.full(3, int(ActionKind.ANSWER)))
+    assert "illegal" not in info
+
+
+@pytest.mark.parametrize("mode", ["sync", "vector_entry_point"])
+def test_get_action_masks_reads_every_vector_form(stores, mode):
+    """sb3-contrib's `get_action_masks` on what `gym.make_vec` returns: the compiled vector
+    env answers it; Gymnasium's `SyncVectorEnv` has no `get_wrapper_attr`, so its masks are
+    `info["action_mask"]` (or `envs.call("action_masks")`)."""
+    from sb3_contrib.common.maskable.utils import get_action_masks
+
+    envs = gym.make_vec(ENV_ID, num_envs=3, vectorization_mode=mode, stores=stores, max_branches=4)
+    _, info = envs.reset(seed=0)
+    expected = info["action_mask"].astype(bool)
+    if mode == "sync":
+        np.testing.assert_array_equal(np.stack(envs.call("action_masks")), expected)
+    else:
+        np.testing.assert_array_equal(get_action_masks(envs), expected)
+        np.testing.assert_array_equal(envs.action_masks(), expected)

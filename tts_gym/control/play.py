@@ -32,6 +32,7 @@ from tts_gym.control.outcomes import Orders, Outcomes
 from tts_gym.control.protocols import check_answer, is_batched, policy_kind, policy_name
 from tts_gym.control.traces import TracingEpisode, action_record, episode_record
 from tts_gym.engine import NO_ANSWER, ActionKind, Episode
+from tts_gym.env.arguments import is_integer
 from tts_gym.errors import brief
 from tts_gym.store.replay import Question, ReplayStore
 
@@ -139,7 +140,7 @@ def _step_player(
     """One episode at a time in `TTSControl-v0` (built with the policy's `env_kwargs`)."""
     from tts_gym.env import TTSControlEnv, decode_action
 
-    env = TTSControlEnv(stores=[store], **getattr(policy, "env_kwargs", {}))
+    env = TTSControlEnv(stores=[store], **_env_arguments(policy))
     if callable(getattr(policy, "bind", None)):
         policy.bind(env)
 
@@ -149,7 +150,7 @@ def _step_player(
         actions = []
         terminated = False
         while not terminated:
-            action = int(policy.act(obs, info))
+            action = step_action(policy, policy.act(obs, info), env.action_space.n)
             obs, _, terminated, _, info = env.step(action)
             if trace:
                 kind, _ = decode_action(action, env.max_branches)
@@ -181,7 +182,7 @@ def _play_side_by_side(
     from tts_gym.env import TTSControlVectorEnv
 
     n = max(1, min(VECTOR_ENVS, len(episodes)))
-    env = TTSControlVectorEnv(n, stores=[store], **getattr(policy, "env_kwargs", {}))
+    env = TTSControlVectorEnv(n, stores=[store], **_env_arguments(policy))
     copies = [copy.deepcopy(policy) for _ in range(n)]
     played: list[Played] = []
     for start in range(0, len(episodes), n):
@@ -221,7 +222,7 @@ def _act(policy: Any, obs: dict, info: dict, i: int, store: ReplayStore, questio
         if not key.startswith("_") and info[f"_{key}"][i]
     }
     try:
-        return int(policy.act(one_obs, one_info))
+        return step_action(policy, policy.act(one_obs, one_info), len(one_info["action_mask"]))
     except PolicyError as error:
         raise PolicyError(f"{error} (on question {question} of {store.name}).") from None
     except Exception as error:
@@ -229,6 +230,27 @@ def _act(policy: Any, obs: dict, info: dict, i: int, store: ReplayStore, questio
             f"policy '{policy_name(policy)}' raised {brief(error)} "
             f"(on question {question} of {store.name})."
         ) from error
+
+
+def step_action(policy: Any, action: Any, n_actions: int) -> int:
+    """A step policy's return as an action: an integer (Python or numpy, or a 0-d integer
+    array) in the action space. 0.7, "2" or True are refused, not truncated, parsed or
+    counted as 1."""
+    if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
+        action = action.item()
+    if not is_integer(action) or not 0 <= action < n_actions:
+        shown = repr(action) if len(repr(action)) <= 40 else f"{repr(action)[:37]}..."
+        raise PolicyError(
+            f"policy '{policy_name(policy)}' returned {shown} from act(obs, info), not an "
+            f"action (an integer in 0..{n_actions - 1})"
+        )
+    return int(action)
+
+
+def _env_arguments(policy: Any) -> dict[str, Any]:
+    """The env a step policy plays in: its `env_kwargs`, and masked actions refused (a
+    policy that picks one is wrong, not ignored)."""
+    return {**getattr(policy, "env_kwargs", {}), "illegal_actions": "raise"}
 
 
 def _reset(policy: Any) -> None:

@@ -5,12 +5,17 @@ same float32 values, bit for bit, for N episodes held by `tts_gym.engine.core.ba
 only what an action changed: the acting slot's row, the vote columns when the votes changed,
 and the globals. `step_envs` is the whole batch step in one compiled call (legality, the
 core's step, observations (every slot a batch action touched), rewards, and the reset of
-episodes that ended on the previous step); `reset_envs` starts new episodes, `reset_env_drawn`
-one drawn from a numpy Generator. `CompiledEnvs` owns the arrays and makes the calls; both
-envs (`TTSControlEnv` with N = 1 and `TTSControlVectorEnv`) run on it.
+episodes that ended on the previous step); `reset_envs` starts new episodes and
+`restart_ended` the ended ones. An episode that is not pinned is drawn from its env's numpy
+Generator when it has one (the question with `integers`, the order with `permutation`,
+numpy's own algorithms on the same stream: what `TTSControl-v0` draws from its `np_random`),
+else from the core's stream. `CompiledEnvs` owns the arrays and makes the calls; the envs
+(`TTSControlEnv` with N = 1, the vector envs, the macro batch) run on it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numba
 import numpy as np
@@ -71,8 +76,8 @@ assert SLOT_FEATURES[_LEADER_RANK] == "leader_rank" and SLOT_FEATURES[_STABLE] =
 assert len(GLOBAL_FEATURES) == 10
 
 # columns of `per_episode` (int64 [N, ...]) and `per_slot` (int32 [N, M, ...])
-N_IDS, N_FINISHED, FINISHED_TOP1, FINISHED_TOP2, TOP1, TOP2 = range(6)
-STABLE, VOTING_ID = range(2)
+N_IDS, N_FINISHED, FINISHED_TOP1, FINISHED_TOP2, TOP1, TOP2, IDS_CHANGED = range(7)
+STABLE, VOTING_ID, SHOWN_ID = range(3)
 RANK_FEATURE, SHARE_FEATURE = range(2)  # rows of the `by_count` scratch
 _READ_MANY = int(ActionKind.READ_MANY)
 register_jitable(step_reward)
@@ -84,9 +89,13 @@ class CompiledEnvs(BundledArrays):
     `slots`, `globals`, `answer_id` are the observation (`ObservationBuilder`'s arrays with a
     leading N). Besides them it keeps, per episode, each question answer id's episode id
     (`episode_ids`, numbered in order of first reveal, and back in `id_answers`), the
-    finished branches' answers (`finished_votes`) and counters; per slot, the stable count
-    and the voting id. `actions`, `rewards`, `questions` and `lengths` are the call buffers:
-    the caller writes actions (or the questions and pinned order lengths of a reset) there.
+    finished branches' answers (`finished_votes`) and counters; per slot, the stable count,
+    the voting id and the episode id it shows (`answer_id` holds that id's rank among the ids
+    the slots show). `actions`, `rewards`, `questions` and `lengths` are the call buffers:
+    the caller writes actions (or the questions and pinned order lengths of a reset) there;
+    `illegal` says which actions a step ignored. `pool` lists the global questions a drawn
+    episode comes from (default: all), `generators` each env's numpy Generator stream
+    (`use_generators`; zeros: the core's own stream).
     """
 
     def __init__(self, batch: core.BatchEpisodes) -> None:
@@ -100,14 +109,20 @@ class CompiledEnvs(BundledArrays):
         self.episode_ids = np.full((n, answers), -1, dtype=np.int32)
         self.id_answers = np.zeros((n, answers), dtype=np.int32)
         self.finished_votes = np.zeros((n, answers), dtype=np.int32)
-        self.per_episode = np.zeros((n, 6), dtype=np.int64)
-        self.per_slot = np.zeros((n, m, 2), dtype=np.int32)
+        self.per_episode = np.zeros((n, 7), dtype=np.int64)
+        self.per_slot = np.zeros((n, m, 3), dtype=np.int32)
         self.per_slot[:, :, VOTING_ID] = -1
+        self.per_slot[:, :, SHOWN_ID] = -1
         self.by_count = np.zeros((2, m + 1), dtype=np.float64)  # scratch: vote features by count
+        self.ranks = np.zeros(answers, dtype=np.int32)  # scratch: answer ids by rank, all 0
         self.actions = np.zeros(n, dtype=np.int64)
         self.rewards = np.zeros(n, dtype=np.float64)
         self.questions = np.full(n, -1, dtype=np.int64)
         self.lengths = np.zeros(n, dtype=np.int64)
+        self.illegal = np.zeros(n, dtype=np.bool_)
+        self.pool = np.arange(max(1, tables.n_questions), dtype=np.int64)
+        self.generators = np.zeros((n, 2), dtype=np.int64)
+        self.rngs: list[np.random.Generator | None] = [None] * n
         self._bundle()
 
     def arrays(self) -> list[np.ndarray]:
@@ -117,13 +132,29 @@ class CompiledEnvs(BundledArrays):
             *self.batch.arrays(),
             t.err, t.confidence, t.has_confidence, self.lookup,
             self.slots, self.globals, self.answer_id, self.episode_ids, self.id_answers,
-            self.finished_votes, self.per_episode, self.per_slot, self.by_count,
-            self.actions, self.rewards, self.questions, self.lengths,
+            self.finished_votes, self.per_episode, self.per_slot, self.by_count, self.ranks,
+            self.actions, self.rewards, self.questions, self.lengths, self.illegal, self.pool,
+            self.generators,
         ]  # fmt: skip
 
     def _bundle(self) -> None:
+        for i, rng in enumerate(self.rngs):  # addresses do not survive pickling: taken anew
+            self.generators[i] = (0, 0) if rng is None else random.generator_stream(rng)
         self.table = ArrayTable(self.arrays())
         assert self.table.signature() == core.SIGNATURE + _SIGNATURE
+
+    def use_generators(self, rngs: Sequence[np.random.Generator | None]) -> None:
+        """Draw env i's episodes from `rngs[i]` (None: the core's stream). The Generators are
+        kept here (compiled code draws through their addresses)."""
+        self.rngs = list(rngs)
+        self._bundle()
+
+    def draw_from(self, questions: Sequence[int]) -> None:
+        """Drawn episodes come from these global questions, uniformly (default: all)."""
+        if not len(questions):
+            raise ValueError("the pool of questions to draw from is empty.")
+        self.pool = np.array(questions, dtype=np.int64)
+        self._bundle()
 
     def reset(self) -> None:
         """Start an episode in every env: question `questions[i]` (-1: drawn) and, when
@@ -138,10 +169,18 @@ class CompiledEnvs(BundledArrays):
         copy_opened_slots(self.slots, self.batch.episodes, out)
         return out
 
-    def step(self, token_penalty: float, latency_penalty: float = 0.0) -> int:
-        """Step every env with `actions`; returns the first env whose action is illegal
-        (then nothing changed) or -1. Rewards land in `rewards`."""
-        return step_envs(self.table.addresses, self.table.shapes, token_penalty, latency_penalty)
+    def step(self, token_penalty: float, latency_penalty: float = 0.0, strict: bool = True) -> int:
+        """Step every env with `actions`; rewards land in `rewards`. `strict`: returns the
+        first env whose action is illegal (then nothing changed), else -1; not strict: an
+        illegal action changes nothing in its env (reward 0, `illegal[i]` set), the others
+        step, and it returns -1."""
+        return step_envs(
+            self.table.addresses, self.table.shapes, token_penalty, latency_penalty, strict
+        )
+
+    def restart_ended(self) -> None:
+        """Start a new (drawn) episode in every env whose episode has ended."""
+        restart_ended(self.table.addresses, self.table.shapes)
 
 
 _SIGNATURE = [
@@ -149,8 +188,9 @@ _SIGNATURE = [
     for dtype, ndim in (
         (np.int32, 1), (np.float32, 3), (np.bool_, 1), (np.float64, 2),  # tables
         (np.float32, 3), (np.float32, 2), (np.float32, 2), (np.int32, 2), (np.int32, 2),
-        (np.int32, 2), (np.int64, 2), (np.int32, 3), (np.float64, 2),  # observations
-        (np.int64, 1), (np.float64, 1), (np.int64, 1), (np.int64, 1),  # call buffers
+        (np.int32, 2), (np.int64, 2), (np.int32, 3), (np.float64, 2), (np.int32, 1),  # obs
+        (np.int64, 1), (np.float64, 1), (np.int64, 1), (np.int64, 1), (np.bool_, 1),
+        (np.int64, 1), (np.int64, 2),  # call buffers
     )
 ]  # fmt: skip
 
@@ -169,11 +209,13 @@ def _unpack(addresses, shapes):
         view2(a, s, k + 6, np.float32), view2(a, s, k + 7, np.int32),
         view2(a, s, k + 8, np.int32), view2(a, s, k + 9, np.int32),
         view2(a, s, k + 10, np.int64), view3(a, s, k + 11, np.int32),
-        view2(a, s, k + 12, np.float64),
+        view2(a, s, k + 12, np.float64), view1(a, s, k + 13, np.int32),
     )  # fmt: skip
     calls = (
-        view1(a, s, k + 13, np.int64), view1(a, s, k + 14, np.float64),
-        view1(a, s, k + 15, np.int64), view1(a, s, k + 16, np.int64),
+        view1(a, s, k + 14, np.int64), view1(a, s, k + 15, np.float64),
+        view1(a, s, k + 16, np.int64), view1(a, s, k + 17, np.int64),
+        view1(a, s, k + 18, np.bool_), view1(a, s, k + 19, np.int64),
+        view2(a, s, k + 20, np.int64),
     )  # fmt: skip
     return tables, obs_tables, state, obs, calls
 
@@ -183,12 +225,15 @@ def _unpack(addresses, shapes):
 def _clear(state, obs, i):
     """Undo what episode i's last episode wrote (before the core's `clear`)."""
     episodes, slots = state[0], state[1]
-    obs_slots, _, answer_id, episode_ids, id_answers, finished_votes, per_episode, per_slot, _ = obs
+    obs_slots, _, answer_id, episode_ids, id_answers, finished_votes, per_episode, per_slot = obs[
+        :8
+    ]
     for slot in range(episodes[i, N_OPENED]):
         obs_slots[i, slot, :] = 0.0
         answer_id[i, slot] = -1.0
         per_slot[i, slot, STABLE] = 0
         per_slot[i, slot, VOTING_ID] = -1
+        per_slot[i, slot, SHOWN_ID] = -1
         if slots[i, slot, FINISHED]:
             finished_votes[i, slots[i, slot, CURRENT]] = 0
     for episode_id in range(per_episode[i, N_IDS]):
@@ -201,7 +246,7 @@ def _update_slot(obs_tables, state, obs, i, slot, revealed_now):
     """`ObservationBuilder._update_slot`."""
     err, confidence, has_confidence = obs_tables[0], obs_tables[1], obs_tables[2]
     episodes, slots = state[0], state[1]
-    obs_slots, _, answer_id, episode_ids, id_answers, finished_votes, per_episode, per_slot, _ = obs
+    obs_slots, _, _, episode_ids, id_answers, finished_votes, per_episode, per_slot = obs[:8]
     s = slots[i, slot]
     row = obs_slots[i, slot]
     counters = per_episode[i]
@@ -232,10 +277,12 @@ def _update_slot(obs_tables, state, obs, i, slot, revealed_now):
         episode_ids[i, answer] = episode_id
         id_answers[i, episode_id] = answer
         counters[N_IDS] += 1
-    if answer_id[i, slot] == episode_id:
+    if per_slot[i, slot, SHOWN_ID] == episode_id:
         per_slot[i, slot, STABLE] += 1
     else:
         per_slot[i, slot, STABLE] = 0
+        per_slot[i, slot, SHOWN_ID] = episode_id
+        counters[IDS_CHANGED] = 1
     row[_REVEALED] = 1.0
     row[_STABLE] = min(1.0, per_slot[i, slot, STABLE] / STABLE_SCALE)
     question = episodes[i, QUESTION]
@@ -243,8 +290,33 @@ def _update_slot(obs_tables, state, obs, i, slot, revealed_now):
     if has_confidence[question] and depth > 0:
         value = confidence[question, s[BRANCH], depth - 1]
         row[_CONFIDENCE] = min(FEATURE_CAP, max(0.0, value))
-    answer_id[i, slot] = episode_id
     per_slot[i, slot, VOTING_ID] = -1 if pruned else episode_id
+
+
+@numba.njit(cache=True, inline="always")
+def _rank_answer_ids(obs, i, n_open):
+    """`answer_id` of every open slot: the rank of the episode id it shows among the distinct
+    ids the slots show (0, 1, 2, ... in order of first reveal), so it stays below
+    `max_branches` however many answers the episode has seen (`ObservationBuilder._rank`)."""
+    answer_id, per_episode, per_slot, ranks = obs[2], obs[6], obs[7], obs[9]
+    for slot in range(n_open):
+        shown = per_slot[i, slot, SHOWN_ID]
+        if shown >= 0:
+            ranks[shown] = 1
+    rank = 0
+    for episode_id in range(per_episode[i, N_IDS]):
+        if ranks[episode_id]:
+            rank += 1
+            ranks[episode_id] = rank
+    for slot in range(n_open):
+        shown = per_slot[i, slot, SHOWN_ID]
+        if shown >= 0:
+            answer_id[i, slot] = ranks[shown] - 1
+    for slot in range(n_open):
+        shown = per_slot[i, slot, SHOWN_ID]
+        if shown >= 0:
+            ranks[shown] = 0
+    per_episode[i, IDS_CHANGED] = 0
 
 
 @numba.njit(cache=True, inline="always")
@@ -318,12 +390,26 @@ def _update_globals(obs_tables, state, obs, i):
 
 
 @numba.njit(cache=True, inline="always")
-def _restart(tables, obs_tables, state, obs, i, question, pinned_length):
-    """Start episode i anew: clear what the last one touched, start, observe."""
+def _restart(tables, obs_tables, state, obs, calls, i, question, pinned_length):
+    """Start episode i anew: clear what the last one touched, start, observe. `question` -1
+    draws one from the pool; `pinned_length` 0 draws the order: both from env i's Generator
+    (its `integers(len(pool))`, then `permutation(n_branches)`), or without one from the
+    core's stream (the order lazily, as branches open)."""
+    pool, generators = calls[5], calls[6]
     _clear(state, obs, i)
     core.clear(state, i)
-    if question < 0:
-        question = core.draw_question(tables, state, i)
+    if generators[i, 0] != 0:
+        stream = (generators[i, 0], generators[i, 1])
+        if question < 0:
+            question = pool[random.generator_integer(stream, pool.shape[0])]
+        if pinned_length == 0:
+            pinned_length = tables[4][question]
+            drawn = state[2][i, :pinned_length]
+            for k in range(pinned_length):
+                drawn[k] = k
+            random.generator_shuffle(stream, drawn)
+    elif question < 0:
+        question = pool[random.below(state[6], i, pool.shape[0])]
     core.start(tables, state, i, question, pinned_length)
     _update_globals(obs_tables, state, obs, i)
 
@@ -353,58 +439,70 @@ def step_env(tables, obs_tables, state, obs, i, action, token_penalty, latency_p
         _update_slot(obs_tables, state, obs, i, e[SLOT], e[SHOWN] != NO_ANSWER)
     elif e[WAVE_FROM] >= 0:
         _update_wave_slots(obs_tables, state, obs, i)
+    if obs[6][i, IDS_CHANGED]:
+        _rank_answer_ids(obs, i, e[N_OPENED])
     if e[VOTES_CHANGED]:
         _update_vote_columns(state, obs, i)
     _update_globals(obs_tables, state, obs, i)
     return reward
 
 
+@numba.njit(cache=True, inline="always")
+def _ignore(state, i):
+    """Env i's last action did nothing: its outcome fields say so (the info reads them)."""
+    e = state[0][i]
+    e[SLOT] = -1
+    e[SHOWN] = NO_ANSWER
+    e[ENDED] = 0
+    e[COST] = 0
+    e[WAVE] = 0
+    e[VOTES_CHANGED] = 0
+
+
 # ---- the batch ------------------------------------------------------------------------------
 @numba.njit(cache=True)
 def reset_envs(addresses, shapes):
+    """Start every env on `questions[i]` (-1: drawn) with the order pinned in
+    `batch.order[i, :lengths[i]]` (0: drawn)."""
     tables, obs_tables, state, obs, calls = _unpack(addresses, shapes)
     questions, lengths = calls[2], calls[3]
     for i in range(questions.shape[0]):
-        _restart(tables, obs_tables, state, obs, i, questions[i], lengths[i])
+        _restart(tables, obs_tables, state, obs, calls, i, questions[i], lengths[i])
 
 
 @numba.njit(cache=True)
-def reset_env_drawn(addresses, shapes, i, stream, question):
-    """Start env i on global question `question` (-1: `rng.integers(n_questions)`) and the
-    branch order `rng.permutation(n_branches)`, drawn from a numpy Generator's `stream`
-    exactly as the Python engine draws them; returns the question."""
-    tables, obs_tables, state, obs, _ = _unpack(addresses, shapes)
-    n_branches, order = tables[4], state[2]
-    if question < 0:
-        question = random.generator_integer(stream, n_branches.shape[0])
-    n_order = n_branches[question]
-    drawn = order[i, :n_order]
-    for k in range(n_order):
-        drawn[k] = k
-    random.generator_shuffle(stream, drawn)
-    _restart(tables, obs_tables, state, obs, i, question, n_order)
-    return question
+def restart_ended(addresses, shapes):
+    tables, obs_tables, state, obs, calls = _unpack(addresses, shapes)
+    episodes = state[0]
+    for i in range(episodes.shape[0]):
+        if episodes[i, DONE]:
+            _restart(tables, obs_tables, state, obs, calls, i, -1, 0)
 
 
 @numba.njit(cache=True)
-def step_envs(addresses, shapes, token_penalty, latency_penalty):
+def step_envs(addresses, shapes, token_penalty, latency_penalty, strict):
     """One step of every env (`CompiledEnvs.step`). An env whose episode ended on the previous
     step starts a new one (drawn) and ignores its action: Gymnasium's next-step autoreset."""
     tables, obs_tables, state, obs, calls = _unpack(addresses, shapes)
-    actions, rewards = calls[0], calls[1]
+    actions, rewards, illegal = calls[0], calls[1], calls[4]
     episodes = state[0]
     n = actions.shape[0]
+    if strict:
+        for i in range(n):
+            if not episodes[i, DONE] and not core.is_legal(state, i, actions[i]):
+                return i
     for i in range(n):
-        if not episodes[i, DONE] and not core.is_legal(state, i, actions[i]):
-            return i
-    for i in range(n):
+        illegal[i] = False
+        rewards[i] = 0.0
         if episodes[i, DONE]:
-            _restart(tables, obs_tables, state, obs, i, -1, 0)
-            rewards[i] = 0.0
-            continue
-        rewards[i] = step_env(
-            tables, obs_tables, state, obs, i, actions[i], token_penalty, latency_penalty
-        )
+            _restart(tables, obs_tables, state, obs, calls, i, -1, 0)
+        elif not core.is_legal(state, i, actions[i]):
+            illegal[i] = True
+            _ignore(state, i)
+        else:
+            rewards[i] = step_env(
+                tables, obs_tables, state, obs, i, actions[i], token_penalty, latency_penalty
+            )
     return -1
 
 

@@ -1,10 +1,13 @@
 """Fixed-shape observations of an episode, updated incrementally after every action.
 
 Per-slot features are rows of `slots`; the columns are named by `SLOT_FEATURES`, the global
-features by `GLOBAL_FEATURES`. Answers appear only as per-episode ids (`answer_id`, numbered
-in order of first reveal), never as strings, so nothing in the observation hints at which
-answer is correct. The leader is the answer with the most votes (revealed answers of unpruned
-slots); ties go to the answer revealed first.
+features by `GLOBAL_FEATURES`. Answers appear only as per-episode ids, never as strings, so
+nothing in the observation hints at which answer is correct: `answer_id[slot]` is the rank of
+the slot's last revealed answer among the distinct answers the slots show, in order of first
+reveal (0, 1, 2, ...; -1 for none). Two slots show the same answer exactly when their ids are
+equal, and the ids stay below `max_branches` however many answers an episode has seen, so the
+observation space is the same for every store. The leader is the answer with the most votes
+(revealed answers of unpruned slots); ties go to the answer revealed first.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class ObservationBuilder:
         self._episode_ids = [-1] * len(question.answers)
         self._answer_features = np.zeros((len(question.answers) + 1, 3), dtype=np.float32)
         self._voting_ids = np.full(self.max_branches, -1, dtype=np.int64)  # -1: no vote
+        self._shown_ids = np.full(self.max_branches, -1, dtype=np.int64)  # -1: none revealed
+        self._ids_changed = False
         self._n_episode_ids = 0
         self._stable = [0] * self.max_branches
         self._finished_votes: dict[int, int] = {}
@@ -84,6 +89,7 @@ class ObservationBuilder:
         episode = self._episode
         if slot >= 0:
             self._update_slot(episode, slot, revealed)
+        self._rank()
         self._update_votes(episode)
 
     def update_wave(self, touched: list[tuple[int, bool]]) -> None:
@@ -92,6 +98,7 @@ class ObservationBuilder:
         episode = self._episode
         for slot, revealed in touched:
             self._update_slot(episode, slot, revealed)
+        self._rank()
         self._update_votes(episode)
 
     def observation(self) -> dict[str, np.ndarray]:
@@ -125,10 +132,12 @@ class ObservationBuilder:
         if episode_id < 0:
             episode_id = self._episode_ids[answer] = self._n_episode_ids
             self._n_episode_ids += 1
-        if row[_S["revealed"]] and self.answer_id[slot] == episode_id:
+        if self._shown_ids[slot] == episode_id:
             self._stable[slot] += 1
         else:
             self._stable[slot] = 0
+            self._shown_ids[slot] = episode_id
+            self._ids_changed = True
         row[_S["revealed"]] = 1.0
         row[_S["stable"]] = min(1.0, self._stable[slot] / STABLE_SCALE)
         row[_S["err"]] = answer == self._err
@@ -136,8 +145,17 @@ class ObservationBuilder:
             segments = self._confidence[episode.branch[slot]]
             value = segments[min(depth, len(segments)) - 1]
             row[_S["confidence"]] = min(FEATURE_CAP, max(0.0, value))
-        self.answer_id[slot] = episode_id
         self._voting_ids[slot] = -1 if pruned else episode_id
+
+    def _rank(self) -> None:
+        """`answer_id`: each slot's episode id as its rank among the ids the slots show."""
+        if not self._ids_changed:
+            return
+        shown = self._shown_ids
+        present = np.unique(shown[shown >= 0])
+        opened = shown >= 0
+        self.answer_id[opened] = np.searchsorted(present, shown[opened])
+        self._ids_changed = False
 
     def _update_votes(self, episode: Episode) -> None:
         """Vote features: computed per distinct answer (few), then gathered for every slot."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 from tts_gym.engine import NO_ANSWER, Episode
 from tts_gym.engine.actions import BATCH_KINDS, ActionKind, action_name, decode_action, n_actions
@@ -24,6 +25,7 @@ from tts_gym.engine.core.layout import (
     DONE,
     ENDED,
     KIND,
+    QUESTION,
     SEQ_TOKENS,
     SHOWN,
     SLOT,
@@ -37,23 +39,29 @@ from tts_gym.engine.rules import (
     why_illegal,
 )
 from tts_gym.env.arguments import (
-    ENGINES,
+    RENDER_MODES,
     ConfiguredEnv,
     EnvArgumentError,
     EnvConfig,
+    args_section,
     checked_action,
+    checked_options,
+    checked_seed,
+    document,
     load_env_stores,
     pinned_order,
     pinned_question,
     store_index,
 )
 from tts_gym.env.observation import ObservationBuilder
+from tts_gym.env.render import EpisodePicture, Window
 from tts_gym.env.reward import step_reward
-from tts_gym.env.spaces import MaskedDiscrete, observation_space
+from tts_gym.env.spaces import observation_space
 from tts_gym.errors import IllegalActionError
 from tts_gym.store import Question, ReplayStore
 
 STOP_REASONS = {ActionKind.ANSWER: "answer", ActionKind.SUBMIT: "submit"}
+OPTION_KEYS = ("store", "question", "order")
 
 Outcome = tuple[float, int, int, bool, int, int, int, bool, int, int]
 """What an action did: (reward, slot, revealed answer id, finished, step cost, tokens,
@@ -71,15 +79,26 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
     last revealed answer); then the batch actions, each one wave (LATENCY.md): ADVANCE_ALL
     (CONTINUE every alive slot once), OPEN_MANY(k) (BRANCH k times) and READ_MANY(k) (READ k
     times) for k in `BATCH_WIDTHS` = (2, 4, 8, 16, 32, 64). `tts_gym.encode_action` /
-    `decode_action` convert. Legality is `tts_gym.engine.rules`: `info["action_mask"]` (int8)
-    and `action_masks()` (bool) say which actions are legal; an illegal action raises
-    `IllegalActionError` (a `ValueError`) saying why, and an action that is not an integer
-    raises `TypeError`.
+    `decode_action` convert. The space is static: legality is `tts_gym.engine.rules`, given
+    as `info["action_mask"]` (int8) and `action_masks()` (bool, what MaskablePPO reads; through
+    `gym.make`'s wrappers: `sb3_contrib.common.maskable.utils.get_action_masks(env)`). A legal
+    random action is `action_space.sample(mask=info["action_mask"])`. A masked action does
+    nothing with `illegal_actions="ignore"` (the default: reward 0, the same observation,
+    `info["illegal"] = True`) and raises `IllegalActionError` (a `ValueError`) saying why with
+    `"raise"`; an action outside the space raises `IllegalActionError`, one that is not an
+    integer `TypeError`.
 
-    Observation: `Dict` of `slots` `[max_branches, 13]`, `globals` `[10]` and `answer_id`
-    `[max_branches]` (float32; `tts_gym.env.observation` defines every feature). Answer
-    strings and the gold answer never enter it. A batch action's results all enter the
-    observation of its step, none before (answer ids of answers first revealed together are
+    Observation: `Dict` (float32) of
+    - `slots` `[max_branches, 13]` in [0, 10]: per slot the `SLOT_FEATURES` (scaled features
+      clipped at 10);
+    - `globals` `[10]` in [0, 10]: the `GLOBAL_FEATURES`;
+    - `answer_id` `[max_branches]` in [-1, max_branches - 1]: per slot its last revealed
+      answer as a rank among the distinct answers the slots show, in order of first reveal
+      (equal ids: equal answers; -1: none revealed). Answer strings and the gold answer never
+      enter it.
+    The bounds depend on `max_branches` alone, so every store gives the same space (a model
+    trained on some stores loads against an env on others). A batch action's results all
+    enter the observation of its step, none before (answers first revealed together are
     numbered in slot order).
 
     Reward: each action's token cost times `-token_penalty / 1e6` and the sequential tokens
@@ -93,77 +112,54 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
     Episode end: ANSWER or SUBMIT terminates; nothing truncates. `info` has `action_mask`,
     `tokens`, `seq_tokens`, `step_cost`, `slot` (-1 for ANSWER and the batch actions),
     `revealed` (the answer string this action revealed, for tracing; None for a batch
-    action), `finished` (it finished a branch); at the end also `answer`, `correct` and
-    `stop_reason` (`"answer"` or `"submit"`).
+    action), `finished` (it finished a branch), and `illegal` on a step that ignored a masked
+    action; at the end also `answer`, `correct`, `is_success` (= `correct`, the key SB3's
+    callbacks and loggers read) and `stop_reason` (`"answer"` or `"submit"`).
 
-    Starting state: `reset(seed=...)` draws a question uniformly over all questions of the
-    stores, then a branch order (a permutation), from `np_random`;
-    `reset(options={"store": index_or_name, "question": q, "order": [branches]})` pins them
-    (`store` defaults to 0, `order` to a drawn permutation; an order may list a subset).
+    Starting state: `reset(seed=...)` (None or an integer >= 0) draws a question uniformly
+    over all questions of the stores with `np_random.integers`, then a branch order with
+    `np_random.permutation`; `reset(options={"store": index_or_name, "question": q, "order":
+    [branches]})` pins them (`store` defaults to 0, `order` to a drawn permutation; an order
+    may list a subset; other keys are refused).
 
-    Args:
-        stores: catalog names (`autotts/qwen3-8b/aime24`), groups (`search`, `held-out`,
-            `all`) or file paths.
-        max_branches: slots, i.e. how many branches an episode may open (an integer >= 1).
-        token_penalty: reward per million tokens spent (finite, >= 0).
-        probe_cost: tokens a PROBE costs (an integer >= 0; meaningful with
-            `reveal_on_continue=False`).
-        reveal_on_continue: advancing a branch also reveals its new answer (the paper's MDP).
-        budget: tokens (an integer > 0 or None); once spent, only actions that cost nothing
-            stay legal (ANSWER, SUBMIT, PRUNE, and PROBE when `probe_cost` is 0).
-        data_dir: folder holding catalog stores (default `$TTS_GYM_DATA` or the user cache).
-        render_mode: None or `"ansi"`.
-        engine: `"compiled"` (the batch core, fast) or `"python"` (the readable reference).
-        latency_penalty: reward per million sequential tokens (finite, >= 0; default 0).
-        max_parallel: how many branches a wave runs at once (an integer >= 1, or None for no
-            cap); a wider wave runs as consecutive sub-waves in slot order.
+    Rendering: `"ansi"` gives text; `"rgb_array"` a picture of the episode (one row per slot,
+    one cell per interval coloured by the answer revealed there; `tts_gym.env.render`), at
+    every step; `"human"` shows that picture in a window (matplotlib; where no window can
+    open, a warning says why and nothing is shown).
+
+    Args (all keyword; `tts_gym.env.arguments.EnvConfig` declares them):
+        {args}
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
 
-    def __init__(
-        self,
-        stores: Sequence[str] | str = ("search",),
-        max_branches: int = 64,
-        token_penalty: float = 0.5,
-        probe_cost: int = 0,
-        reveal_on_continue: bool = True,
-        budget: int | None = None,
-        data_dir: str | None = None,
-        render_mode: str | None = None,
-        engine: str = "compiled",
-        latency_penalty: float = 0.0,
-        max_parallel: int | None = None,
-    ) -> None:
-        config = EnvConfig.checked(
-            max_branches, token_penalty, probe_cost, reveal_on_continue, budget,
-            latency_penalty, max_parallel,
-        )  # fmt: skip
-        if engine not in ENGINES:
-            raise EnvArgumentError(f"engine must be one of {ENGINES}, got {engine!r}.")
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise EnvArgumentError(f"render_mode must be None or 'ansi', got {render_mode!r}.")
-        self.stores: tuple[ReplayStore, ...] = load_env_stores(stores, data_dir)
+    def __init__(self, **arguments: Any) -> None:
+        config = EnvConfig.checked(arguments)
+        self.stores: tuple[ReplayStore, ...] = load_env_stores(config)
         self.questions: tuple[tuple[int, Question], ...] = tuple(
             (s, q) for s, store in enumerate(self.stores) for q in store.questions
         )
         self.config = config
-        self.render_mode = render_mode
-        self.engine = engine
+        self.render_mode = config.render_mode
         self._run: _CompiledRun | _ReferenceRun = (
             _CompiledRun(self.stores, self.questions, config)
-            if engine == "compiled"
+            if config.engine == "compiled"
             else _ReferenceRun(self.questions, config)
         )
         self._n_actions = n_actions(config.max_branches)
-        self.action_space = MaskedDiscrete(self._run.mask)
-        self.observation_space = observation_space(
-            config.max_branches, max(len(q.answers) for _, q in self.questions)
-        )
+        self.action_space = spaces.Discrete(self._n_actions)
+        self.observation_space = observation_space(config.max_branches)
         self.store_index = 0
         self._answers: tuple[str, ...] = ()
         self._gold = NO_ANSWER
         self._running: bool | None = None  # None before the first reset
+        self._picture: EpisodePicture | None = None
+        self._window: Window | None = None
+        if config.render_mode in ("rgb_array", "human"):
+            cells = 1 + max(max(map(len, q.probes), default=0) for _, q in self.questions)
+            self._picture = EpisodePicture(config.max_branches, cells, config.reveal_on_continue)
+        if config.render_mode == "human":
+            self._window = Window(self.metadata["render_fps"])
 
     @property
     def episode(self) -> Episode | Any:
@@ -180,8 +176,8 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
         `options={"store": index_or_name, "question": q, "order": [branch indices]}`; each
         key is optional (`store` defaults to 0, `order` to a random permutation).
         """
-        super().reset(seed=seed)
-        options = options or {}
+        super().reset(seed=checked_seed(seed))
+        options = checked_options(options, OPTION_KEYS)
         pinned = None
         if "question" in options:
             store = store_index(self.stores, options.get("store", 0), "options['store']")
@@ -210,6 +206,9 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
             "revealed": None,
             "finished": False,
         }
+        if self._picture is not None:
+            self._picture.start()
+            self._show()
         return self._run.observation(), info
 
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
@@ -221,7 +220,9 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
             )  # fmt: skip
         outcome = self._run.act(action, self.config.token_penalty, self.config.latency_penalty)
         if outcome is None:
-            raise self._refusal(action)
+            if self.config.illegal_actions == "raise":
+                raise self._refusal(action)
+            return self._ignored()
         reward, slot, shown, ended, cost, tokens, seq_tokens, done, answer, kind = outcome
         answers = self._answers
         info = {
@@ -236,17 +237,62 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
         if done:
             self._running = False
             info["answer"] = None if answer == NO_ANSWER else answers[answer]
-            info["correct"] = answer != NO_ANSWER and answer == self._gold
+            info["correct"] = info["is_success"] = answer != NO_ANSWER and answer == self._gold
             info["stop_reason"] = STOP_REASONS[kind]
+        if self._picture is not None:
+            batch_reveals = kind == ActionKind.READ_MANY or self.config.reveal_on_continue
+            self._picture.record(self._run.episode, slot, info["revealed"], batch_reveals)
+            self._show()
         return self._run.observation(), reward, done, False, info
 
     def action_masks(self) -> np.ndarray:
         """Legal actions as booleans (what sb3-contrib's MaskablePPO asks for)."""
         return self._run.mask.astype(bool)
 
-    def render(self) -> str | None:
-        if self.render_mode != "ansi" or self.episode is None:
+    def render(self) -> str | np.ndarray | None:
+        """`ansi`: the episode as text; `rgb_array`: its picture, `uint8 [H, W, 3]` (the same
+        size for every episode of this env); `human`: shown at every step, returns None."""
+        if self.render_mode is None or self.episode is None:
             return None
+        if self.render_mode == "ansi":
+            return self._text()
+        return self._frame() if self.render_mode == "rgb_array" else None
+
+    def close(self) -> None:
+        if self._window is not None:
+            self._window.close()
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _ignored(self) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
+        """A masked action under `illegal_actions="ignore"`: nothing happened."""
+        episode = self._run.episode
+        info = {
+            "action_mask": self._run.mask.copy(),
+            "tokens": episode.tokens,
+            "seq_tokens": episode.seq_tokens,
+            "step_cost": 0,
+            "slot": -1,
+            "revealed": None,
+            "finished": False,
+            "illegal": True,
+        }
+        if self._picture is not None:
+            self._picture.record(episode, -1, None, False)
+            self._show()
+        return self._run.observation(), 0.0, False, False, info
+
+    def _show(self) -> None:
+        if self._window is not None:
+            self._window.show(self._frame())
+
+    def _frame(self) -> np.ndarray:
+        episode = self.episode
+        gold = self._answers[self._gold] if self._gold != NO_ANSWER else ""
+        return self._picture.draw(
+            episode, not self._running, episode.answer_text(episode.answer), gold
+        )
+
+    def _text(self) -> str:
         ep = self.episode
         lines = [
             f"question {ep.question.index} of {self.stores[self.store_index].name}: "
@@ -260,17 +306,14 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
             lines.append(f"  slot {slot:2d} depth {depth:3d} {state:8s} answer {answer}")
         return "\n".join(lines)
 
-    def __setstate__(self, state: dict) -> None:
-        # pickled and deep-copied envs sample from their own mask (the compiled mask is a
-        # view into the batch arrays, rebuilt on unpickling)
-        self.__dict__.update(state)
-        self.action_space.legal = self._run.mask
-
-    # ---- helpers -------------------------------------------------------------------------
     def _refusal(self, action: int) -> IllegalActionError:
         kind, slot = decode_action(action, self.max_branches)
         reason = why_illegal(self._run.episode, kind, slot)
         return IllegalActionError(f"{action_name(kind, slot)} is masked: {reason}.")
+
+
+TTSControlEnv.__doc__ = TTSControlEnv.__doc__.replace("        {args}", args_section())
+document(TTSControlEnv.__init__)
 
 
 class _CompiledRun:
@@ -310,12 +353,9 @@ class _CompiledRun:
         self._offsets = batch.tables.offsets.tolist()
         self._order = batch.order[0]
         self._table = (envs.table.addresses, envs.table.shapes)
-        self._reset_envs, self._reset_drawn = compiled.reset_envs, compiled.reset_env_drawn
-        self._step_envs = compiled.step_envs
+        self._reset_envs, self._step_envs = compiled.reset_envs, compiled.step_envs
         self._actions, self._rewards = envs.actions, envs.rewards
         self._views = (envs.slots[0], envs.globals[0], envs.answer_id[0])
-        self._rng: np.random.Generator | None = None  # the Generator `_stream` draws from
-        self._stream = (0, 0)
 
     def __getstate__(self) -> dict:
         return {"envs": self.envs, "questions": self.questions}
@@ -334,17 +374,18 @@ class _CompiledRun:
     def start_drawn(
         self, rng: np.random.Generator, pinned: tuple[int, Question] | None
     ) -> tuple[int, Question]:
-        if rng is not self._rng:
-            from tts_gym.engine.core.random import generator_stream
-
-            self._rng, self._stream = rng, generator_stream(rng)
-        question = -1 if pinned is None else self._offsets[pinned[0]] + pinned[1].index
-        question = self._reset_drawn(*self._table, 0, self._stream, question)
-        return pinned or self.questions[question]
+        envs = self.envs
+        if rng is not envs.rngs[0]:
+            envs.use_generators([rng])
+            self._table = (envs.table.addresses, envs.table.shapes)
+        envs.questions[0] = -1 if pinned is None else self._offsets[pinned[0]] + pinned[1].index
+        envs.lengths[0] = 0
+        self._reset_envs(*self._table)
+        return pinned or self.questions[int(self._row[QUESTION])]
 
     def act(self, action: int, token_penalty: float, latency_penalty: float) -> Outcome | None:
         self._actions[0] = action
-        if self._step_envs(*self._table, token_penalty, latency_penalty) >= 0:
+        if self._step_envs(*self._table, token_penalty, latency_penalty, True) >= 0:
             return None
         row = self._row.tolist()
         return (

@@ -13,8 +13,14 @@ import pytest
 pytest.importorskip("sb3_contrib")
 
 from tts_gym_agents.rl.evaluate import play_episodes  # noqa: E402
-from tts_gym_agents.rl.macro import Macro, MacroEnv  # noqa: E402
-from tts_gym_agents.rl.macro_core import (  # noqa: E402
+from tts_gym_agents.rl.policy import load_sb3_policy  # noqa: E402
+from tts_gym_agents.rl.split import split_questions  # noqa: E402
+
+from tests.support import REPO_ROOT  # noqa: E402
+from tests.support.episodes import write_edge_stores  # noqa: E402
+from tts_gym.env import TTSControlEnv  # noqa: E402
+from tts_gym.env.macro import Macro, MacroEnv  # noqa: E402
+from tts_gym.env.macro_core import (  # noqa: E402
     ANSWER_ID,
     CORRECT,
     ENDED,
@@ -25,12 +31,6 @@ from tts_gym_agents.rl.macro_core import (  # noqa: E402
     answer_text,
     float32_sum,
 )
-from tts_gym_agents.rl.policy import load_sb3_policy  # noqa: E402
-from tts_gym_agents.rl.split import split_questions  # noqa: E402
-
-from tests.support import REPO_ROOT  # noqa: E402
-from tests.support.episodes import write_edge_stores  # noqa: E402
-from tts_gym.env import TTSControlEnv  # noqa: E402
 from tts_gym.evaluation.protocols import numpy_orders  # noqa: E402
 from tts_gym.store import ReplayStore  # noqa: E402
 

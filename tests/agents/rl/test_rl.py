@@ -13,7 +13,6 @@ import pytest
 pytest.importorskip("sb3_contrib")
 
 from tts_gym_agents.rl.config import TrainConfig  # noqa: E402
-from tts_gym_agents.rl.macro import Macro, MacroEnv  # noqa: E402
 from tts_gym_agents.rl.policy import load_sb3_policy  # noqa: E402
 from tts_gym_agents.rl.split import (  # noqa: E402
     QuestionSubset,
@@ -28,6 +27,7 @@ from tts_gym.cli import main  # noqa: E402
 from tts_gym.control import play as play_store  # noqa: E402
 from tts_gym.engine.actions import ActionKind, action_index  # noqa: E402
 from tts_gym.env import TTSControlEnv  # noqa: E402
+from tts_gym.env.macro import Macro, MacroEnv  # noqa: E402
 from tts_gym.errors import TTSGymError  # noqa: E402
 from tts_gym.evaluation.protocols import numpy_orders  # noqa: E402
 from tts_gym.store import CATALOG, load_store  # noqa: E402
@@ -305,3 +305,34 @@ def test_example_runs_on_a_synthetic_store(store_path: Path) -> None:
     argv = ["--stores", str(store_path), "--max-branches", "8", "--total-timesteps", "1024"]
     result = example.main([*argv, "--num-envs", "4", "--num-steps", "128", "--update-epochs", "2"])
     assert np.isfinite(result["first_return"]) and np.isfinite(result["last_return"])
+
+
+# ---- primitive actions --------------------------------------------------------------------
+def test_primitive_actions_train_on_sb3_vec_env(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--actions primitive`: MaskablePPO on TTSControl-v0's own actions, its envs an
+    `SB3VecEnv`; the model is a controller whose batched play equals its step-by-step play."""
+    from tts_gym.env import SB3VecEnv
+
+    built = []
+    init = SB3VecEnv.__init__
+
+    def spy(self, *args, **kwargs) -> None:
+        init(self, *args, **kwargs)
+        built.append(self)
+
+    monkeypatch.setattr(SB3VecEnv, "__init__", spy)
+    config = tiny(store_path, actions="primitive", timesteps=1024, n_steps=64, batch_size=64)
+    record = train(config.replace(eval_freq=512, checkpoint_freq=512), tmp_path / "run")
+    assert record["finished"] and "--actions primitive" in record["command"]
+    assert len(built) == 2 and built[0].num_envs == config.n_envs  # training, validation
+    policy = load_sb3_policy(tmp_path / "run")
+    assert policy.name.startswith("MaskablePPO-primitive")
+    store = load_store(store_path)
+    orders = lambda q, n: numpy_orders(n, 2, [1, q])  # noqa: E731
+    batched = policy.play(store, orders)
+    stepped = play_store(policy, store, orders, trace=True)
+    assert stepped.answers == batched.answers and (stepped.tokens == batched.tokens).all()
+    with pytest.raises(TTSGymError, match="primitive actions train on the compiled envs"):
+        config.replace(vec_env="subproc")

@@ -46,6 +46,27 @@ def test_loads_and_plays_a_heldout_question(model: Path) -> None:
     assert 50.0 < cell.acc <= 100.0  # Qwen3-8B solves about three in four of these
 
 
+@pytest.mark.real_stores
+@pytest.mark.parametrize("model", MODELS, ids=lambda path: path.parent.name)
+def test_it_acts_as_when_it_was_trained(model: Path) -> None:
+    """Its validation numbers (`evaluation.json`: the search stores' validation split, 192
+    episodes; no held-out store is read) reproduce exactly on today's env, whose answer ids
+    are ranks among the answers shown (issue 27): the macros read them through equality."""
+    from tts_gym_agents.rl.split import TRAINING, split_questions
+    from tts_gym_agents.rl.train import validation_report
+
+    from tts_gym.store import select_stores
+
+    config = TrainConfig.load(model.parent)
+    stores = select_stores(list(config.stores), refuse_held_out=TRAINING)
+    _, valid = split_questions(stores, config.valid_fraction, config.seed)
+    report = validation_report(load_sb3_policy(model), stores, valid, config)
+    recorded = json.loads((model.parent / "evaluation.json").read_text())
+    for now, then in zip([report["overall"], *report["stores"]],
+                         [recorded["overall"], *recorded["stores"]], strict=True):  # fmt: skip
+        assert {key: now[key] for key in then} == then
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS, ids=lambda path: path.parent.name)
 def test_heldout_record_is_true_and_beats_asc(model: Path) -> None:

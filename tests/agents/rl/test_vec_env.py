@@ -13,12 +13,12 @@ from sb3_contrib.common.maskable.evaluation import evaluate_policy  # noqa: E402
 from sb3_contrib.common.maskable.utils import get_action_masks, is_masking_supported  # noqa: E402
 from stable_baselines3.common.monitor import Monitor  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
-from tts_gym_agents.rl.macro import Macro, MacroEnv  # noqa: E402
-from tts_gym_agents.rl.macro_core import GLOBAL_QUESTION  # noqa: E402
 from tts_gym_agents.rl.split import QuestionSubset  # noqa: E402
 from tts_gym_agents.rl.vec_env import MacroVecEnv, macro_vec_env  # noqa: E402
 
 from tts_gym import ENV_ID  # noqa: E402
+from tts_gym.env.macro import Macro, MacroEnv  # noqa: E402
+from tts_gym.env.macro_core import GLOBAL_QUESTION  # noqa: E402
 from tts_gym.errors import IllegalActionError, TTSGymError  # noqa: E402
 from tts_gym.store import load_store  # noqa: E402
 from tts_gym.store.synthetic import generate_store, write_store  # noqa: E402

@@ -1,4 +1,4 @@
-"""Macro actions: the action space the RL controllers learn in, on top of `TTSControl-v0`.
+"""`TTSControlMacro-v0`: `TTSControl-v0` in macro actions, the action space RL controllers learn in.
 
 A primitive episode of `TTSControl-v0` takes hundreds of steps (one CONTINUE per branch per
 interval), so the few decisions that matter (how wide, when to stop) drown in credit
@@ -14,11 +14,15 @@ primitive actions that depends on the observations alone:
 
 Rewards of the primitive steps are summed, so a macro episode's return is exactly the env's
 return. Because macros read only observations and the primitive mask, a trained policy also
-runs on the plain env as a step policy (`MacroStepPolicy`, `tts_gym_agents.rl.policy`).
+runs on the plain env as a step policy (`MacroStepPolicy`). `MacroEnv` wraps any
+`TTSControl-v0` env; `TTSControlMacroEnv` is the registered `TTSControlMacro-v0` (the same,
+built from the env's arguments); its vector form (`tts_gym.env.macro_vector`) runs each
+decision of every sub-env in one compiled call (`tts_gym.env.macro_core`).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Generator
 from enum import IntEnum
 from typing import Any
@@ -27,9 +31,15 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from tts_gym.env import GLOBAL_FEATURES, SLOT_FEATURES, ActionKind, TTSControlEnv, encode_action
+from tts_gym.engine.actions import ActionKind, encode_action
+from tts_gym.env.arguments import EnvArgumentError, Integer, args_section, document, is_integer
 from tts_gym.env.observation import DEPTH_SCALE as ENV_DEPTH_SCALE
-from tts_gym.env.observation import FEATURE_CAP
+from tts_gym.env.observation import FEATURE_CAP, GLOBAL_FEATURES, SLOT_FEATURES
+from tts_gym.env.tts_control import TTSControlEnv
+from tts_gym.errors import IllegalActionError
+
+WIDEN = Integer(1, 64)
+"""The rule of `widen` (branches a WIDEN opens)."""
 
 
 class Macro(IntEnum):
@@ -165,31 +175,48 @@ class MacroPlanner:
 
 
 class MacroEnv(gym.Wrapper):
-    """`TTSControl-v0` seen through macros: Discrete(4) actions, `action_masks()`, same return.
+    """A `TTSControl-v0` env seen through macros: `Discrete(4)` actions, the same return.
 
-    The observation is `MacroPlanner.policy_observation` of the env's; `info` is the last
-    primitive step's, with `primitive_steps` (how many ran) added.
+    Observation: `Dict` of the env's `globals` `[10]` and `summary` `[7]`
+    (`SUMMARY_FEATURES`), float32 in [0, 10] (`MacroPlanner.policy_observation`).
+    Actions: `Macro` (ANSWER, SUBMIT_FINISHED, WIDEN, ADVANCE), a static space; the legal
+    macros are `info["action_mask"]` (int8 [4]) and `action_masks()` (bool). A masked macro
+    is ignored or refused as the env's `illegal_actions` says (ignored: nothing happens,
+    reward 0, `info["illegal"] = True`). Reward: the env's, summed over the macro's
+    primitive actions. Info: `action_mask`, `tokens`, `seq_tokens`, `primitive_steps` (how
+    many primitive actions the macro took), and at the end the env's `answer`, `correct`,
+    `is_success` and `stop_reason`.
     """
 
     def __init__(self, env: gym.Env, widen: int = 4) -> None:
         super().__init__(env)
         base: TTSControlEnv = env.unwrapped
         if not base.reveal_on_continue:
-            raise ValueError("macro actions need reveal_on_continue=True (ADVANCE must reveal).")
-        self.planner = MacroPlanner(base.max_branches, widen)
+            raise EnvArgumentError(
+                "macro actions need reveal_on_continue=True (ADVANCE must reveal)."
+            )
+        self.planner = MacroPlanner(base.max_branches, WIDEN.check("widen", widen))
         self.action_space = spaces.Discrete(N_MACROS)
         self.observation_space = self.planner.observation_space(env.observation_space)
+        self._strict = base.illegal_actions == "raise"
         self._obs: Observation = {}
         self._mask = np.zeros(0, dtype=np.int8)
+        self._legal = np.zeros(N_MACROS, dtype=bool)
 
     def reset(self, **kwargs: Any) -> tuple[Observation, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
         self._obs, self._mask = obs, info["action_mask"]
-        return self.planner.policy_observation(obs), info
+        self._legal = self.planner.masks(obs, self._mask)
+        return self.planner.policy_observation(obs), self._info(info, 0)
 
     def step(self, action: int) -> tuple[Observation, float, bool, bool, dict]:
-        if not self.action_masks()[int(action)]:
-            raise ValueError(f"macro {Macro(int(action)).name} is masked in this state.")
+        action = checked_macro(action)
+        if not self._legal[action]:
+            if self._strict:
+                raise IllegalActionError(f"macro {Macro(action).name} is masked in this state.")
+            info = self._info({"tokens": self._tokens(), "seq_tokens": self._seq_tokens()}, 0)
+            info["illegal"] = True
+            return self.planner.policy_observation(self._obs), 0.0, False, False, info
         total, terminated, truncated, info, steps = 0.0, False, False, {}, 0
         primitives = self.planner.run(action, self._obs, self._mask)
         primitive = next(primitives)
@@ -204,13 +231,74 @@ class MacroEnv(gym.Wrapper):
                 primitive = primitives.send((obs, self._mask))
             except StopIteration:
                 break
-        info["primitive_steps"] = steps
-        if terminated:  # SB3's eval callback reports `is_success` as its success rate
-            info["is_success"] = info["correct"]
-        return self.planner.policy_observation(self._obs), total, terminated, truncated, info
+        self._legal = (
+            np.zeros(N_MACROS, dtype=bool)
+            if terminated
+            else self.planner.masks(self._obs, self._mask)
+        )
+        return (
+            self.planner.policy_observation(self._obs),
+            total,
+            terminated,
+            truncated,
+            self._info(info, steps),
+        )
 
     def action_masks(self) -> np.ndarray:
-        return self.planner.masks(self._obs, self._mask)
+        """Legal macros, bool [4] (what MaskablePPO reads)."""
+        return self._legal.copy()
+
+    def _info(self, info: dict[str, Any], steps: int) -> dict[str, Any]:
+        out = {
+            "action_mask": self._legal.astype(np.int8),
+            "tokens": info["tokens"],
+            "seq_tokens": info["seq_tokens"],
+            "primitive_steps": steps,
+        }
+        for key in ("answer", "correct", "is_success", "stop_reason"):
+            if key in info:
+                out[key] = info[key]
+        return out
+
+    def _tokens(self) -> int:
+        return self.env.unwrapped.episode.tokens
+
+    def _seq_tokens(self) -> int:
+        return self.env.unwrapped.episode.seq_tokens
+
+
+class TTSControlMacroEnv(MacroEnv):
+    """`TTSControlMacro-v0`: `MacroEnv(TTSControlEnv(**arguments), widen)`, built from the
+    env's keyword arguments (see `MacroEnv` for spaces, reward and info).
+
+    Args: `widen` (branches a WIDEN opens; an integer in 1..64, default 4) and the keyword
+    arguments of `TTSControl-v0` (`reveal_on_continue` must stay True):
+        {args}
+    """
+
+    metadata = TTSControlEnv.metadata
+
+    def __init__(self, widen: int = 4, **arguments: Any) -> None:
+        super().__init__(TTSControlEnv(**arguments), widen)
+
+
+TTSControlMacroEnv.__doc__ = TTSControlMacroEnv.__doc__.replace("        {args}", args_section())
+document(
+    TTSControlMacroEnv.__init__,
+    [inspect.Parameter("widen", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=4)],
+)
+
+
+def checked_macro(action: Any) -> int:
+    """A macro as a Python int; TypeError if it is not an integer, IllegalActionError if it
+    is outside 0..3."""
+    if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
+        action = action.item()
+    if not is_integer(action):
+        raise TypeError(f"a macro is an integer (Python or numpy), got {action!r}.")
+    if not 0 <= action < N_MACROS:
+        raise IllegalActionError(f"macro {action} is outside 0..{N_MACROS - 1}.")
+    return int(action)
 
 
 class MacroStepPolicy:

@@ -12,24 +12,22 @@ float32 values computed as numpy computes them) and the legal macros are written
 decision. Tests hold this to `MacroEnv` decision by decision, bit for bit.
 
 `MacroBatch` owns the arrays and makes the calls: `start` starts the episodes staged for some
-envs (a pinned question and order, or a question drawn from a pool), `step` runs one macro in
-each acting env (and, with `autoreset`, starts the env's staged episode when one ends).
-`tts_gym_agents.rl.vec_env` builds the SB3 `VecEnv` on it, `evaluate.play_store` the batched
-play of `SB3Policy.play`.
+envs (a pinned question and order, or a drawn one), `step` runs one macro in each acting env
+(and, with `autoreset`, starts the env's staged episode when one ends: in the same call, or
+at the env's next step as Gymnasium's next-step mode asks). `TTSControlMacroVectorEnv`
+(`tts_gym.env.macro_vector`) is the Gymnasium vector env on it; the agents build their
+training `VecEnv` and their batched play of a saved policy on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numba
 import numpy as np
-from tts_gym_agents.rl.macro import COUNT_SCALE, DEPTH_SCALE, N_MACROS, SUMMARY_FEATURES, Macro
 
 from tts_gym.engine.actions import ActionKind, action_index
 from tts_gym.engine.core import batch as core
-from tts_gym.engine.core import drop_stale_caches, random
 from tts_gym.engine.core.addresses import ArrayTable, BundledArrays, view1, view2
 from tts_gym.engine.core.batch import BatchEpisodes
 from tts_gym.engine.core.layout import (
@@ -44,13 +42,10 @@ from tts_gym.engine.core.layout import (
 from tts_gym.engine.rules import NO_ANSWER
 from tts_gym.env import compiled
 from tts_gym.env.compiled import CompiledEnvs
+from tts_gym.env.macro import COUNT_SCALE, DEPTH_SCALE, N_MACROS, SUMMARY_FEATURES, Macro
 from tts_gym.env.observation import DEPTH_SCALE as ENV_DEPTH_SCALE
 from tts_gym.env.observation import GLOBAL_FEATURES, SLOT_FEATURES
 from tts_gym.store import ReplayStore
-
-_HERE = Path(__file__).resolve().parent
-# the kernels inline the env's compiled code and this folder's macro constants
-drop_stale_caches(caches=[_HERE], sources=[_HERE / "macro.py", _HERE / "macro_core.py"])
 
 # columns of `outcome` (int64 [N, OUTCOME_FIELDS]): what the last macro did
 ENDED = 0  # the episode ended
@@ -60,7 +55,11 @@ CORRECT = 3
 GLOBAL_QUESTION = 4  # the ended episode's question (global index of the batch's tables)
 PRIMITIVES = 5  # primitive actions the macro took
 SEQ_TOKENS_SPENT = 6  # the episode's sequential tokens at its end
-OUTCOME_FIELDS = 7
+ILLEGAL = 7  # the macro was masked and ignored
+OUTCOME_FIELDS = 8
+
+# `autoreset` of `MacroBatch.step`
+NO_AUTORESET, SAME_STEP, NEXT_STEP = range(3)
 
 _ANSWER_MACRO, _SUBMIT_MACRO = int(Macro.ANSWER), int(Macro.SUBMIT_FINISHED)
 _WIDEN_MACRO, _ADVANCE_MACRO = int(Macro.WIDEN), int(Macro.ADVANCE)
@@ -78,12 +77,13 @@ assert [m.value for m in Macro] == list(range(N_MACROS))
 class MacroBatch(BundledArrays):
     """N macro episodes of `TTSControl-v0` on the compiled core (see the module docstring).
 
-    The env settings are `TTSControl-v0`'s defaults but `max_branches` (the macros need
-    `reveal_on_continue=True`; no budget, free probes). Per env: `globals` and `summary` (the
-    policy observation), `legal` (the macro mask, all False once an episode has ended and
-    not restarted), `returns` (the last macro's summed reward), `outcome` (`ENDED`,
-    `ANSWER_ID`, `TOKENS_SPENT`, `CORRECT`, `GLOBAL_QUESTION`, `PRIMITIVES`), and the
-    observation an ended episode left, `terminal_globals` / `terminal_summary`.
+    The env settings are `TTSControl-v0`'s but `reveal_on_continue`, which the macros need
+    True; the penalties come with each `step`. Per env: `globals` and `summary` (the policy
+    observation), `legal` (the macro mask, all False once an episode has ended and not
+    restarted), `returns` (the last macro's summed reward), `outcome` (`ENDED`, `ANSWER_ID`,
+    `TOKENS_SPENT`, `CORRECT`, `GLOBAL_QUESTION`, `PRIMITIVES`, `SEQ_TOKENS_SPENT`,
+    `ILLEGAL`), and the observation an ended episode left, `terminal_globals` /
+    `terminal_summary`.
     """
 
     def __init__(
@@ -93,10 +93,16 @@ class MacroBatch(BundledArrays):
         *,
         max_branches: int = 64,
         widen: int = 4,
+        probe_cost: int = 0,
+        budget: int | None = None,
+        max_parallel: int | None = None,
     ) -> None:
         if widen < 1:
             raise ValueError(f"widen must be at least 1, got {widen}.")
-        self.batch = BatchEpisodes(stores, n, max_branches=max_branches)
+        self.batch = BatchEpisodes(
+            stores, n, max_branches=max_branches, probe_cost=probe_cost, budget=budget,
+            max_parallel=max_parallel,
+        )  # fmt: skip
         self.envs = CompiledEnvs(self.batch)
         self.n, self.max_branches, self.widen = n, max_branches, widen
         tables = self.batch.tables
@@ -113,7 +119,6 @@ class MacroBatch(BundledArrays):
         self.next_question = np.full(n, -1, dtype=np.int64)
         self.next_length = np.zeros(n, dtype=np.int64)
         self.next_order = np.zeros_like(self.batch.order)
-        self.pool = np.arange(tables.n_questions, dtype=np.int64)
         self.counts = np.zeros(max(1, tables.max_answers), dtype=np.int64)  # scratch
         self.alive = np.zeros(max_branches, dtype=np.int64)  # scratch
         self.depths = np.zeros(max_branches, dtype=np.float32)  # scratch
@@ -125,7 +130,7 @@ class MacroBatch(BundledArrays):
             *self.envs.arrays(),
             self.macros, self.acting, self.returns, self.outcome, self.globals, self.summary,
             self.legal, self.terminal_globals, self.terminal_summary, self.next_question,
-            self.next_length, self.next_order, self.pool, self.counts, self.alive, self.depths,
+            self.next_length, self.next_order, self.counts, self.alive, self.depths,
         ]  # fmt: skip
 
     def _bundle(self) -> None:
@@ -136,18 +141,20 @@ class MacroBatch(BundledArrays):
     # ---- episodes ------------------------------------------------------------------------
     def draw_from(self, questions: Sequence[int]) -> None:
         """Episodes drawn (question and order) come from these global questions, uniformly."""
-        if not len(questions):
-            raise ValueError("the pool of questions to draw from is empty.")
-        self.pool = np.array(questions, dtype=np.int64)
+        self.envs.draw_from(questions)
+        self._bundle()
+
+    def use_generators(self, rngs: Sequence[np.random.Generator | None]) -> None:
+        """Draw env i's episodes from `rngs[i]` as `TTSControl-v0` draws from its `np_random`
+        (None: from the core's stream)."""
+        self.envs.use_generators(rngs)
         self._bundle()
 
     def stage(self, i: int, question: int = -1, order: Sequence[int] | None = None) -> None:
-        """Env i's next episode: global question `question` under `order` (the branch order
-        the env's episode opens), or, with question -1, one drawn from the pool."""
+        """Env i's next episode: global question `question` (-1: drawn from the pool) under
+        `order` (the branch order the env's episode opens; None: drawn)."""
         self.next_question[i] = question
         if order is None:
-            if question >= 0:
-                raise ValueError("a staged question needs its branch order.")
             self.next_length[i] = 0
             return
         self.next_length[i] = len(order)
@@ -171,17 +178,26 @@ class MacroBatch(BundledArrays):
         *,
         token_penalty: float = 0.0,
         latency_penalty: float = 0.0,
-        autoreset: bool = False,
+        autoreset: int = NO_AUTORESET,
+        strict: bool = True,
     ) -> int:
-        """Run `macros[i]` in every acting env (bool mask; default all); returns the first
-        env whose macro is not legal (then nothing ran), or -1. With `autoreset`, an env
-        whose episode ends starts its staged episode in the same call."""
+        """Run `macros[i]` in every acting env (bool mask; default all). `strict`: returns
+        the first env whose macro is not legal (then nothing ran), else -1; not strict: a
+        masked macro changes nothing in its env (return 0, outcome `ILLEGAL`). `autoreset`
+        `SAME_STEP`: an env whose episode ends starts its staged episode in the same call
+        (its last observation kept in `terminal_globals` / `terminal_summary`); `NEXT_STEP`:
+        an acting env whose episode has ended starts its staged one and ignores its macro."""
         self.macros[:] = macros
         self.acting[:] = True if acting is None else acting
         return run_macros(
             self.table.addresses, self.table.shapes, self._own, token_penalty, latency_penalty,
-            self.widen, autoreset,
+            self.widen, autoreset, strict,
         )  # fmt: skip
+
+    def restart_ended(self) -> None:
+        """Start the staged episode of every env whose episode has ended, and observe it."""
+        self.acting[:] = self.batch.episodes[:, DONE] == 1
+        start_envs(self.table.addresses, self.table.shapes, self._own)
 
 
 _SIGNATURE = [
@@ -189,8 +205,7 @@ _SIGNATURE = [
     for dtype, ndim in (
         (np.int64, 1), (np.bool_, 1), (np.float64, 1), (np.int64, 2), (np.float32, 2),
         (np.float32, 2), (np.bool_, 2), (np.float32, 2), (np.float32, 2), (np.int64, 1),
-        (np.int64, 1), (np.int64, 2), (np.int64, 1), (np.int64, 1), (np.int64, 1),
-        (np.float32, 1),
+        (np.int64, 1), (np.int64, 2), (np.int64, 1), (np.int64, 1), (np.float32, 1),
     )
 ]  # fmt: skip
 
@@ -205,8 +220,7 @@ def _unpack(a, s, k):
         view2(a, s, k + 7, np.float32), view2(a, s, k + 8, np.float32),
         view1(a, s, k + 9, np.int64), view1(a, s, k + 10, np.int64),
         view2(a, s, k + 11, np.int64), view1(a, s, k + 12, np.int64),
-        view1(a, s, k + 13, np.int64), view1(a, s, k + 14, np.int64),
-        view1(a, s, k + 15, np.float32),
+        view1(a, s, k + 13, np.int64), view1(a, s, k + 14, np.float32),
     )  # fmt: skip
 
 
@@ -311,7 +325,7 @@ def _observe(state, obs, own, i):
     (`MacroPlanner.masks`)."""
     episodes, mask, limits = state[0], state[5], state[7]
     obs_slots, obs_globals, answer_id = obs[0], obs[1], obs[2]
-    _, _, _, _, policy_globals, summary, legal, _, _, _, _, _, _, counts, _, depths = own
+    _, _, _, _, policy_globals, summary, legal, _, _, _, _, _, counts, _, depths = own
     m = limits[MAX_BRANCHES]
     n_open = episodes[i, N_OPENED]
     n_alive, n_err, n_agreeing, leader_is_err = 0, 0, 0, False
@@ -360,7 +374,7 @@ def _run(tables, obs_tables, state, obs, own, i, macro, token_penalty, latency_p
     planner's generator, as a state machine), so the env's step is compiled in once."""
     episodes, mask, limits = state[0], state[5], state[7]
     obs_slots, answer_id = obs[0], obs[2]
-    counts, alive = own[13], own[14]
+    counts, alive = own[12], own[13]
     m = limits[MAX_BRANCHES]
     branch, first = action_index(_BRANCH, 0, m), action_index(_CONTINUE, 0, m)
     finished = _n_finished(obs_slots, i, episodes[i, N_OPENED])
@@ -404,54 +418,63 @@ def _run(tables, obs_tables, state, obs, own, i, macro, token_penalty, latency_p
 
 
 @numba.njit(cache=True)
-def _start(tables, obs_tables, state, obs, own, i):
-    """Start env i's staged episode (a pinned question and order, or a draw from the pool)."""
-    order, streams = state[2], state[6]
-    next_question, next_length, next_order, pool = own[9], own[10], own[11], own[12]
+def _start(tables, obs_tables, state, obs, calls, own, i):
+    """Start env i's staged episode (a pinned question and order, or drawn ones)."""
+    next_question, next_length, next_order = own[9], own[10], own[11]
     question, length = next_question[i], next_length[i]
-    if question >= 0:
-        order[i, :length] = next_order[i, :length]
-    else:
-        question, length = pool[random.below(streams, i, pool.shape[0])], 0
-    compiled.restart(tables, obs_tables, state, obs, i, question, length)
+    state[2][i, :length] = next_order[i, :length]
+    compiled.restart(tables, obs_tables, state, obs, calls, i, question, length)
 
 
 # ---- the batch ------------------------------------------------------------------------------
 @numba.njit(cache=True)
 def start_envs(addresses, shapes, k):
     """`MacroBatch.start`: the staged episode of every acting env."""
-    tables, obs_tables, state, obs, _ = compiled.unpack(addresses, shapes)
+    tables, obs_tables, state, obs, calls = compiled.unpack(addresses, shapes)
     own = _unpack(addresses, shapes, k)
     acting, outcome = own[1], own[3]
     for i in range(acting.shape[0]):
         if acting[i]:
-            _start(tables, obs_tables, state, obs, own, i)
+            _start(tables, obs_tables, state, obs, calls, own, i)
             outcome[i, :] = 0
             _observe(state, obs, own, i)
 
 
 @numba.njit(cache=True)
-def run_macros(addresses, shapes, k, token_penalty, latency_penalty, widen, autoreset):
+def run_macros(addresses, shapes, k, token_penalty, latency_penalty, widen, autoreset, strict):
     """`MacroBatch.step`: one macro in every acting env."""
-    tables, obs_tables, state, obs, _ = compiled.unpack(addresses, shapes)
+    tables, obs_tables, state, obs, calls = compiled.unpack(addresses, shapes)
     own = _unpack(addresses, shapes, k)
     macros, acting, returns, outcome = own[0], own[1], own[2], own[3]
     policy_globals, summary, legal = own[4], own[5], own[6]
     terminal_globals, terminal_summary = own[7], own[8]
     episodes = state[0]
     n = macros.shape[0]
-    for i in range(n):
-        if acting[i] and not (0 <= macros[i] < N_MACROS and legal[i, macros[i]]):
-            return i
+    if strict:
+        for i in range(n):
+            if (
+                acting[i]
+                and not (autoreset == NEXT_STEP and episodes[i, DONE])
+                and not (0 <= macros[i] < N_MACROS and legal[i, macros[i]])
+            ):
+                return i
     for i in range(n):
         if not acting[i]:
+            continue
+        returns[i] = 0.0
+        row = outcome[i]
+        row[:] = 0
+        if autoreset == NEXT_STEP and episodes[i, DONE]:
+            _start(tables, obs_tables, state, obs, calls, own, i)
+            _observe(state, obs, own, i)
+            continue
+        if not (0 <= macros[i] < N_MACROS and legal[i, macros[i]]):
+            row[ILLEGAL] = 1
             continue
         total, steps = _run(
             tables, obs_tables, state, obs, own, i, macros[i], token_penalty, latency_penalty, widen
         )
         returns[i] = total
-        row = outcome[i]
-        row[:] = 0
         row[PRIMITIVES] = steps
         _observe(state, obs, own, i)
         if not episodes[i, DONE]:
@@ -464,8 +487,8 @@ def run_macros(addresses, shapes, k, token_penalty, latency_penalty, widen, auto
         row[GLOBAL_QUESTION] = episodes[i, QUESTION]
         terminal_globals[i, :] = policy_globals[i, :]
         terminal_summary[i, :] = summary[i, :]
-        if autoreset:
-            _start(tables, obs_tables, state, obs, own, i)
+        if autoreset == SAME_STEP:
+            _start(tables, obs_tables, state, obs, calls, own, i)
             _observe(state, obs, own, i)
     return -1
 
