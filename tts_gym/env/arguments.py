@@ -17,6 +17,7 @@ import numpy as np
 
 from tts_gym.errors import IllegalActionError, TTSGymError
 from tts_gym.store import Question, ReplayStore, select_stores
+from tts_gym.store.replay import CONFIDENCE_STATISTICS
 
 
 class EnvArgumentError(TTSGymError, ValueError):
@@ -161,10 +162,17 @@ def checked_actions(actions: Any, num_envs: int, n: int) -> np.ndarray:
 
 
 def load_env_stores(
-    stores: Sequence[str | ReplayStore] | str | ReplayStore, data_dir: str | None
+    stores: Sequence[str | ReplayStore] | str | ReplayStore,
+    data_dir: str | None,
+    confidence: str = "group",
 ) -> tuple[ReplayStore, ...]:
-    """The stores an env replays: catalog names, groups, paths or loaded stores."""
-    return tuple(select_stores(stores, data_dir))
+    """The stores an env replays (catalog names, groups, paths or loaded stores), each
+    observing its `confidence` statistic (a name of `CONFIDENCE_STATISTICS`)."""
+    if confidence not in CONFIDENCE_STATISTICS:
+        raise EnvArgumentError(
+            f"confidence must be one of {', '.join(CONFIDENCE_STATISTICS)}, got {confidence!r}."
+        )
+    return tuple(store.with_confidence(confidence) for store in select_stores(stores, data_dir))
 
 
 # ---- episodes pinned by reset options -------------------------------------------------------

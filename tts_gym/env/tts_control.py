@@ -117,6 +117,8 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
         latency_penalty: reward per million sequential tokens (finite, >= 0; default 0).
         max_parallel: how many branches a wave runs at once (an integer >= 1, or None for no
             cap); a wider wave runs as consecutive sub-waves in slot order.
+        confidence: which per-segment confidence of the store a slot's `confidence` feature
+            carries: "group" (default), "lowest", "bottom10" or "tail" (docs/collect.md).
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
@@ -134,6 +136,7 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
         engine: str = "compiled",
         latency_penalty: float = 0.0,
         max_parallel: int | None = None,
+        confidence: str = "group",
     ) -> None:
         config = EnvConfig.checked(
             max_branches, token_penalty, probe_cost, reveal_on_continue, budget,
@@ -143,7 +146,7 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
             raise EnvArgumentError(f"engine must be one of {ENGINES}, got {engine!r}.")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise EnvArgumentError(f"render_mode must be None or 'ansi', got {render_mode!r}.")
-        self.stores: tuple[ReplayStore, ...] = load_env_stores(stores, data_dir)
+        self.stores: tuple[ReplayStore, ...] = load_env_stores(stores, data_dir, confidence)
         self.questions: tuple[tuple[int, Question], ...] = tuple(
             (s, q) for s, store in enumerate(self.stores) for q in store.questions
         )

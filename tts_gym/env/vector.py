@@ -75,7 +75,8 @@ class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
     starts; autoresets draw.
 
     Args: those of `TTSControl-v0` (`stores`, `max_branches`, `token_penalty`, `probe_cost`,
-    `reveal_on_continue`, `budget`, `data_dir`, `latency_penalty`, `max_parallel`), plus
+    `reveal_on_continue`, `budget`, `data_dir`, `latency_penalty`, `max_parallel`,
+    `confidence`), plus
     `num_envs` and `copy` (True: return
     fresh arrays; False: return the env's own observation and mask buffers, overwritten by
     the next step, which saves a copy of `N * max_branches * 13` floats per step).
@@ -98,6 +99,7 @@ class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
         engine: str = "compiled",
         latency_penalty: float = 0.0,
         max_parallel: int | None = None,
+        confidence: str = "group",
     ) -> None:
         if not is_integer(num_envs) or num_envs < 1:
             raise EnvArgumentError(f"num_envs must be an integer >= 1, got {num_envs!r}.")
@@ -116,7 +118,7 @@ class TTSControlVectorEnv(VectorEnv, ConfiguredEnv):
         self.num_envs = int(num_envs)
         self.copy = bool(copy)
         self.render_mode = None
-        self.stores: tuple[ReplayStore, ...] = load_env_stores(stores, data_dir)
+        self.stores: tuple[ReplayStore, ...] = load_env_stores(stores, data_dir, confidence)
         self.batch = BatchEpisodes(
             self.stores,
             self.num_envs,
