@@ -22,8 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tts_gym.collect.backends import load_backend
-from tts_gym.collect.collector import CollectConfig, Finish
+from tts_gym.collect.collector import CollectConfig, Finish, open_backend
 from tts_gym.collect.errors import CollectError
 from tts_gym.collect.hub import resolve_model
 from tts_gym.collect.metadata import run_settings
@@ -98,14 +97,7 @@ class CollectWorker:
             executor = (
                 "mp" if config.backend == "vllm" and config.tensor_parallel_size > 1 else None
             )
-            backend = load_backend(
-                config.backend,
-                model,
-                seed=config.seed,
-                top_logprobs=config.top_logprobs,
-                tensor_parallel_size=config.tensor_parallel_size,
-                executor=executor,
-            )
+            backend = open_backend(config, model, executor)
             self.collector = QuestionCollector(backend, tokenizer, fmt, config)
         except TTSGymError as error:
             self.error = str(error)

@@ -155,13 +155,7 @@ def collect(
                 retried = pool.run(todo, items, record)
             elif todo:
                 if backend is None:
-                    backend = load_backend(
-                        config.backend,
-                        model,
-                        seed=config.seed,
-                        top_logprobs=config.top_logprobs,
-                        tensor_parallel_size=config.tensor_parallel_size,
-                    )
+                    backend = open_backend(config, model)
                 run_here(todo, items, QuestionCollector(backend, tokenizer, fmt, config), record)
     finally:
         if pool is not None:
@@ -169,6 +163,18 @@ def collect(
     entries = shards.assemble()
     return CollectResult(
         out, meta_file, len(items), len(items), len(todo), _accuracy(entries), retried
+    )
+
+
+def open_backend(config: CollectConfig, model: str, executor: str | None = None) -> Backend:
+    """`config.backend` for the files of `model` (a folder or hub name), loaded now."""
+    return load_backend(
+        config.backend,
+        model,
+        seed=config.seed,
+        top_logprobs=config.top_logprobs,
+        tensor_parallel_size=config.tensor_parallel_size,
+        executor=executor,
     )
 
 
