@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.killing import kill_9_after_first_shard
 from tests.support.tiny_lm import QUESTIONS, one_thread_env, write_questions
 from tts_gym.collect import ClusterConfig, CollectConfig, CollectError, collect, shard_folder
 
@@ -128,20 +128,9 @@ def test_a_killed_driver_resumes_to_the_same_store(
     args += ["--backend", "transformers", "--n", "3", "--interval", "8", "--max-tokens", "40"]
     args += ["--probe-tokens", "8", "--top-logprobs", "5", "--confidence-window", "12"]
     args += ["--tail-window", "16", "--seed", "7", "--quiet"]
-    driver = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from tts_gym.cli import main; sys.exit(main())"]
-        + [*args, "--ray", ray_address, "--workers", "1"],
-        env=one_thread_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    finished = kill_9_after_first_shard(
+        [*args, "--ray", ray_address, "--workers", "1"], out, one_thread_env()
     )
-    deadline = time.monotonic() + 120
-    while not list(shard_folder(out).glob("q*.json")) and driver.poll() is None:
-        assert time.monotonic() < deadline, "the driver never finished a question"
-        time.sleep(0.05)
-    driver.send_signal(signal.SIGKILL)
-    driver.communicate()
-    finished = list(shard_folder(out).glob("q*.json"))
     assert 1 <= len(finished) < 8 and not out.exists()
     # the workers die with their driver; resuming without Ray skips the finished questions
     result = collect(questions, out, _config(tiny_model), resume=True, progress=False)

@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 SPECIALS = ["<unk>", "<|user|>", "<|assistant|>", "<|end|>"]
 CHARS = "0123456789{}\\+-*/^()=.,?:! \nabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CHAT_TEMPLATE = (
@@ -89,3 +91,29 @@ def write_questions(path: Path, questions: list[dict] = QUESTIONS) -> Path:
 def one_thread_env() -> dict[str, str]:
     """The environment for a child process running the tiny model (one torch thread)."""
     return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+# ---- fixtures (imported by the conftest of each folder that uses them) --------------------
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Llama that learned one habit: `\\boxed{` is followed by `7}` and the end."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_model: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model)

@@ -254,7 +254,7 @@ def _adopt_store(out: Path, shards: Shards) -> bool:
             f"cannot resume {out}: it holds {len(entries)} questions, "
             f"the question file only {len(shards.items)}."
         )
-    shards.check(entries, 0, out)
+    shards.check_entries(entries, 0, out)
     if len(entries) == len(shards.items):
         return True
     for index, entry in enumerate(entries):

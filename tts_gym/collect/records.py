@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tts_gym.collect.answers import GoldMatcher, last_boxed, probe_answer
+from tts_gym.collect.answers import AnswerReader
 from tts_gym.collect.backends import Backend, GenerationRequest, SampleRequest
 from tts_gym.collect.confidence import segment_mean_logprob, segment_statistics
 from tts_gym.collect.prompt import PromptFormat
@@ -39,9 +39,15 @@ EXTRA_KEYS = {
 DECIMALS = 6  # confidence values are rounded so the JSON stays small and byte-stable
 
 
+def derive_seed(seed: int, *keys: int) -> int:
+    """A request's seed (31 bits), from the run seed and what the request is (its question's
+    index, and for a live branch's chunk, the branch and the chunk's first token) only."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0]) & 0x7FFFFFFF
+
+
 def question_seed(seed: int, index: int) -> int:
     """A question's sampling seed, from the run seed and the question's index only."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0]) & 0x7FFFFFFF
+    return derive_seed(seed, index)
 
 
 class QuestionCollector:
@@ -57,7 +63,7 @@ class QuestionCollector:
 
     def collect(self, batch: Sequence[tuple[int, QuestionItem]]) -> list[dict[str, Any]]:
         """The store entries of `(question index, item)` pairs, in the order given."""
-        config, suffix = self.config, list(self.fmt.suffix_ids)
+        config = self.config
         prompts = [self.fmt.prompt_ids(self.tokenizer, item.question) for _, item in batch]
         requests = [
             SampleRequest(prompt, question_seed(config.seed, index))
@@ -65,7 +71,9 @@ class QuestionCollector:
         ]
         sampled = self.backend.sample(requests, config.sampling)
         probes = [
-            GenerationRequest(prompt + sample.token_ids[:cut] + suffix, config.probe_tokens)
+            GenerationRequest(
+                self.fmt.probe_ids(prompt, sample.token_ids[:cut]), config.probe_tokens
+            )
             for prompt, samples in zip(prompts, sampled, strict=True)
             for sample in samples
             for cut in range(config.interval, len(sample.token_ids), config.interval)
@@ -80,17 +88,17 @@ class QuestionCollector:
         """One question's store entry (AutoTTS keys first, then the extra keys)."""
         config = self.config
         interval = config.interval
-        match = GoldMatcher(item.answer)
+        reader = AnswerReader(item.answer)
         branches, raw_probes, raw_finals, mean_logprob = [], [], [], []
         statistics: dict[str, list[list[float]]] = {name: [] for name in CONFIDENCE_STATISTICS}
         for sample in samples:
             cuts = range(interval, len(sample.token_ids), interval)
-            raw = [probe_answer(self._decode(next(continuations).token_ids)) for _ in cuts]
-            raw.append(last_boxed(self._decode(sample.token_ids)))
-            probes = [match(answer) for answer in raw]
+            read = [reader.probe(self._decode(next(continuations).token_ids)) for _ in cuts]
+            read.append(reader.final(self._decode(sample.token_ids)))
+            probes = [matched for _, matched in read]
             branches.append([probes, len(sample.token_ids), probes[-1]])
-            raw_probes.append(raw)
-            raw_finals.append(raw[-1])
+            raw_probes.append([raw for raw, _ in read])
+            raw_finals.append(read[-1][0])
             values = segment_statistics(
                 sample.top_logprobs, interval, config.confidence_window, config.tail_window
             )

@@ -30,19 +30,17 @@ def shard_folder(store: str | Path) -> Path:
     return Path(store).with_suffix(".shards")
 
 
-class Shards:
-    """The finished questions of one collection, each checked against the question file."""
+class ShardFolder:
+    """One file per finished question, `q000017.json`, in the folder beside `store`: what a
+    run (`collect`, a live run) keeps so that `--resume` knows what is done."""
 
-    def __init__(self, store: Path, items: list[QuestionItem]) -> None:
+    def __init__(self, store: Path, count: int) -> None:
         self.store = store
         self.folder = shard_folder(store)
-        self.items = items
+        self.count = count  # questions in the question file
 
     def path(self, index: int) -> Path:
         return self.folder / f"q{index:06d}.json"
-
-    def write(self, index: int, entry: dict[str, Any]) -> None:
-        write_store([entry], self.path(index))
 
     def finished(self) -> list[int]:
         """Indices of the questions that have a shard (each read and checked), sorted."""
@@ -57,19 +55,41 @@ class Shards:
                 done.append(index)
         return sorted(done)
 
-    def read(self, index: int) -> dict[str, Any]:
+    def read(self, index: int) -> Any:
+        """The shard of question `index`, checked (`check`)."""
         file = self.path(index)
-        if index >= len(self.items):
+        if index >= self.count:
             raise CollectError(
                 f"cannot resume: {file} is question {index}, but the question file holds "
-                f"{len(self.items)}."
+                f"{self.count}."
             )
-        entries = read_json(file, "shard")
-        parse_questions(entries, file)
-        self.check(entries, index, file)
-        return entries[0]
+        value = read_json(file, "shard")
+        self.check(value, index, file)
+        return value
 
-    def check(self, entries: list[Any], index: int, file: Path) -> None:
+    def check(self, value: Any, index: int, file: Path) -> None:
+        """Refuse a shard that is not question `index` of this run (subclasses say how)."""
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Shards(ShardFolder):
+    """The finished questions of one collection, each a one-question store checked against
+    the question file."""
+
+    def __init__(self, store: Path, items: list[QuestionItem]) -> None:
+        super().__init__(store, len(items))
+        self.items = items
+
+    def write(self, index: int, entry: dict[str, Any]) -> None:
+        write_store([entry], self.path(index))
+
+    def check(self, value: Any, index: int, file: Path) -> None:
+        parse_questions(value, file)
+        self.check_entries(value, index, file)
+
+    def check_entries(self, entries: list[Any], index: int, file: Path) -> None:
         """`entries` (a shard's, or a store's from `index` on) match the question file."""
         for offset, entry in enumerate(entries):
             item = self.items[index + offset]
@@ -82,10 +102,7 @@ class Shards:
     def assemble(self) -> list[dict[str, Any]]:
         """Write the store from every shard, in question order, then drop the folder; returns
         the store's entries."""
-        entries = [self.read(index) for index in range(len(self.items))]
+        entries = [self.read(index)[0] for index in range(len(self.items))]
         write_store(entries, self.store)
         self.remove()
         return entries
-
-    def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
