@@ -268,6 +268,14 @@ def test_bad_settings(
     assert not out.exists() and not metadata_path(out).exists()
 
 
+def test_ray_options_without_ray(tiny_model: Path, questions_file: Path, tmp_path: Path, capsys):
+    out = tmp_path / "store.json"
+    args = ["--model", tiny_model, "--questions", questions_file, "--out", out, *RUN_ARGS]
+    assert _cli(*args, "--workers", "2") == 1
+    _one_line_error(capsys, "--workers and --gpus-per-worker go with --ray")
+    assert not out.exists() and not metadata_path(out).exists()
+
+
 def test_bad_model_and_output_paths(questions_file: Path, tiny_model: Path, tmp_path: Path, capsys):
     out = tmp_path / "store.json"
     missing = tmp_path / "no-such-model"

@@ -28,11 +28,15 @@ class LiveBranch:
     n_probes: int = 0  # once ended: its probe entries in all (an explore past them finishes it)
     final: str = ERR
     raw_final: str = ERR
-    text: Any = None  # the engine's own record of the branch (token ids, text)
+    record: Any = None  # the engine's own record of the branch (its prompt and tokens, or text)
 
     def can_explore(self, depth: int) -> bool:
         """Whether exploring it at `depth` (its `depth + 1`-th interval) needs nothing new."""
         return depth < len(self.probes) or (self.ended and depth == self.n_probes)
+
+    def goes_on(self, tokens: int) -> bool:
+        """Whether the branch is longer than `tokens` (so it has a probe entry there)."""
+        return not self.ended or self.tokens > tokens
 
     def add_probe(self, raw: str, matched: str) -> None:
         self.raw_probes.append(raw)
@@ -70,19 +74,18 @@ class LiveQuestion:
         as PENDING (the last answer id), lengths of unfinished branches as 0. The lists are
         fresh: a pass may extend them with placeholders."""
         ids: dict[str, int] = {}
-        probes, tokens, finals = [], [], []
+        probes: list[list[int]] = []
+        finals: list[int | None] = []
+        tokens: list[int] = []
         for b in range(self.n_branches):
             branch = self.branches.get(b)
-            if branch is None:
-                probes.append([])
-                tokens.append(0)
-                finals.append(-2)
-                continue
-            probes.append([ids.setdefault(a, len(ids)) for a in branch.probes])
-            tokens.append(branch.tokens if branch.ended else 0)
-            finals.append(ids.setdefault(branch.final, len(ids)) if branch.ended else -2)
+            ended = branch is not None and branch.ended
+            probes.append(
+                [] if branch is None else [ids.setdefault(a, len(ids)) for a in branch.probes]
+            )
+            finals.append(ids.setdefault(branch.final, len(ids)) if ended else None)
+            tokens.append(branch.tokens if ended else 0)
         pending = ids.setdefault(PENDING, len(ids))
-        finals = [pending if f == -2 else f for f in finals]
         return Question(
             index=self.index,
             text="",
@@ -91,7 +94,7 @@ class LiveQuestion:
             answers=tuple(ids),
             probes=probes,  # type: ignore[arg-type]  # lists: placeholders are appended
             tokens=tokens,  # type: ignore[arg-type]
-            finals=finals,  # type: ignore[arg-type]
+            finals=[pending if f is None else f for f in finals],  # type: ignore[arg-type]
         )
 
     def entry(self) -> dict[str, Any]:

@@ -139,22 +139,18 @@ class GenerationEngine:
         }
         for b in targets:
             branch = question.branch(b)
-            if branch.text is None:
-                branch.text = self.model.start(question.text)
+            if branch.record is None:
+                branch.record = self.model.start(question.text)
         self._extend(question, targets)
         # an explored branch that goes on past its interval is probed at the interval's end
         probes = [
             (need.branch, targets[need.branch])
             for need in needs
-            if need.depth is not None
-            and not (
-                question.branch(need.branch).ended
-                and question.branch(need.branch).tokens <= targets[need.branch]
-            )
+            if need.depth is not None and question.branch(need.branch).goes_on(targets[need.branch])
         ]
         if not probes:
             return
-        answers = self.model.probe([(question.branch(b).text, cut) for b, cut in probes])
+        answers = self.model.probe([(question.branch(b).record, cut) for b, cut in probes])
         question.requests += len(probes)
         reader = AnswerReader(question.gold)
         for (b, _), (continuation, tokens) in zip(probes, answers, strict=True):
@@ -176,7 +172,7 @@ class GenerationEngine:
                     work.append((b, want if limit is None else min(want, limit), seed))
             if not work:
                 return
-            chunks = self.model.extend([(question.branch(b).text, n, s) for b, n, s in work])
+            chunks = self.model.extend([(question.branch(b).record, n, s) for b, n, s in work])
             question.requests += len(work)
             for (b, asked, _), chunk in zip(work, chunks, strict=True):
                 branch = question.branch(b)
@@ -185,12 +181,14 @@ class GenerationEngine:
                         f"the model returned {chunk.tokens} tokens for a request of {asked} "
                         "and did not say that the branch ended."
                     )
-                branch.text = self.model.append(branch.text, chunk)
+                branch.record = self.model.append(branch.record, chunk)
                 branch.tokens += chunk.tokens
                 question.generated += chunk.tokens
                 if chunk.stopped or branch.tokens >= sampling.max_tokens:
-                    n_probes = -(-branch.tokens // sampling.interval) - 1
-                    branch.end(branch.tokens, n_probes, *reader.final(self.model.text(branch.text)))
+                    n_probes = max(0, -(-branch.tokens // sampling.interval) - 1)
+                    branch.end(
+                        branch.tokens, n_probes, *reader.final(self.model.text(branch.record))
+                    )
 
 
 class TokenModel:
