@@ -12,7 +12,8 @@ from tts_gym.cli import build_parser
 from tts_gym.control.loading import schemes
 from tts_gym.store.synthetic import generate_store, write_store
 
-HEAVY = ("rich", "matplotlib", "greenlet", "torch", "anthropic", "openai", "tts_gym.evaluation")
+HEAVY = ("rich", "matplotlib", "greenlet", "torch", "anthropic", "openai", "ray")
+HEAVY += ("tts_gym.evaluation",)
 
 
 def test_every_package_folder_is_listed_in_pyproject():

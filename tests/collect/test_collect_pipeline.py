@@ -1,9 +1,7 @@
 """`tts-gym collect`: question files, confidence, prompts, the shared pipeline, the CLI, resume.
 
-The end-to-end tests build a tiny causal LM and a character-level tokenizer on the fly (no
-download) and train it for a second to answer `7}` after `\\boxed{`, so that real probes and
-final answers come out of real generation. Torch runs on one thread here: on a small shared
-CPU, thread contention makes a tiny model many times slower.
+The end-to-end tests run the tiny causal LM of `tests.support.tiny_lm` (built on the fly, no
+download), so that real probes and final answers come out of real generation.
 """
 
 from __future__ import annotations
@@ -14,122 +12,45 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
+from tests.collect.test_collect_confidence import deepconf_reference
+from tests.support.tiny_lm import one_thread_env
 from tts_gym.cli import main
-from tts_gym.collect import CollectConfig, CollectError, collect, metadata_path, read_questions
-from tts_gym.collect.backends.base import Sample, SamplingConfig
+from tts_gym.collect import (
+    CollectConfig,
+    CollectError,
+    collect,
+    metadata_path,
+    read_questions,
+    shard_folder,
+)
+from tts_gym.collect.backends import (
+    Generation,
+    GenerationRequest,
+    Sample,
+    SampleRequest,
+    SamplingConfig,
+)
 from tts_gym.collect.backends.transformers import TransformersBackend
-from tts_gym.collect.collector import collect_question, question_seed
-from tts_gym.collect.confidence import (
-    n_segments,
-    segment_group_confidence,
-    segment_mean_logprob,
-    token_confidence,
-)
+from tts_gym.collect.confidence import segment_mean_logprob, segment_statistics
 from tts_gym.collect.prompt import INSTRUCTION, PLAIN_SUFFIX, THINKING_SUFFIX, PromptFormat
+from tts_gym.collect.records import QuestionCollector, question_seed
 from tts_gym.engine import Episode
-from tts_gym.store import load_store
-from tts_gym.store.files import write_json
+from tts_gym.store import load_store, write_store
+from tts_gym.store.replay import CONFIDENCE_STATISTICS
+from tts_gym.store.writer import store_text
 
-SPECIALS = ["<unk>", "<|user|>", "<|assistant|>", "<|end|>"]
-CHARS = "0123456789{}\\+-*/^()=.,?:! \nabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|user|>{{ m['content'] }}<|end|>{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>{% if enable_thinking %}<think>\n{% endif %}"
-    "{% endif %}"
-)
-QUESTIONS = [
-    {"question": "What is 3+4?", "answer": "07"},
-    {"question": "Half of 14?", "answer": "\\frac{14}{2}", "id": "half"},
-    {"question": "What is 2-2?", "answer": 0},
-]
 # n=3 traces of at most 40 tokens, probed every 8 tokens: a few intervals per trace
 RUN_ARGS = ["--backend", "transformers", "--n", "3", "--interval", "8", "--max-tokens", "40"]
 RUN_ARGS += ["--probe-tokens", "8", "--top-logprobs", "5", "--confidence-window", "12"]
 RUN_ARGS += ["--seed", "7"]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _build_tokenizer():
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {t: i for i, t in enumerate([*SPECIALS, "<think>", "</think>", *CHARS])}
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
-    core.decoder = decoders.Fuse()
-    core.add_special_tokens(SPECIALS)
-    core.add_tokens(["<think>", "</think>"])
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core, unk_token="<unk>", eos_token="<|end|>", pad_token="<|end|>"
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    return tokenizer
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer Llama that learned one habit: `\\boxed{` is followed by `7}` and the end."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    path = tmp_path_factory.mktemp("tiny-model")
-    tokenizer = _build_tokenizer()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None,
-    )
-    model = LlamaForCausalLM(config)
-    tail = tokenizer.encode("\\boxed{7}<|end|>", add_special_tokens=False)
-    noise = torch.randint(6, len(tokenizer), (16, 24), generator=torch.Generator().manual_seed(0))
-    batch = torch.tensor([row + tail for row in noise.tolist()])
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(80):
-        loss = model(input_ids=batch, labels=batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    torch.set_num_threads(threads)
-    tokenizer.save_pretrained(path)
-    model.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model: Path):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model)
-
-
-@pytest.fixture
-def questions_file(tmp_path: Path) -> Path:
-    path = tmp_path / "questions.jsonl"
-    path.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS), encoding="utf-8")
-    return path
 
 
 def _cli(*args: str | os.PathLike) -> int:
@@ -192,41 +113,6 @@ def test_empty_or_missing_question_file(tmp_path: Path) -> None:
         read_questions(tmp_path / "missing.jsonl")
 
 
-# ---- confidence -------------------------------------------------------------------------------
-
-
-def test_segments_follow_the_store_convention(shared_replay: Path) -> None:
-    assert [n_segments(t, 500) for t in (1, 499, 500, 501, 3856)] == [1, 1, 1, 2, 8]
-    store = json.loads((shared_replay / "autotts/Qwen3-8B/aime24.json").read_text())
-    lengths = [(len(b[0]), b[1]) for q in store for b in q["each_branch"] if b[1] == 3856]
-    assert lengths and all(probes == n_segments(t, 500) for probes, t in lengths)
-
-
-def test_segment_mean_logprob() -> None:
-    logprobs = -np.arange(10, dtype=float)
-    expected = [-np.mean([0, 1, 2, 3]), -np.mean([4, 5, 6, 7]), -np.mean([8, 9])]
-    np.testing.assert_allclose(segment_mean_logprob(logprobs, 4), expected)
-
-
-def test_group_confidence_is_a_trailing_window_mean_of_token_confidence() -> None:
-    rng = np.random.default_rng(0)
-    top = -np.sort(rng.exponential(size=(10, 3)), axis=1)
-    conf = token_confidence(top)
-    np.testing.assert_allclose(conf, -top.mean(axis=1))
-    # segments end at tokens 3, 7 and 9; windows of 3 tokens end there
-    expected = [conf[1:4].mean(), conf[5:8].mean(), conf[7:10].mean()]
-    np.testing.assert_allclose(segment_group_confidence(top, 4, 3), expected)
-    # a window longer than the trace: the running mean
-    wide = [conf[:4].mean(), conf[:8].mean(), conf.mean()]
-    np.testing.assert_allclose(segment_group_confidence(top, 4, 100), wide)
-
-
-def test_confidence_stays_finite() -> None:
-    top = np.array([[-0.1, -np.inf], [-0.2, -5.0]])
-    assert np.isfinite(segment_group_confidence(top, 1, 2)).all()
-    assert np.isfinite(segment_mean_logprob(np.array([-np.inf, -1.0]), 2)).all()
-
-
 # ---- prompt ---------------------------------------------------------------------------------
 
 
@@ -262,32 +148,39 @@ def test_prompt_format_without_thinking_or_template() -> None:
 
 
 class ScriptedBackend:
-    """Traces given as text; a probe's answer depends on how many trace tokens it saw."""
+    """Traces given as text (the same for every question); a probe's answer depends on how
+    many trace tokens it saw."""
 
     def __init__(self, tokenizer, traces: list[str], probe_texts: dict[int, str]) -> None:
         self.tokenizer = tokenizer
         self.traces = traces
         self.probe_texts = probe_texts
-        self.prompt: list[int] = []
-        self.seed = -1
+        self.requests: list[SampleRequest] = []
         self.prefixes: list[list[int]] = []
 
-    def sample(self, prompt_ids: list[int], config: SamplingConfig, seed: int) -> list[Sample]:
-        self.prompt, self.seed = prompt_ids, seed
-        samples = []
-        for text in self.traces[: config.n]:
-            ids = self.tokenizer.encode(text, add_special_tokens=False)
-            logprobs = -(np.arange(len(ids)) + 1.0) / 10
-            top = np.stack([logprobs, logprobs - 1, logprobs - 2], axis=1)
-            samples.append(Sample(ids, logprobs, top))
-        return samples
+    def sample(
+        self, requests: Sequence[SampleRequest], config: SamplingConfig
+    ) -> list[list[Sample]]:
+        self.requests = list(requests)
+        return [[self._sample(text) for text in self.traces[: config.n]] for _ in requests]
 
-    def probe(self, prefixes: list[list[int]], max_tokens: int) -> list[list[int]]:
-        self.prefixes = prefixes
+    def _sample(self, text: str) -> Sample:
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        logprobs = -(np.arange(len(ids)) + 1.0) / 10
+        top = np.stack([logprobs, logprobs - 1, logprobs - 2], axis=1)
+        return Sample(ids, logprobs, top)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        self.prefixes = [r.prefix_ids for r in requests]
+        assert all(r.temperature == 0 for r in requests)  # probes are greedy
+        prompt = len(self.requests[0].prompt_ids)
         suffix_len = len(PromptFormat.for_tokenizer(self.tokenizer).suffix_ids)
-        seen = [len(p) - len(self.prompt) - suffix_len for p in prefixes]
+        seen = [len(r.prefix_ids) - prompt - suffix_len for r in requests]
         texts = [self.probe_texts.get(k, "7}") for k in seen]
-        return [self.tokenizer.encode(t, add_special_tokens=False)[:max_tokens] for t in texts]
+        return [
+            Generation(self.tokenizer.encode(t, add_special_tokens=False)[: r.max_tokens], True)
+            for t, r in zip(texts, requests, strict=True)
+        ]
 
 
 def test_pipeline_cuts_probes_and_matches(tokenizer, tmp_path: Path) -> None:
@@ -304,12 +197,13 @@ def test_pipeline_cuts_probes_and_matches(tokenizer, tmp_path: Path) -> None:
     config = CollectConfig(model="tiny", n=4, interval=8, top_logprobs=3, confidence_window=5)
     fmt = PromptFormat.for_tokenizer(tokenizer)
     item = QuestionItem("Half of one?", "\\frac{1}{2}", id="h")
-    record = collect_question(item, 3, backend, tokenizer, fmt, config)
+    [record] = QuestionCollector(backend, tokenizer, fmt, config).collect([(3, item)])
 
-    assert backend.seed == question_seed(config.seed, 3)
+    [request] = backend.requests
+    assert request.seed == question_seed(config.seed, 3)
     ids = [tokenizer.encode(t, add_special_tokens=False) for t in traces]
     expected_prefixes = [
-        backend.prompt + trace[:cut] + list(fmt.suffix_ids)
+        request.prompt_ids + trace[:cut] + list(fmt.suffix_ids)
         for trace in ids
         for cut in range(8, len(trace), 8)
     ]
@@ -326,20 +220,19 @@ def test_pipeline_cuts_probes_and_matches(tokenizer, tmp_path: Path) -> None:
     assert record["raw_final_answers"] == ["\\dfrac{1}{2}", "ERR", "ERR", third]
     assert record["final_answers_trace"] == [half, "ERR", "ERR", third]
     assert (record["id"], record["probe_freq"], record["gold_answer"]) == ("h", 8, half)
-    assert record["prompt_tokens"] == len(backend.prompt)
+    assert record["prompt_tokens"] == len(request.prompt_ids)
     for b, trace in enumerate(ids):
         logprobs = -(np.arange(len(trace)) + 1.0) / 10
         top = np.stack([logprobs, logprobs - 1, logprobs - 2], axis=1)
-        np.testing.assert_allclose(
-            record["segment_confidence"][b], segment_group_confidence(top, 8, 5), atol=1e-6
-        )
+        statistics = segment_statistics(top, 8, 5, config.tail_window)
+        for name, key in CONFIDENCE_STATISTICS.items():
+            np.testing.assert_allclose(record[key][b], statistics[name], atol=1e-6)
         np.testing.assert_allclose(
             record["segment_mean_logprob"][b], segment_mean_logprob(logprobs, 8), atol=1e-6
         )
-    path = tmp_path / "store.json"
-    write_json(path, [record], indent=None)
-    question = load_store(path).questions[0]
+    question = load_store(write_store([record], tmp_path / "store.json")).questions[0]
     assert question.confidence is not None and question.tokens == (36, 16, 5, 24)
+    assert set(question.confidences) == set(CONFIDENCE_STATISTICS)
 
 
 # ---- bad input on the command line ---------------------------------------------------------
@@ -375,11 +268,19 @@ def test_bad_settings(
     assert not out.exists() and not metadata_path(out).exists()
 
 
+def test_ray_options_without_ray(tiny_model: Path, questions_file: Path, tmp_path: Path, capsys):
+    out = tmp_path / "store.json"
+    args = ["--model", tiny_model, "--questions", questions_file, "--out", out, *RUN_ARGS]
+    assert _cli(*args, "--workers", "2") == 1
+    _one_line_error(capsys, "--workers and --gpus-per-worker go with --ray")
+    assert not out.exists() and not metadata_path(out).exists()
+
+
 def test_bad_model_and_output_paths(questions_file: Path, tiny_model: Path, tmp_path: Path, capsys):
     out = tmp_path / "store.json"
     missing = tmp_path / "no-such-model"
     assert _cli("--model", missing, "--questions", questions_file, "--out", out, *RUN_ARGS) == 1
-    _one_line_error(capsys, "cannot load the tokenizer", str(missing))
+    _one_line_error(capsys, "model folder", str(missing), "does not exist")
     nowhere = tmp_path / "no-such-folder" / "store.json"
     assert _cli("--model", tiny_model, "--questions", questions_file, "--out", nowhere) == 1
     _one_line_error(capsys, "does not exist")
@@ -390,24 +291,42 @@ def test_bad_model_and_output_paths(questions_file: Path, tiny_model: Path, tmp_
     assert not list(tmp_path.glob("*.meta.json"))
 
 
+def test_an_unreachable_hub_fails_fast_with_one_sentence(
+    questions_file: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    out = tmp_path / "store.json"
+    started = time.monotonic()
+    assert _cli("--model", "nobody/tiny", "--questions", questions_file, "--out", out) == 1
+    assert time.monotonic() - started < 10  # no minute of retries
+    _one_line_error(capsys, "'nobody/tiny'", "cannot be reached", "hf download nobody/tiny")
+    assert not out.exists() and not metadata_path(out).exists()
+
+
 # ---- end to end on the tiny model ----------------------------------------------------------
 
 
 class RecordingBackend:
-    """Wraps the real backend and keeps every question's generated ids and probe prefixes."""
+    """Wraps the real backend and keeps every question's generated ids and probe prefixes
+    (one question per call: the default `--batch-questions 1`)."""
 
     def __init__(self, inner: TransformersBackend) -> None:
         self.inner = inner
         self.calls: list[dict[str, Any]] = []
 
-    def sample(self, prompt_ids: list[int], config: SamplingConfig, seed: int) -> list[Sample]:
-        samples = self.inner.sample(prompt_ids, config, seed)
-        self.calls.append({"prompt": list(prompt_ids), "samples": samples, "prefixes": []})
-        return samples
+    def sample(
+        self, requests: Sequence[SampleRequest], config: SamplingConfig
+    ) -> list[list[Sample]]:
+        [request] = requests
+        sampled = self.inner.sample(requests, config)
+        self.calls.append({"prompt": request.prompt_ids, "samples": sampled[0], "prefixes": []})
+        return sampled
 
-    def probe(self, prefixes: list[list[int]], max_tokens: int) -> list[list[int]]:
-        self.calls[-1]["prefixes"] = [list(p) for p in prefixes]
-        return self.inner.probe(prefixes, max_tokens)
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        self.calls[-1]["prefixes"] = [r.prefix_ids for r in requests]
+        return self.inner.generate(requests)
 
 
 def test_collect_end_to_end(
@@ -453,11 +372,9 @@ def test_collect_end_to_end(
                 segment_mean_logprob(sample.logprobs, 8),
                 atol=1e-5,
             )
-            np.testing.assert_allclose(
-                record["segment_confidence"][b],
-                segment_group_confidence(sample.top_logprobs, 8, 12),
-                atol=1e-5,
-            )
+            direct = deepconf_reference(sample.top_logprobs, 8, window=12, tail=2048)
+            for name, key in CONFIDENCE_STATISTICS.items():
+                np.testing.assert_allclose(record[key][b], direct[name], atol=1e-5)
             assert sample.top_logprobs.shape == (length, 5)
         mapped += sum(
             a != r
@@ -489,7 +406,7 @@ def test_resumed_run_equals_uninterrupted_run(
     tiny_model: Path, questions_file: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     reference = tmp_path / "reference.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = one_thread_env()
     args = ["--model", tiny_model, "--questions", questions_file, *RUN_ARGS]
     done = subprocess.run(
         [*_console_script(), "collect", *map(str, args), "--out", str(reference)],
@@ -513,9 +430,12 @@ def test_resumed_run_equals_uninterrupted_run(
     monkeypatch.setattr(TransformersBackend, "sample", interrupted_sample)
     assert _cli(*args, "--out", out) == 130
     _one_line_error(capsys, "interrupted")
-    assert load_store(out).n_questions == 2
+    # no store until it is whole: the two finished questions wait in the work folder
+    assert not out.exists()
+    assert sorted(p.name for p in shard_folder(out).iterdir()) == ["q000000.json", "q000001.json"]
     assert json.loads(metadata_path(out).read_text())["completed_questions"] == 2
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert _cli(*args, "--out", out) == 1
+    _one_line_error(capsys, "interrupted run", "--resume")
 
     monkeypatch.setattr(TransformersBackend, "sample", real_sample)
     changed = [*args[:-2], "--seed", "8"]
@@ -525,6 +445,7 @@ def test_resumed_run_equals_uninterrupted_run(
     assert _cli(*args, "--out", out, "--resume") == 0
     assert out.read_bytes() == reference.read_bytes()
     assert json.loads(metadata_path(out).read_text())["completed_questions"] == 3
+    assert not shard_folder(out).exists() and not list(tmp_path.glob(".*.part"))
 
     capsys.readouterr()
     assert _cli(*args, "--out", out, "--resume") == 0
@@ -542,4 +463,6 @@ def test_collect_library_call_with_an_injected_backend(
     assert (result.questions, result.total, result.collected) == (3, 3, 3)
     finals = [q.answers[f] for q in load_store(result.store).questions for f in q.finals]
     assert finals == ["07", "07", "\\frac{14}{2}", "\\frac{14}{2}", "7", "07"]
+    text = result.store.read_text(encoding="utf-8")
+    assert text == store_text(json.loads(text))  # written by the one store writer
     assert result.final_accuracy == pytest.approx(4 / 6)

@@ -24,6 +24,7 @@ COMMANDS = {
     "reproduce": "reproduce",
     "eval": "evaluate",
     "collect": "collect",
+    "live": "live",
 }
 COMMAND_GROUP = "tts_gym.commands"
 """Entry-point group of commands that packages above the core add (name -> module)."""

@@ -2,7 +2,8 @@ r"""Reading answers out of text (`\boxed{...}` with brace matching) and matching
 
 Replay scoring is exact string equality, so an answer that math-verify finds equivalent to the
 gold answer (`0.5` for `\frac{1}{2}`, `073` for `73`) is stored as the gold string itself;
-everything else is stored as read. `'ERR'` marks "no answer could be read".
+everything else is stored as read. `'ERR'` marks "no answer could be read". `AnswerReader` is
+the one way a branch's answers are read, by `collect` and by a live run alike.
 """
 
 from __future__ import annotations
@@ -56,6 +57,26 @@ def probe_answer(continuation: str) -> str:
 def _clean(content: str) -> str:
     content = content.strip()
     return content if content else ERR
+
+
+class AnswerReader:
+    """A question's answers as (read, matched): a probe's up to the `}` that closes the
+    suffix's `\\boxed{`, a whole trace's from its last `\\boxed{}`; matched onto the gold string
+    when there is a gold answer and math-verify finds them equivalent."""
+
+    def __init__(self, gold: str | None) -> None:
+        self._match = GoldMatcher(gold) if gold else None
+
+    def match(self, answer: str) -> str:
+        return answer if self._match is None else self._match(answer)
+
+    def probe(self, continuation: str) -> tuple[str, str]:
+        raw = probe_answer(continuation)
+        return raw, self.match(raw)
+
+    def final(self, trace: str) -> tuple[str, str]:
+        raw = last_boxed(trace)
+        return raw, self.match(raw)
 
 
 class GoldMatcher:

@@ -1,48 +1,43 @@
-"""The shared collection pipeline: questions in, a valid AutoTTS replay store out.
+"""The collection pipeline: questions in, a valid AutoTTS replay store out.
 
 Per question: sample n traces, cut each every `interval` tokens (by token count), probe the
 answer at every cut, read the final answer, match answers to the gold, compute per-segment
-confidence. A branch of T tokens gets ceil(T/D) probe entries: the probed answers after
-D, 2D, ... tokens (every cut strictly inside the trace) and, last, the final answer, which is
-the shape of the AutoTTS stores. The store is rewritten atomically after every question, so
-it is always a valid store of the questions done so far, and `resume` continues from there.
-Each question's sampling seed is derived from (seed, question index) alone, so a resumed run
-samples exactly what an uninterrupted one would.
+confidence (`records`). Questions go `batch_questions` at a time to one backend in this
+process, or to a pool of Ray workers (`cluster`); either way each finished question becomes
+a shard in the work folder beside the store (`shards`), and the store is written from the
+shards, in question order, once all are there. Each question's sampling seed is derived from
+(seed, question index) alone, so a resumed, batched or distributed run samples exactly what
+one uninterrupted process would.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
-import platform
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from tts_gym.collect.answers import GoldMatcher, last_boxed, probe_answer
 from tts_gym.collect.backends import BACKENDS, Backend, SamplingConfig, load_backend
-from tts_gym.collect.confidence import segment_group_confidence, segment_mean_logprob
 from tts_gym.collect.errors import CollectError
-from tts_gym.collect.prompt import INSTRUCTION, PromptFormat, load_tokenizer
+from tts_gym.collect.hub import resolve_model
+from tts_gym.collect.metadata import (
+    metadata_path,
+    new_metadata,
+    previous_metadata,
+    run_settings,
+    write_metadata,
+)
+from tts_gym.collect.prompt import PromptFormat, load_tokenizer
 from tts_gym.collect.questions import QuestionItem, read_questions
-from tts_gym.store.files import read_json, write_json
-from tts_gym.store.replay import CONFIDENCE_KEY, parse_questions
+from tts_gym.collect.records import QuestionCollector
+from tts_gym.collect.shards import Shards
+from tts_gym.store.files import read_json
+from tts_gym.store.replay import parse_questions
 
-EXTRA_KEYS = {
-    "id": "the question's `id` from the question file, else its 0-based index",
-    CONFIDENCE_KEY: "per branch, per segment: DeepConf group confidence at the segment's end",
-    "segment_mean_logprob": "per branch, per segment: mean log-probability of sampled tokens",
-    "raw_probe_answers": "per branch: the probe answers as read, before matching to the gold",
-    "raw_final_answers": "per branch: the final answer as read, before matching to the gold",
-    "prompt_tokens": "length of the chat-formatted prompt in tokens (not part of branch_tokens)",
-}
-DECIMALS = 6  # confidence values are rounded so the JSON stays small and byte-stable
+if TYPE_CHECKING:
+    from tts_gym.collect.cluster import ClusterConfig
 
 
 @dataclass(frozen=True)
@@ -58,6 +53,8 @@ class CollectConfig:
     probe_tokens: int = 32
     top_logprobs: int = 20
     confidence_window: int = 2048
+    tail_window: int = 2048
+    batch_questions: int = 1  # questions sampled together; does not change what is sampled
     tensor_parallel_size: int = 1  # vLLM only; does not change what is sampled
 
     def check(self) -> None:
@@ -72,6 +69,8 @@ class CollectConfig:
             "probe_tokens",
             "top_logprobs",
             "confidence_window",
+            "tail_window",
+            "batch_questions",
             "tensor_parallel_size",
         ):
             value = getattr(self, name)
@@ -99,20 +98,15 @@ class CollectConfig:
 class CollectResult:
     store: Path
     metadata: Path
-    questions: int  # questions in the store now
+    questions: int  # questions in the store (the whole question file once it exists)
     total: int  # questions in the question file
     collected: int  # questions collected by this run
     final_accuracy: float  # share of branches whose final answer is the gold answer
+    retried: int = 0  # questions run again because the Ray worker running them died
 
 
-def metadata_path(store: str | os.PathLike) -> Path:
-    """`STORE.json` -> `STORE.meta.json`, next to the store."""
-    return Path(store).with_suffix(".meta.json")
-
-
-def question_seed(seed: int, index: int) -> int:
-    """A question's sampling seed, from the run seed and the question's index only."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0]) & 0x7FFFFFFF
+Finish = Callable[[int, dict[str, Any]], None]
+"""What the runner calls with each finished question (its index and store entry)."""
 
 
 def collect(
@@ -121,139 +115,157 @@ def collect(
     config: CollectConfig,
     *,
     resume: bool = False,
+    cluster: ClusterConfig | None = None,
     backend: Backend | None = None,
     progress: bool = True,
 ) -> CollectResult:
-    """Build (or, with `resume`, continue) the store `out`; every input check comes before
-    the first write, so bad input leaves no file behind. `backend` overrides `config.backend`
-    (tests pass fakes)."""
+    """Build (or, with `resume`, continue) the store `out`, in this process or on a Ray
+    cluster (`cluster`); every input check comes before the first write, so bad input leaves
+    no file behind. `backend` overrides `config.backend` in this process (tests pass fakes)."""
     config.check()
+    if cluster is not None:
+        cluster.check(config)
     _require_libraries(config.backend if backend is None else None)
     items = read_questions(questions)
     out = Path(out)
     meta_file = metadata_path(out)
     if not out.parent.is_dir():
         raise CollectError(f"the folder of the output {out} does not exist.")
-    tokenizer = load_tokenizer(config.model)
+    model = resolve_model(config.model)
+    tokenizer = load_tokenizer(model)
     fmt = PromptFormat.for_tokenizer(tokenizer)
-    settings = _settings(config, fmt, tokenizer)
-    if resume:
-        records, metadata = _resume_state(out, meta_file, items, settings)
-    elif out.exists():
-        raise CollectError(f"{out} already exists; pass --resume to continue it, or remove it.")
-    else:
-        records, metadata = [], None
-    done = len(records)
-    if done < len(items):
-        if backend is None:
-            backend = load_backend(
-                config.backend,
-                config.model,
-                seed=config.seed,
-                top_logprobs=config.top_logprobs,
-                tensor_parallel_size=config.tensor_parallel_size,
-            )
-        metadata = _metadata(metadata, settings, out, Path(questions), items, tokenizer, fmt)
-        _update_metadata(meta_file, metadata, len(records))
-        _run(items, records, out, meta_file, metadata, backend, tokenizer, fmt, config, progress)
+    settings = run_settings(config, fmt, tokenizer)
+    shards = Shards(out, items)
+    previous = _check_outputs(out, meta_file, shards, settings, resume)
+    if resume and out.exists() and _adopt_store(out, shards):
+        shards.remove()
+        return CollectResult(out, meta_file, len(items), len(items), 0, _accuracy(read_json(out)))
+    finished = set(shards.finished())
+    todo = [index for index in range(len(items)) if index not in finished]
+    pool = None
+    if cluster is not None and todo:
+        from tts_gym.collect.cluster import RayPool
+
+        pool = RayPool.open(config, cluster, settings)
+    retried = 0
+    try:
+        metadata = new_metadata(previous, settings, out, Path(questions), items, tokenizer, fmt)
+        with _Recorder(shards, meta_file, metadata, len(items) - len(todo), progress) as record:
+            if pool is not None:
+                retried = pool.run(todo, items, record)
+            elif todo:
+                if backend is None:
+                    backend = open_backend(config, model)
+                run_here(todo, items, QuestionCollector(backend, tokenizer, fmt, config), record)
+    finally:
+        if pool is not None:
+            pool.close()
+    entries = shards.assemble()
     return CollectResult(
-        store=out,
-        metadata=meta_file,
-        questions=len(records),
-        total=len(items),
-        collected=len(records) - done,
-        final_accuracy=_final_accuracy(records),
+        out, meta_file, len(items), len(items), len(todo), _accuracy(entries), retried
     )
 
 
-def _run(
-    items: list[QuestionItem],
-    records: list[dict[str, Any]],
-    out: Path,
-    meta_file: Path,
-    metadata: dict[str, Any],
-    backend: Backend,
-    tokenizer: Any,
-    fmt: PromptFormat,
-    config: CollectConfig,
-    progress: bool,
+def open_backend(config: CollectConfig, model: str, executor: str | None = None) -> Backend:
+    """`config.backend` for the files of `model` (a folder or hub name), loaded now."""
+    return load_backend(
+        config.backend,
+        model,
+        seed=config.seed,
+        top_logprobs=config.top_logprobs,
+        tensor_parallel_size=config.tensor_parallel_size,
+        executor=executor,
+    )
+
+
+def run_here(
+    todo: list[int], items: list[QuestionItem], collector: QuestionCollector, finish: Finish
 ) -> None:
-    from tqdm.auto import tqdm
-
-    with tqdm(
-        total=len(items),
-        initial=len(records),
-        desc="collect",
-        unit="question",
-        disable=None if progress else True,
-    ) as bar:
-        for index in range(len(records), len(items)):
-            records.append(collect_question(items[index], index, backend, tokenizer, fmt, config))
-            write_json(out, records, indent=None)
-            _update_metadata(meta_file, metadata, len(records))
-            bar.update(1)
-            bar.set_postfix(final_acc=f"{_final_accuracy(records):.2f}")
+    """The questions `todo`, `batch_questions` at a time, on this process's backend."""
+    size = collector.config.batch_questions
+    for start in range(0, len(todo), size):
+        batch = [(index, items[index]) for index in todo[start : start + size]]
+        for (index, _), entry in zip(batch, collector.collect(batch), strict=True):
+            finish(index, entry)
 
 
-def collect_question(
-    item: QuestionItem,
-    index: int,
-    backend: Backend,
-    tokenizer: Any,
-    fmt: PromptFormat,
-    config: CollectConfig,
-) -> dict[str, Any]:
-    """One question's store entry (AutoTTS keys first, then the extra keys)."""
-    prompt = fmt.prompt_ids(tokenizer, item.question)
-    samples = backend.sample(prompt, config.sampling, question_seed(config.seed, index))
-    interval = config.interval
-    suffix = list(fmt.suffix_ids)
-    cuts = [range(interval, len(s.token_ids), interval) for s in samples]
-    prefixes = [
-        prompt + s.token_ids[:c] + suffix for s, cs in zip(samples, cuts, strict=True) for c in cs
-    ]
-    continuations = iter(backend.probe(prefixes, config.probe_tokens) if prefixes else [])
-
-    match = GoldMatcher(item.answer)
-    branches, raw_probes, raw_finals, confidence, mean_logprob = [], [], [], [], []
-    for sample, branch_cuts in zip(samples, cuts, strict=True):
-        raw = [probe_answer(_decode(tokenizer, next(continuations))) for _ in branch_cuts]
-        raw.append(last_boxed(_decode(tokenizer, sample.token_ids)))
-        probes = [match(answer) for answer in raw]
-        branches.append([probes, len(sample.token_ids), probes[-1]])
-        raw_probes.append(raw)
-        raw_finals.append(raw[-1])
-        confidence.append(
-            _rounded(
-                segment_group_confidence(sample.top_logprobs, interval, config.confidence_window)
+def _check_outputs(
+    out: Path, meta_file: Path, shards: Shards, settings: dict[str, Any], resume: bool
+) -> dict[str, Any] | None:
+    """Refuse to overwrite a store or an interrupted run unless resuming; when resuming, the
+    metadata of the run being continued (checked against `settings`)."""
+    if not resume:
+        if out.exists():
+            raise CollectError(f"{out} already exists; pass --resume to continue it, or remove it.")
+        if shards.folder.exists():
+            raise CollectError(
+                f"{shards.folder} holds the finished questions of an interrupted run; pass "
+                "--resume to continue it, or remove it."
             )
+        return None
+    previous = previous_metadata(meta_file, out, settings)
+    if previous is None and (out.exists() or shards.folder.exists()):
+        raise CollectError(f"cannot resume {out}: its metadata file {meta_file} is missing.")
+    return previous
+
+
+class _Recorder:
+    """What happens to each finished question: its shard, the metadata's count, the bar."""
+
+    def __init__(
+        self, shards: Shards, meta_file: Path, metadata: dict[str, Any], done: int, progress: bool
+    ) -> None:
+        from tqdm.auto import tqdm
+
+        self.shards, self.meta_file, self.metadata = shards, meta_file, metadata
+        self.done, self.finals, self.correct = done, 0, 0
+        write_metadata(meta_file, metadata, done)
+        self.bar = tqdm(
+            total=len(shards.items),
+            initial=done,
+            desc="collect",
+            unit="question",
+            disable=None if progress else True,
         )
-        mean_logprob.append(_rounded(segment_mean_logprob(sample.logprobs, interval)))
-    return {
-        "id": index if item.id is None else item.id,
-        "question": item.question,
-        "gold_answer": item.answer,
-        "probe_freq": interval,
-        "final_answers_trace": [branch[2] for branch in branches],
-        "each_branch": branches,
-        CONFIDENCE_KEY: confidence,
-        "segment_mean_logprob": mean_logprob,
-        "raw_probe_answers": raw_probes,
-        "raw_final_answers": raw_finals,
-        "prompt_tokens": len(prompt),
-    }
+
+    def __call__(self, index: int, entry: dict[str, Any]) -> None:
+        self.shards.write(index, entry)
+        self.done += 1
+        write_metadata(self.meta_file, self.metadata, self.done)
+        self.finals += len(entry["final_answers_trace"])
+        self.correct += entry["final_answers_trace"].count(entry["gold_answer"])
+        self.bar.update(1)
+        self.bar.set_postfix(final_acc=f"{self.correct / self.finals:.2f}")
+
+    def __enter__(self) -> _Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
 
 
-def _decode(tokenizer: Any, ids: Sequence[int]) -> str:
-    return tokenizer.decode(list(ids), skip_special_tokens=True)
+def _adopt_store(out: Path, shards: Shards) -> bool:
+    """Resuming onto an existing store: whole (True), or the first questions of a longer
+    question file, which then count as finished (written as shards)."""
+    entries = read_json(out, "store")
+    parse_questions(entries, out)
+    if len(entries) > len(shards.items):
+        raise CollectError(
+            f"cannot resume {out}: it holds {len(entries)} questions, "
+            f"the question file only {len(shards.items)}."
+        )
+    shards.check_entries(entries, 0, out)
+    if len(entries) == len(shards.items):
+        return True
+    for index, entry in enumerate(entries):
+        if not shards.path(index).exists():
+            shards.write(index, entry)
+    return False
 
 
-def _rounded(values: np.ndarray) -> list[float]:
-    return [round(float(v), DECIMALS) for v in values]
-
-
-def _final_accuracy(records: list[dict[str, Any]]) -> float:
-    finals = [(f, r["gold_answer"]) for r in records for f in r["final_answers_trace"]]
+def _accuracy(entries: list[dict[str, Any]]) -> float:
+    """Share of branches whose final answer is the gold answer."""
+    finals = [(f, e["gold_answer"]) for e in entries for f in e["final_answers_trace"]]
     return sum(f == gold for f, gold in finals) / len(finals) if finals else 0.0
 
 
@@ -264,108 +276,3 @@ def _require_libraries(backend: str | None) -> None:
         raise CollectError(
             f"collection needs {', '.join(missing)}; install `pip install 'tts-gym[collect]'`."
         )
-
-
-def _settings(config: CollectConfig, fmt: PromptFormat, tokenizer: Any) -> dict[str, Any]:
-    """Everything that changes what is sampled or stored; a resumed run must match it exactly."""
-    settings = asdict(config)
-    del settings["tensor_parallel_size"]
-    settings.update(
-        instruction=INSTRUCTION,
-        chat_template_sha256=hashlib.sha256(str(tokenizer.chat_template).encode()).hexdigest(),
-        thinking=fmt.thinking,
-        suffix=fmt.suffix,
-        suffix_ids=list(fmt.suffix_ids),
-    )
-    return settings
-
-
-def _resume_state(
-    out: Path, meta_file: Path, items: list[QuestionItem], settings: dict[str, Any]
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    metadata = read_json(meta_file, "metadata file") if meta_file.exists() else None
-    if metadata is not None:
-        old = metadata.get("settings") if isinstance(metadata, dict) else None
-        if not isinstance(old, dict):
-            raise CollectError(f"cannot resume: {meta_file} has no 'settings' object.")
-        for key, value in settings.items():
-            if old.get(key) != value:
-                raise CollectError(
-                    f"cannot resume {out}: it was collected with {key}={old.get(key)!r}, "
-                    f"this run has {key}={value!r}."
-                )
-    if not out.exists():
-        return [], metadata
-    if metadata is None:
-        raise CollectError(f"cannot resume {out}: its metadata file {meta_file} is missing.")
-    records = read_json(out, "store")
-    parse_questions(records, out)
-    if len(records) > len(items):
-        raise CollectError(
-            f"cannot resume {out}: it holds {len(records)} questions, "
-            f"the question file only {len(items)}."
-        )
-    for index, (record, item) in enumerate(zip(records, items[: len(records)], strict=True)):
-        if record["question"] != item.question or record["gold_answer"] != item.answer:
-            raise CollectError(
-                f"cannot resume {out}: its question {index} differs from question {index} "
-                "of the question file."
-            )
-    return records, metadata
-
-
-def _metadata(
-    previous: dict[str, Any] | None,
-    settings: dict[str, Any],
-    out: Path,
-    questions: Path,
-    items: list[QuestionItem],
-    tokenizer: Any,
-    fmt: PromptFormat,
-) -> dict[str, Any]:
-    now = _now()
-    return {
-        "store": out.name,
-        "format": "AutoTTS replay store; extra per-question keys are ignored by AutoTTS readers",
-        "questions_file": str(questions),
-        "questions_sha256": hashlib.sha256(questions.read_bytes()).hexdigest(),
-        "total_questions": len(items),
-        "completed_questions": 0,
-        "settings": settings,
-        "example_prompt": tokenizer.decode(fmt.prompt_ids(tokenizer, items[0].question)),
-        "extra_keys": EXTRA_KEYS,
-        "confidence": {
-            CONFIDENCE_KEY: (
-                f"DeepConf group confidence: token confidence C_i = -mean of the "
-                f"{settings['top_logprobs']} largest log-probabilities at position i; "
-                f"value = mean of C over the {settings['confidence_window']} tokens up to "
-                "the segment's last token (fewer at the start of the trace)"
-            ),
-            "segment_mean_logprob": "mean log-probability of the segment's sampled tokens",
-            "segments": "segment k holds tokens k*D .. min((k+1)*D, T) - 1, one per probe entry",
-        },
-        "versions": _versions(settings["backend"]),
-        "created": now if previous is None else previous.get("created", now),
-        "updated": now,
-    }
-
-
-def _update_metadata(meta_file: Path, metadata: dict[str, Any], completed: int) -> None:
-    metadata["completed_questions"] = completed
-    metadata["updated"] = _now()
-    write_json(meta_file, metadata, indent=None)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _versions(backend: str) -> dict[str, str | None]:
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    names = ["tts-gym", "torch", "transformers", "tokenizers", "math-verify"]
-    for name in names + (["vllm"] if backend == "vllm" else []):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found

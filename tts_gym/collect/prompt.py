@@ -8,6 +8,7 @@ trace's first k*D ids + suffix ids.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,15 +41,27 @@ class PromptFormat:
         suffix = THINKING_SUFFIX if thinking else PLAIN_SUFFIX
         return cls(thinking, suffix, tuple(tokenizer.encode(suffix, add_special_tokens=False)))
 
-    def prompt_ids(self, tokenizer: Any, question: str) -> list[int]:
-        """The chat-formatted prompt (thinking mode on where the model has one) as token ids."""
-        text = tokenizer.apply_chat_template(
+    def prompt_text(self, tokenizer: Any, question: str) -> str:
+        """The chat-formatted prompt (thinking mode on where the model has one)."""
+        return tokenizer.apply_chat_template(
             [{"role": "user", "content": user_message(question)}],
             tokenize=False,
             add_generation_prompt=True,
             enable_thinking=self.thinking,
         )
+
+    def prompt_ids(self, tokenizer: Any, question: str) -> list[int]:
+        """The chat-formatted prompt as token ids."""
+        text = self.prompt_text(tokenizer, question)
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def probe_ids(self, prompt: list[int], generated: Sequence[int]) -> list[int]:
+        """A probe's prompt: the prompt, the trace so far, the hand-off suffix (token ids)."""
+        return [*prompt, *generated, *self.suffix_ids]
+
+    def probe_text(self, prompt: str, generated: str) -> str:
+        """The same as text, for engines that take text (an OpenAI-compatible server)."""
+        return prompt + generated + self.suffix
 
 
 def user_message(question: str) -> str:

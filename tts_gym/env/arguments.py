@@ -27,6 +27,7 @@ import numpy as np
 
 from tts_gym.errors import IllegalActionError, TTSGymError
 from tts_gym.store import Question, ReplayStore, select_stores
+from tts_gym.store.replay import CONFIDENCE_STATISTICS
 
 
 class EnvArgumentError(TTSGymError, ValueError):
@@ -213,6 +214,11 @@ class EnvConfig:
         "branches a wave runs at once (None: no cap); a wider wave runs as sub-waves in slot "
         "order",
     )  # fmt: skip
+    confidence: str = argument(
+        "group", Choice(tuple(CONFIDENCE_STATISTICS)),
+        "which per-segment confidence of the store a slot's `confidence` feature carries "
+        "(higher = more confident; docs/collect.md)",
+    )  # fmt: skip
     illegal_actions: str = argument(
         "ignore", Choice(ILLEGAL_ACTIONS),
         "a masked action: `ignore` (nothing happens, reward 0, `info['illegal']`; what "
@@ -355,8 +361,12 @@ def checked_actions(actions: Any, num_envs: int, n: int) -> np.ndarray:
 
 
 def load_env_stores(config: EnvConfig) -> tuple[ReplayStore, ...]:
-    """The stores an env replays: catalog names, groups, paths or loaded stores."""
-    return tuple(select_stores(list(config.stores), config.data_dir))
+    """The stores an env replays (catalog names, groups, paths or loaded stores), each
+    observing the config's `confidence` statistic."""
+    return tuple(
+        store.with_confidence(config.confidence)
+        for store in select_stores(list(config.stores), config.data_dir)
+    )
 
 
 # ---- episodes pinned by reset options -------------------------------------------------------

@@ -11,6 +11,7 @@ from tts_gym.store.select import (
     shared_stores,
 )
 from tts_gym.store.summary import StoreSummary, summarize
+from tts_gym.store.writer import write_store
 
 __all__ = [
     "CATALOG",
@@ -33,4 +34,5 @@ __all__ = [
     "select_stores",
     "shared_stores",
     "summarize",
+    "write_store",
 ]

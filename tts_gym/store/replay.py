@@ -31,6 +31,16 @@ from tts_gym.store.paths import resolve_store
 ERR = "ERR"
 CONFIDENCE_KEY = "segment_confidence"
 """Optional per-question key (ignored by AutoTTS readers): per branch, one float per probe."""
+CONFIDENCE_STATISTICS = {
+    "group": CONFIDENCE_KEY,
+    "lowest": "segment_lowest_confidence",
+    "bottom10": "segment_bottom10_confidence",
+    "tail": "segment_tail_confidence",
+}
+"""The per-segment confidence statistics a store may carry (DeepConf's, see docs/collect.md),
+by name -> store key, each shaped like `segment_confidence`; for every one, higher means more
+confident. `Question.confidence` is the one the env observes: "group" unless
+`ReplayStore.with_confidence` picked another."""
 
 MAX_STORE_MB_ENV_VAR = "TTS_GYM_MAX_STORE_MB"
 DEFAULT_MAX_STORE_MB = 128
@@ -59,6 +69,10 @@ class Question:
     tokens: tuple[int, ...]  # per branch: whole length in tokens
     finals: tuple[int, ...]  # per branch: final answer id
     confidence: tuple[tuple[float, ...], ...] | None = None  # per branch, per probe
+    # every statistic of CONFIDENCE_STATISTICS the file holds, by name (`confidence` is one)
+    confidences: dict[str, tuple[tuple[float, ...], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     gold_id: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +115,30 @@ class ReplayStore:
     @property
     def max_branches(self) -> int:
         return max(q.n_branches for q in self.questions)
+
+    def with_confidence(self, statistic: str) -> ReplayStore:
+        """The same store with `statistic` (a name of `CONFIDENCE_STATISTICS`) as each
+        question's `confidence`. Questions without any confidence keep none; a question that
+        has confidence but not this statistic is an error (a store collected before it)."""
+        if statistic not in CONFIDENCE_STATISTICS:
+            raise ValueError(
+                f"unknown confidence statistic {statistic!r}; "
+                f"use one of {', '.join(CONFIDENCE_STATISTICS)}."
+            )
+        questions = []
+        for q in self.questions:
+            if q.confidences and statistic not in q.confidences:
+                raise StoreError(
+                    f"{self.name}: question {q.index} has no '{CONFIDENCE_STATISTICS[statistic]}' "
+                    "(collected by an older tts-gym collect); choose another confidence."
+                )
+            chosen = q.confidences.get(statistic)
+            questions.append(
+                q if chosen is q.confidence else dataclasses.replace(q, confidence=chosen)
+            )
+        if all(new is old for new, old in zip(questions, self.questions, strict=True)):
+            return self
+        return dataclasses.replace(self, questions=tuple(questions))
 
     def without_gold(self) -> ReplayStore:
         """The same store with no gold answer and no question text: what a policy is handed."""
@@ -270,9 +308,11 @@ def _parse_question(item: Any, index: int, source: str | os.PathLike) -> Questio
         tokens.append(length)
         finals.append(ids.setdefault(final, len(ids)))
 
-    confidence = None
-    if CONFIDENCE_KEY in item:
-        confidence = _parse_confidence(item[CONFIDENCE_KEY], probes, fail)
+    confidences = {
+        name: _parse_confidence(item[key], key, probes, fail)
+        for name, key in CONFIDENCE_STATISTICS.items()
+        if key in item
+    }
     return Question(
         index=index,
         text=item["question"],
@@ -282,15 +322,16 @@ def _parse_question(item: Any, index: int, source: str | os.PathLike) -> Questio
         probes=tuple(probes),
         tokens=tuple(tokens),
         finals=tuple(finals),
-        confidence=confidence,
+        confidence=confidences.get("group"),
+        confidences=confidences,
     )
 
 
 def _parse_confidence(
-    raw: Any, probes: list[tuple[int, ...]], fail
+    raw: Any, key: str, probes: list[tuple[int, ...]], fail
 ) -> tuple[tuple[float, ...], ...]:
     if not isinstance(raw, list) or len(raw) != len(probes):
-        raise fail(CONFIDENCE_KEY, f"must be a list with one entry per branch ({len(probes)})")
+        raise fail(key, f"must be a list with one entry per branch ({len(probes)})")
     parsed = []
     for b, (values, branch_probes) in enumerate(zip(raw, probes, strict=True)):
         row = None
@@ -298,7 +339,7 @@ def _parse_confidence(
             row = _finite_floats(values)
         if row is None:
             raise fail(
-                f"{CONFIDENCE_KEY}[{b}]",
+                f"{key}[{b}]",
                 f"must be a list of {len(branch_probes)} finite numbers (one per probe)",
             )
         parsed.append(row)

@@ -20,16 +20,15 @@ The model, per question:
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tts_gym.store.files import atomic_write
 from tts_gym.store.replay import CONFIDENCE_KEY, ERR
+from tts_gym.store.writer import write_store
+
+__all__ = ["generate_store", "write_store"]  # write_store: the store writer, for its output
 
 
 def generate_store(
@@ -99,14 +98,6 @@ def generate_store(
             question[CONFIDENCE_KEY] = scores
         questions.append(question)
     return questions
-
-
-def write_store(questions: list[dict[str, Any]], path: str | os.PathLike) -> Path:
-    """Write a generated store as JSON, atomically (the file is complete or untouched)."""
-    path = Path(path)
-    with atomic_write(path) as handle:
-        handle.write(json.dumps(questions, separators=(",", ":")).encode("utf-8"))
-    return path
 
 
 def _wrong_answers(rng: np.random.Generator, gold: str, rate: float) -> list[str]:

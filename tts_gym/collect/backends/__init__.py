@@ -6,22 +6,48 @@
 
 from __future__ import annotations
 
-from tts_gym.collect.backends.base import Backend, Sample, SamplingConfig
+from tts_gym.collect.backends.base import (
+    Backend,
+    Generation,
+    GenerationRequest,
+    Sample,
+    SampleRequest,
+    SamplingConfig,
+)
 
 BACKENDS = ("vllm", "transformers")
 
-__all__ = ["BACKENDS", "Backend", "Sample", "SamplingConfig", "load_backend"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "Generation",
+    "GenerationRequest",
+    "Sample",
+    "SampleRequest",
+    "SamplingConfig",
+    "load_backend",
+]
 
 
 def load_backend(
-    name: str, model: str, *, seed: int, top_logprobs: int, tensor_parallel_size: int = 1
+    name: str,
+    model: str,
+    *,
+    seed: int,
+    top_logprobs: int,
+    tensor_parallel_size: int = 1,
+    executor: str | None = None,
 ) -> Backend:
-    """The backend `name` for `model`, its library imported now."""
+    """The backend `name` for `model`, its library imported now (`executor`: vLLM only)."""
     if name == "vllm":
         from tts_gym.collect.backends.vllm import VLLMBackend
 
         return VLLMBackend(
-            model, seed=seed, top_logprobs=top_logprobs, tensor_parallel_size=tensor_parallel_size
+            model,
+            seed=seed,
+            top_logprobs=top_logprobs,
+            tensor_parallel_size=tensor_parallel_size,
+            executor=executor,
         )
     if name == "transformers":
         from tts_gym.collect.backends.transformers import TransformersBackend

@@ -2,17 +2,26 @@
 
 Decoding is a short explicit loop over the KV cache rather than `generate()`: it keeps only
 the top-k log-probabilities per step (full-vocabulary scores for 40k steps would not fit in
-memory), and it samples with one seeded `torch.Generator` per question, so a question's
-traces do not depend on what ran before it (resuming gives the same store).
+memory), and it samples with one seeded `torch.Generator` per request, so a question's
+traces do not depend on what ran before it or beside it (resuming, `--batch-questions` and
+Ray workers give the same store).
 Log-probabilities are those of the raw model distribution (before temperature and top-p),
 as vLLM reports them by default.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
-from tts_gym.collect.backends.base import Sample, SamplingConfig
+from tts_gym.collect.backends.base import (
+    Generation,
+    GenerationRequest,
+    Sample,
+    SampleRequest,
+    SamplingConfig,
+)
 from tts_gym.collect.errors import CollectError
 from tts_gym.errors import first_line
 
@@ -39,28 +48,39 @@ class TransformersBackend:
         eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
         self.eos = torch.tensor(eos, dtype=torch.long, device=self.device)
 
-    def sample(self, prompt_ids: list[int], config: SamplingConfig, seed: int) -> list[Sample]:
-        generator = torch.Generator(self.device).manual_seed(seed)
-        tokens, logprobs, top, lengths = self._decode(
-            [prompt_ids] * config.n,
+    def sample(
+        self, requests: Sequence[SampleRequest], config: SamplingConfig
+    ) -> list[list[Sample]]:
+        # One question at a time, its n traces one batch: rows of one prompt share a length.
+        return [self._sample(request, config) for request in requests]
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        # One prefix at a time: prefixes differ in length, and on CPU padding buys nothing.
+        generations = []
+        for r in requests:
+            generator = None if r.temperature <= 0 else self._generator(r.seed or 0)
+            tokens, _, _, lengths, stopped = self._decode(
+                [r.prefix_ids], r.max_tokens, r.temperature, r.top_p, 1, generator
+            )
+            generations.append(Generation(tokens[0, : int(lengths[0])].tolist(), bool(stopped[0])))
+        return generations
+
+    def _sample(self, request: SampleRequest, config: SamplingConfig) -> list[Sample]:
+        tokens, logprobs, top, lengths, _ = self._decode(
+            [request.prompt_ids] * config.n,
             config.max_tokens,
             config.temperature,
             config.top_p,
             config.top_logprobs,
-            generator,
+            self._generator(request.seed),
         )
         return [
             Sample(tokens[r, :n].tolist(), logprobs[r, :n].numpy(), top[r, :n].numpy())
             for r, n in enumerate(lengths.tolist())
         ]
 
-    def probe(self, prefixes: list[list[int]], max_tokens: int) -> list[list[int]]:
-        # One prefix at a time: prefixes differ in length, and on CPU padding buys nothing.
-        continuations = []
-        for prefix in prefixes:
-            tokens, _, _, lengths = self._decode([prefix], max_tokens, 0.0, 1.0, 1, None)
-            continuations.append(tokens[0, : int(lengths[0])].tolist())
-        return continuations
+    def _generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(self.device).manual_seed(seed)
 
     @torch.inference_mode()
     def _decode(
@@ -71,8 +91,9 @@ class TransformersBackend:
         top_p: float,
         k: int,
         generator: torch.Generator | None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Decode equal-length rows together; a row stops after its first end-of-sequence token."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Decode equal-length rows together; a row stops after its first end-of-sequence token.
+        Returns tokens, their log-probabilities, the top k, lengths, and which rows stopped."""
         n = len(rows)
         k = min(k, self.model.config.vocab_size)
         tokens = torch.zeros((n, max_tokens), dtype=torch.long)
@@ -99,7 +120,7 @@ class TransformersBackend:
             if bool(done.all()):
                 break
             step_input = chosen[:, None]
-        return tokens, logprobs, top, lengths
+        return tokens, logprobs, top, lengths, done.cpu()
 
 
 def _choose(
