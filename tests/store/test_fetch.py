@@ -241,8 +241,8 @@ def in_tmpfs(options: str, folder: Path, argv: list[str]) -> subprocess.Complete
 @pytest.mark.parametrize(
     "options, problem, where",
     [
-        ("ro", "Read-only file system", ""),
-        ("size=1m", "No space left on device", "/autotts/Qwen3-4B"),
+        ("ro", "the disk is read-only", ""),
+        ("size=1m", "the disk is full", "/autotts/Qwen3-4B"),
     ],
     ids=["read-only", "full"],
 )
