@@ -17,6 +17,7 @@ from tts_gym_agents.rl.config import ALGOS, VEC_ENVS, TrainConfig
 from tts_gym.cli.options import (
     add_quiet,
     add_stores,
+    comma_separated,
     count,
     default_of,
     non_negative,
@@ -73,7 +74,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     parser.add_argument(
-        "--sweep", metavar="G,G,...", help="one run per token penalty, in DIR/g<G>, then a table"
+        "--sweep",
+        type=comma_separated(non_negative),
+        metavar="G,G,...",
+        help="one run per token penalty, in DIR/g<G>, then a table",
     )
     add_quiet(parser)
     parser.set_defaults(func=run)
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         given["stores"] = tuple(args.stores)
     progress = show_progress(args)
     if args.sweep:
-        penalties = _penalties(args.sweep)
+        penalties = args.sweep
         config = TrainConfig(algo=args.algo, **given)
         out = Path(
             args.out or DEFAULT_ROOT / f"{config.algo}-sweep-m{config.max_branches}-s{config.seed}"
@@ -133,15 +137,3 @@ def run(args: argparse.Namespace) -> int:
         f"model: {out / 'model.zip'}"
     )
     return 0
-
-
-def _penalties(text: str) -> list[float]:
-    try:
-        values = [non_negative(item) for item in text.split(",") if item.strip()]
-    except argparse.ArgumentTypeError:
-        raise TTSGymError(
-            f"--sweep takes comma-separated finite, non-negative numbers, got '{text}'."
-        ) from None
-    if not values:
-        raise TTSGymError("--sweep needs at least one token penalty.")
-    return values

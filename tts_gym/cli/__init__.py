@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from importlib.metadata import entry_points
 
 from tts_gym import __version__
@@ -40,8 +41,11 @@ class Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, naming where help is."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        message = printable(message).rstrip(".")
-        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`).\n")
+        self.exit(2, usage_error(self.prog, message))
+
+
+def usage_error(prog: str, message: str) -> str:
+    return f"{prog}: {printable(message).rstrip('.')} (see `{prog} --help`).\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,9 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run `tts-gym ARGV`; returns the exit code (2: usage, 1: error, 130: interrupted)."""
     use_terminal_encoding()
     try:
-        args = build_parser().parse_args(argv)
+        args, unknown = build_parser().parse_known_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error (already printed)
         return done.code if isinstance(done.code, int) else 0
+    if unknown:  # said by the command, not by `tts-gym` as argparse would
+        prog = f"tts-gym {args.command}"
+        sys.stderr.write(usage_error(prog, f"unrecognized arguments: {' '.join(unknown)}"))
+        return 2
     with one_line_warnings(args.command):
         try:
             at_the_door(args)

@@ -79,6 +79,19 @@ def number(at_least: float | None = None, above: float | None = None) -> Callabl
     return parse
 
 
+def comma_separated(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
+    """An argparse type: one or more `item`s separated by commas (`0.05,0.1,0.2`)."""
+
+    def parse(text: str) -> list[Any]:
+        values = [item(part) for part in text.split(",") if part.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected comma-separated values, got {text!r}")
+        return values
+
+    parse.__name__ = "list"
+    return parse
+
+
 count = integer(1)
 """How many of something (orders, envs, jobs, timesteps): at least 1."""
 seed = integer(0, SEED_MAX)
@@ -90,13 +103,12 @@ def finite_values(values: dict[str, Any], what: str) -> dict[str, Any]:
     """`values` (parsed `K=V` arguments), refusing a number that is not finite or not an
     int64, or a text that reads as one (`nan`, `inf`): one `TTSGymError` sentence."""
     for key, value in values.items():
-        text = str(value).strip().lower()
         number_like = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if text.lstrip("+-") in ("nan", "inf", "infinity") or (
-            number_like
-            and (not math.isfinite(value) or isinstance(value, int) and abs(value) > INT64_MAX)
-        ):
+        text = str(value).strip().lower().lstrip("+-")
+        if text in ("nan", "inf", "infinity") or number_like and not math.isfinite(value):
             raise TTSGymError(f"{what} {key}={value} is not a finite number.")
+        if isinstance(value, int) and abs(value) > INT64_MAX:
+            raise TTSGymError(f"{what} {key}={value} is beyond 64-bit integers.")
     return values
 
 

@@ -95,7 +95,8 @@ def check_outputs(args: argparse.Namespace) -> None:
                 )
         for source, source_path in inputs:
             if _same_file(path, source_path):
-                same = "would replace" if path == source_path else "is the same file as"
+                named_alike = os.path.abspath(path) == os.path.abspath(source_path)
+                same = "would replace" if named_alike else "is the same file as"
                 raise TTSGymError(
                     f"{role.shown} {path} {same} {_input_name(source)} {source_path} that the "
                     "command reads; write it to another file."
@@ -144,7 +145,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _check_writable(role: Role, path: Path) -> None:
     if "\0" in str(path):
-        raise TTSGymError(f"{role.shown} {path!r} holds a NUL character, which no file name can.")
+        raise TTSGymError(f"{role.shown} {path} holds a NUL character, which no file name can.")
     if role.kind == "output" and path.is_dir():
         raise TTSGymError(f"{role.shown} {path} is a folder; name a file to write.")
     if role.kind == "folder" and path.exists() and not path.is_dir():

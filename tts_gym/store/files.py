@@ -98,10 +98,11 @@ def atomic_write(dest: str | os.PathLike) -> Iterator[BinaryIO]:
             tmp, fd = _create_partial(dest)
         except OSError as error:
             raise WriteError(dest, error) from None
-        with os.fdopen(fd, "wb") as handle:
+        handle = os.fdopen(fd, "wb")
+        try:
             try:
                 yield handle
-            except OSError as error:
+            except OSError as error:  # the caller's code: only the disk's errors are ours
                 if error.errno in _DISK_ERRNOS:
                     raise WriteError(dest, error) from None
                 raise
@@ -112,6 +113,9 @@ def atomic_write(dest: str | os.PathLike) -> Iterator[BinaryIO]:
                     os.replace(tmp, dest)  # still locked: no cleaner takes the file before this
             except OSError as error:
                 raise WriteError(dest, error) from None
+        finally:
+            with contextlib.suppress(OSError):  # after a failed flush, closing fails too
+                handle.close()
         if fcntl is None:
             try:
                 os.replace(tmp, dest)  # Windows renames only closed files
