@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -94,8 +95,13 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_or_restarts(
     interrupt.setattr(training.AtomicCheckpoint, "_on_step", _ctrl_c)
     assert run(capsys, "--stores", store, "--out", str(again), *TINY)[0] == 130
     interrupt.undo()
-    code, err = run(capsys, "--stores", store, "--out", str(again), *TINY)  # a fresh start
+    code = main(["train", "--stores", store, "--out", str(again), *TINY])  # a fresh start
+    out, err = capsys.readouterr()
     assert code == 0 and err == "" and (again / "model.zip").is_file()
+    record = json.loads((again / "record.json").read_text())["validation"]
+    evaluation = json.loads((again / "evaluation.json").read_text())["overall"]
+    assert record == evaluation and "accuracy" not in record  # `acc`: percent, as eval says
+    assert f"validation: accuracy {record['acc']:.1f}%" in out
     code, err = run(capsys, "--stores", store, "--out", str(again), *TINY)  # trained: kept
     assert code == 1 and "already holds a training run" in err and "--resume" in err
 
@@ -139,7 +145,7 @@ def test_rollouts_larger_than_the_training_or_memory_are_refused_first(
     argv = ["--n-envs", "10000", "--timesteps", "10000000", "--max-branches", "8"]
     code, err = run(capsys, "--stores", store, "--out", str(out), *argv)
     assert code == 1 and err.count("\n") == 1
-    assert "--n-envs 10,000" in err and "more than the 10 MB available; at most" in err
+    assert "--n-envs 10,000" in err and "more than the 10 MB available; the most that fit: " in err
     assert not out.exists()
 
 
