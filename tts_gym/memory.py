@@ -35,7 +35,7 @@ def require_memory(needed: float, what: str, *, each: float = 0.0, unit: str = "
     available = available_bytes()
     if available is None or needed <= available:
         return
-    most = f"; at most {int(available // each):,} {unit} fit" if each > 0 and unit else ""
+    most = f"; the most that fit: {int(available // each):,} {unit}" if each > 0 and unit else ""
     raise TTSGymError(
         f"{what} would need about {size_text(needed)} of memory, more than the "
         f"{size_text(available)} available{most}."

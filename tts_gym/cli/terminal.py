@@ -52,11 +52,18 @@ def say(command: str, message: object) -> None:
 def one_line_warnings(command: str) -> Iterator[None]:
     """Within it, each warning is one `tts-gym COMMAND: warning: ...` line.
 
-    numpy's floating-point warnings (`RuntimeWarning`: overflow in a cast, a division by
-    zero) say nothing a user can act on, and the values they concern are checked where they
-    matter (arguments at the door, stores when loaded), so they are not shown.
+    What a user of the command cannot act on is not shown: numpy's floating-point warnings
+    (`RuntimeWarning`: overflow in a cast, a division by zero; the values they concern are
+    checked where they matter, arguments at the door and stores when loaded) and the
+    libraries' notices to their programmers (deprecations, `FutureWarning`).
     """
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+        for category in (
+            RuntimeWarning,
+            DeprecationWarning,
+            PendingDeprecationWarning,
+            FutureWarning,
+        ):
+            warnings.simplefilter("ignore", category)
         warnings.showwarning = lambda message, *_, **__: say(command, f"warning: {message}")
         yield

@@ -325,11 +325,13 @@ def _check_timeout(timeout: Timeout) -> None:
 
 def _check_memory(protocol: Protocol, stores: Sequence[ReplayStore], n_settings: int) -> None:
     """Refuse, before any order is drawn, orders that cannot fit in memory: each (question,
-    order) holds its branch order (a list of Python ints, then int32 for the compiled
-    engine) and, per setting, an answer, two token counts and a score."""
+    order) holds its branch order (a list of Python ints, then int32 padded to the widest
+    question for the compiled engine) and, per setting, an answer, two token counts and a
+    score."""
     questions = sum(store.n_questions for store in stores)
     branches = max((store.max_branches for store in stores), default=0)
-    per_order = questions * (branches * 20 + n_settings * 40)
+    listed = sum(q.n_branches for store in stores for q in store.questions)
+    per_order = questions * (branches * 4 + n_settings * 40) + listed * 16
     require_memory(
         per_order * protocol.n_orders,
         f"{protocol.n_orders:,} orders of {questions:,} questions of up to {branches:,} branches",
