@@ -51,7 +51,6 @@ def integer(at_least: int = 0, at_most: int = INT64_MAX) -> Callable[[str], int]
             )
         return value
 
-    parse.__name__ = "integer"
     return parse
 
 
@@ -65,17 +64,14 @@ def number(at_least: float | None = None, above: float | None = None) -> Callabl
             value = math.nan
         low_ok = (at_least is None or value >= at_least) and (above is None or value > above)
         if not math.isfinite(value) or not low_ok:
-            bound = (
-                f" of at least {at_least:g}"
-                if at_least is not None
-                else f" above {above:g}"
-                if above is not None
-                else ""
-            )
+            bound = ""
+            if at_least is not None:
+                bound = f" of at least {at_least:g}"
+            elif above is not None:
+                bound = f" above {above:g}"
             raise argparse.ArgumentTypeError(f"expected a finite number{bound}, got {text!r}")
         return value
 
-    parse.__name__ = "number"
     return parse
 
 
@@ -88,7 +84,6 @@ def comma_separated(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
             raise argparse.ArgumentTypeError(f"expected comma-separated values, got {text!r}")
         return values
 
-    parse.__name__ = "list"
     return parse
 
 

@@ -113,6 +113,10 @@ def confidence_table(size: int) -> np.ndarray:
     if size <= _TABLE_SIZE:
         return _CONFIDENCE_ARRAY[:size, :size].copy()
     require_memory(8.0 * size * size, f"the vote-confidence table of {size - 1:,} branches")
+    return _filled(size)
+
+
+def _filled(size: int) -> np.ndarray:
     table = np.zeros((size, size))
     flat = table.reshape(-1)
     for n, row in enumerate(_rows(2 * size - 1)):
@@ -155,16 +159,7 @@ def _last_exact_row() -> np.ndarray:
 _float_row = _FloatRows()
 
 
-def _build_module_table() -> np.ndarray:
-    size = _TABLE_SIZE
-    table = np.zeros((size, size))
-    for n, row in enumerate(_exact_rows(2 * size - 1)):
-        for top1 in range(max(1, n - size), min(n, size)):
-            table[top1, n - 1 - top1] = row[top1]
-    return table
-
-
-_CONFIDENCE_ARRAY = _build_module_table()
+_CONFIDENCE_ARRAY = _filled(_TABLE_SIZE)  # all exact: its rows end at EXACT_TRIALS
 _CONFIDENCE_TABLE = tuple(map(tuple, _CONFIDENCE_ARRAY.tolist()))
 
 
