@@ -4,8 +4,10 @@
   same lock as discovery's): a second `train --out DIR` there is one sentence, and a kill
   leaves no stale lock (the OS releases it).
 - A run stopped before its first checkpoint (Ctrl-C in the first minutes) holds a config and
-  perhaps TensorBoard logs, but no trained step: `--resume` starts it from step 0 and a fresh
-  start takes the folder over, so nothing needs deleting by hand.
+  perhaps TensorBoard logs, but no trained step (no checkpoint, `model.zip` or `record.json`):
+  `--resume` starts it from step 0 and a fresh start takes the folder over, so nothing needs
+  deleting by hand. A folder with a trained model but no checkpoint (a shipped model) is
+  never trained over.
 - `--resume` continues from the newest checkpoint that loads, naming in a warning those it
   passed over (a checkpoint torn by a full disk, or edited); when none loads, it is one
   sentence. A fresh start refuses a folder that holds trained steps: they are the user's.
@@ -26,6 +28,9 @@ from tts_gym_agents.rl.config import CONFIG_FILE
 from tts_gym.errors import TTSGymError, brief
 
 CHECKPOINTS = "checkpoints"
+TRAINED_FILES = ("model.zip", "record.json")
+"""Written once steps are trained (`best_model.zip` may come earlier: a run stopped before
+its first checkpoint is taken over with it)."""
 _CHECKPOINT = re.compile(r"step_(\d+)\.zip")
 Model = TypeVar("Model")
 
@@ -45,16 +50,27 @@ def latest_checkpoint(out: Path) -> Path | None:
     return found[0] if found else None
 
 
+def trained(out: Path) -> bool:
+    """Whether the folder holds trained steps: a checkpoint, a final model or a record (a
+    run stopped before its first checkpoint has none of them)."""
+    return bool(checkpoints(out)) or any((out / name).exists() for name in TRAINED_FILES)
+
+
 def check_start(out: Path, resume: bool) -> None:
     """Refuse, before anything is read or written, a start that the folder cannot take."""
     if out.exists() and not out.is_dir():
         raise TTSGymError(f"the run folder {out} is a file.")
     if resume and not (out / CONFIG_FILE).is_file():
         raise TTSGymError(f"{out} holds no training run to resume (no {CONFIG_FILE}).")
-    if not resume and checkpoints(out):
+    if resume and trained(out) and not checkpoints(out):
         raise TTSGymError(
-            f"{out} already holds a training run ({len(checkpoints(out))} checkpoint(s)); "
-            "continue it with --resume or choose another --out."
+            f"{out} holds a trained run but no checkpoint in {out / CHECKPOINTS} to resume "
+            "from; train into another --out."
+        )
+    if not resume and trained(out):
+        raise TTSGymError(
+            f"{out} already holds a training run; continue it with --resume or choose "
+            "another --out."
         )
 
 

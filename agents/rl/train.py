@@ -109,8 +109,8 @@ def train(
     training) are off while it trains: the masks and logits are SB3's own.
     """
     out = Path(out)
-    names = check_training_stores(config.stores, data_dir)
     check_start(out, resume)
+    names = check_training_stores(config.stores, data_dir)
     stores = select_stores(names, data_dir, refuse_held_out=TRAINING)
     train_q, valid_q = split_questions(stores, config.valid_fraction, config.seed)
     if not valid_q:

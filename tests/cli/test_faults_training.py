@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tts_gym_agents.rl import train as training  # noqa: E402
 from tts_gym_agents.rl.config import TrainConfig  # noqa: E402
 from tts_gym_agents.rl.run_folder import checkpoints  # noqa: E402
 
+from tests.support import REPO_ROOT  # noqa: E402
 from tts_gym.cli import main  # noqa: E402
 from tts_gym.store.files import lock_folder  # noqa: E402
 from tts_gym.store.synthetic import generate_store, write_store  # noqa: E402
@@ -132,6 +134,21 @@ def test_resume_passes_over_broken_checkpoints_and_a_failed_resume_changes_nothi
     assert code == 1 and err.count("\n") == 1
     assert "no checkpoint in" in err and "can be read" in err and "nothing was changed" in err
     assert tree(out) == before
+
+
+def test_a_trained_model_without_checkpoints_is_never_trained_over(tmp_path, capsys) -> None:
+    """The shipped model's folder (config, model, record; no checkpoints), copied."""
+    out = tmp_path / "shipped"
+    shutil.copytree(REPO_ROOT / "agents/rl/models/ppo-search", out)
+    before = tree(out)
+    code, err = run(capsys, "--out", str(out), "--resume", "--timesteps", "700000")
+    assert code == 1 and err.count("\n") == 1
+    assert "holds a trained run but no checkpoint" in err
+    config = json.loads((out / "config.json").read_text())
+    argv = ["--stores", *config["stores"], "--token-penalty", str(config["token_penalty"])]
+    code, err = run(capsys, "--out", str(out), *argv, "--max-branches", "32", "-q")
+    assert code == 1 and "already holds a training run" in err
+    assert tree(out) == before  # not even a lock file
 
 
 def test_rollouts_larger_than_the_training_or_memory_are_refused_first(
