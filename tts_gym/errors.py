@@ -24,3 +24,15 @@ def brief(error: BaseException) -> str:
     text = first_line(error)
     name = type(error).__name__
     return name if text == name else f"{name}: {text}"
+
+
+def printable(text: object) -> str:
+    """`text` with every non-printable character (controls, ANSI escapes, bidi overrides,
+    line separators) written as its Python escape (`\\n`, `\\x1b`): a name from a user or a
+    disk can then neither split a one-line message nor drive the terminal."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )

@@ -56,5 +56,8 @@ def run(args: argparse.Namespace) -> int:
     settings = sweep_settings(args, WALL_SECONDS)
     stores = load_stores(args.stores, args.data_dir)
     evaluation = evaluate_candidate(path, class_name, stores, settings)
-    print(json.dumps(evaluation.verdict(), indent=2))
+    verdict = evaluation.verdict()
+    for point in verdict["sweep"]:  # accuracy in percent, `acc` as in `tts-gym eval`'s rows
+        point["acc"] = 100 * point.pop("accuracy")
+    print(json.dumps(verdict, indent=2))
     return 0 if evaluation.ok else 1

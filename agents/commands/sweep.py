@@ -11,7 +11,8 @@ import argparse
 from tts_gym_agents.discovery.candidate import DEFAULT_BETAS, SweepSettings
 from tts_gym_agents.discovery.loop import DiscoveryConfig
 
-from tts_gym.cli.options import add_stores, default_of
+from tts_gym.cli.options import add_stores, count, default_of, integer, positive
+from tts_gym.cli.options import seed as seed_type
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
 from tts_gym.evaluation.sandbox import Limits
@@ -31,15 +32,18 @@ def add_sweep_arguments(
         "--betas", default=betas, help=f"comma-separated beta sweep (default: {betas})"
     )
     parser.add_argument(
-        "--orders", type=int, default=orders, help=f"branch orders per question (default: {orders})"
+        "--orders",
+        type=count,
+        default=orders,
+        help=f"branch orders per question (default: {orders})",
     )
     seed = default_of(DiscoveryConfig, "seed")
     parser.add_argument(
-        "--seed", type=int, default=seed, help=f"seed of the orders (default: {seed})"
+        "--seed", type=seed_type, default=seed, help=f"seed of the orders (default: {seed})"
     )
     parser.add_argument(
         "--questions",
-        type=int,
+        type=count,
         default=questions,
         metavar="N",
         help="use the first N questions of each store (default: "
@@ -53,7 +57,7 @@ def add_sweep_arguments(
     )
     parser.add_argument(
         "--time-limit",
-        type=float,
+        type=positive,
         default=None,
         metavar="S",
         help=f"wall-clock seconds per candidate run (default: {wall}; CPU limit: 90%%)",
@@ -61,7 +65,7 @@ def add_sweep_arguments(
     memory = default_of(Limits, "memory_mb")
     parser.add_argument(
         "--memory-mb",
-        type=int,
+        type=integer(256),
         default=memory,
         metavar="M",
         help=f"address-space limit of the candidate's process in MiB (default: {memory})",

@@ -14,10 +14,22 @@ from pathlib import Path
 
 from tts_gym_agents.rl.config import ACTIONS, ALGOS, VEC_ENVS, TrainConfig
 
-from tts_gym.cli.options import add_quiet, add_stores, default_of, show_progress
+from tts_gym.cli.options import (
+    add_quiet,
+    add_stores,
+    comma_separated,
+    count,
+    default_of,
+    non_negative,
+    seed,
+    show_progress,
+)
+from tts_gym.cli.outputs import add_output_folder
 from tts_gym.errors import TTSGymError
 
 DEFAULT_ROOT = Path("runs/train")
+RUN_FILES = ("config.json", "model.zip", "best_model.zip", "record.json", "evaluation.json")
+"""The files a run writes in its folder (besides checkpoints/ and tb/)."""
 _DEFAULTS_FROM_CONFIG = (
     "token_penalty", "timesteps", "seed", "n_envs", "max_branches", "vec_env", "actions",
 )  # fmt: skip
@@ -39,11 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser, default=None, shown=default_of(TrainConfig, "stores"), help="training stores"
     )
     for flag, kind, meta, what in (
-        ("--token-penalty", float, "G", "reward per 1e6 tokens"),
-        ("--timesteps", int, "N", "macro decisions in all"),
-        ("--seed", int, "S", "seeds the split, the envs and the network"),
-        ("--n-envs", int, "K", "training envs, stepped together"),
-        ("--max-branches", int, "M", "env slots"),
+        ("--token-penalty", non_negative, "G", "reward per 1e6 tokens"),
+        ("--timesteps", count, "N", "macro decisions in all"),
+        ("--seed", seed, "S", "seeds the split, the envs and the network"),
+        ("--n-envs", count, "K", "training envs, stepped together"),
+        ("--max-branches", count, "M", "env slots"),
     ):
         default = default_of(TrainConfig, flag[2:].replace("-", "_"))
         parser.add_argument(flag, type=kind, metavar=meta, help=f"{what} (default: {default})")
@@ -59,14 +71,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="core: the envs in one process, each decision one compiled call; subproc: the "
         f"Python macro envs in worker processes (default: {default_of(TrainConfig, 'vec_env')})",
     )
-    parser.add_argument(
+    add_output_folder(
+        parser,
         "--out",
+        files=RUN_FILES,
         metavar="DIR",
         help="run folder (default: runs/train/<algo>-g<penalty>-m<max branches>-s<seed>)",
     )
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     parser.add_argument(
-        "--sweep", metavar="G,G,...", help="one run per token penalty, in DIR/g<G>, then a table"
+        "--sweep",
+        type=comma_separated(non_negative),
+        metavar="G,G,...",
+        help="one run per token penalty, in DIR/g<G>, then a table",
     )
     add_quiet(parser)
     parser.set_defaults(func=run)
@@ -84,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         given["stores"] = tuple(args.stores)
     progress = show_progress(args)
     if args.sweep:
-        penalties = _penalties(args.sweep)
+        penalties = args.sweep
         config = TrainConfig(algo=args.algo, **given)
         out = Path(
             args.out or DEFAULT_ROOT / f"{config.algo}-sweep-m{config.max_branches}-s{config.seed}"
@@ -98,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         for penalty, record in zip(penalties, results, strict=True):
             valid = record["validation"]
             print(
-                f"{penalty:>13g} {100 * valid['accuracy']:>8.1f} {valid['tokens_k']:>12.1f} "
+                f"{penalty:>13g} {valid['acc']:>8.1f} {valid['tokens_k']:>12.1f} "
                 f"{valid.get('seq_tokens_k', float('nan')):>12.1f}  {record['folder']}"
             )
         return 0
@@ -121,18 +138,8 @@ def run(args: argparse.Namespace) -> int:
     valid = record["validation"]
     print(
         f"trained {record['timesteps']} timesteps in {record['wall_seconds'] / 60:.1f} min; "
-        f"validation: accuracy {100 * valid['accuracy']:.1f}%, {valid['tokens_k']:.1f}k tokens "
+        f"validation: accuracy {valid['acc']:.1f}%, {valid['tokens_k']:.1f}k tokens "
         f"({valid['seq_tokens_k']:.1f}k sequential); "
         f"model: {out / 'model.zip'}"
     )
     return 0
-
-
-def _penalties(text: str) -> list[float]:
-    try:
-        values = [float(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise TTSGymError(f"--sweep takes comma-separated numbers, got '{text}'.") from None
-    if not values:
-        raise TTSGymError("--sweep needs at least one token penalty.")
-    return values

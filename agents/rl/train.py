@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import multiprocessing
 import platform
-import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,6 +39,12 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv
 from tts_gym_agents.rl.config import TrainConfig
 from tts_gym_agents.rl.policy import sb3_policy
+from tts_gym_agents.rl.run_folder import (
+    CHECKPOINTS,
+    check_start,
+    latest_checkpoint,
+    load_checkpoint,
+)
 from tts_gym_agents.rl.split import (
     TRAINING,
     Episode,
@@ -51,17 +56,17 @@ from tts_gym_agents.rl.split import (
 from tts_gym_agents.rl.vec_env import macro_vec_env
 
 from tts_gym import ENV_ID
-from tts_gym.engine.actions import ActionKind, action_index
+from tts_gym.engine.actions import ActionKind, action_index, n_actions
 from tts_gym.env import SB3VecEnv
-from tts_gym.env.macro import Macro, MacroEnv
+from tts_gym.env.macro import N_MACROS, Macro, MacroEnv, MacroPlanner
+from tts_gym.env.spaces import observation_space
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import numpy_orders
 from tts_gym.evaluation.score import score
+from tts_gym.memory import require_memory
 from tts_gym.store import ReplayStore, select_stores
-from tts_gym.store.files import atomic_write, read_json_object, write_json
+from tts_gym.store.files import atomic_write, lock_folder, read_json_object, write_json
 
-CHECKPOINTS = "checkpoints"
-_CHECKPOINT = re.compile(r"step_(\d+)\.zip")
 VALIDATION_ENVS = 32  # the core's validation envs at most (one forward serves them all)
 
 
@@ -107,20 +112,31 @@ def train(
     argument checks of the distributions (several built per forward, 8% of the CPU time of a
     training) are off while it trains: the masks and logits are SB3's own.
     """
-    torch.set_num_threads(1)
     out = Path(out)
+    check_start(out, resume)
     names = check_training_stores(config.stores, data_dir)
-    checkpoint = latest_checkpoint(out)
-    if resume and checkpoint is None:
-        raise TTSGymError(f"there is no checkpoint in {out / CHECKPOINTS} to resume from.")
-    if not resume and (out / "config.json").exists():
-        raise TTSGymError(f"{out} already holds a training run; use --resume or another --out.")
-
     stores = select_stores(names, data_dir, refuse_held_out=TRAINING)
     train_q, valid_q = split_questions(stores, config.valid_fraction, config.seed)
     if not valid_q:
         raise TTSGymError("the validation split is empty; raise the validation fraction.")
-    config.save(out)
+    _check_sizes(config)
+    with lock_folder(out):
+        return _train(config, out, stores, names, train_q, valid_q, resume, progress, data_dir)
+
+
+def _train(
+    config: TrainConfig,
+    out: Path,
+    stores: Sequence[ReplayStore],
+    names: Sequence[str],
+    train_q: Sequence[Episode],
+    valid_q: Sequence[Episode],
+    resume: bool,
+    progress: bool,
+    data_dir: str | None,
+) -> dict[str, Any]:
+    """`train` in its locked folder, the stores and the split checked."""
+    torch.set_num_threads(1)
     started = time.perf_counter()
     wall_before = _read_record(out).get("wall_seconds", 0.0) if resume else 0.0
 
@@ -143,8 +159,13 @@ def train(
 
     venv, valid_env = _vec_envs(config, stores, names, train_q, valid_q, data_dir)
     try:
+        model = None
         if resume:
-            model = MaskablePPO.load(checkpoint, env=venv, device="cpu")
+            model = load_checkpoint(
+                out, lambda path: MaskablePPO.load(path, env=venv, device="cpu")
+            )
+        resumed = model is not None
+        if resumed:
             remaining = config.timesteps - model.num_timesteps
             if remaining <= 0:
                 raise TTSGymError(
@@ -153,6 +174,7 @@ def train(
                 )
         else:
             model, remaining = _new_model(config, venv, out / "tb"), config.timesteps
+        config.save(out)  # only now: a resume that fails leaves the folder as it was
         venv.seed(config.seed + model.num_timesteps)
         callbacks = CallbackList(
             [
@@ -176,7 +198,7 @@ def train(
             model.learn(
                 total_timesteps=remaining,
                 callback=callbacks,
-                reset_num_timesteps=not resume,
+                reset_num_timesteps=not resumed,
                 tb_log_name="maskable_ppo",
                 progress_bar=progress,
             )
@@ -193,6 +215,32 @@ def train(
     evaluation = validation_report(sb3_policy(model, config), stores, valid_q, config)
     write_json(out / "evaluation.json", evaluation)
     return write_record(evaluation["overall"], until=trained)
+
+
+def _check_sizes(config: TrainConfig) -> None:
+    """Refuse, before any env exists, envs that cannot train: SB3 collects `n_steps` steps of
+    every env before its first update, so one rollout must fit in `timesteps` (else the
+    first update comes after many times the training asked for), and in memory (it keeps
+    each step's observation, mask and six numbers, float32, and copies them to train)."""
+    rollout = config.n_envs * config.n_steps
+    if rollout > config.timesteps:
+        raise TTSGymError(
+            f"one rollout of --n-envs {config.n_envs:,} x {config.n_steps} steps is "
+            f"{rollout:,} timesteps, more than --timesteps {config.timesteps:,}; use at most "
+            f"{max(1, config.timesteps // config.n_steps):,} envs or more timesteps."
+        )
+    space = observation_space(config.max_branches)
+    actions = n_actions(config.max_branches)
+    if config.actions == "macro":
+        space, actions = MacroPlanner.observation_space(space), N_MACROS
+    per_step = sum(int(np.prod(box.shape)) for box in space.values()) + actions + 7
+    per_env = 2 * 4 * per_step * config.n_steps
+    require_memory(
+        per_env * config.n_envs,
+        f"--n-envs {config.n_envs:,} ({config.n_steps} steps each per rollout)",
+        each=per_env,
+        unit="envs",
+    )
 
 
 def _vec_envs(
@@ -360,15 +408,6 @@ def validation_report(
     return {"overall": overall, "stores": per_store}
 
 
-def latest_checkpoint(out: Path) -> Path | None:
-    found = [
-        (int(match.group(1)), path)
-        for path in (out / CHECKPOINTS).glob("step_*.zip")
-        if (match := _CHECKPOINT.fullmatch(path.name))
-    ]
-    return max(found)[1] if found else None
-
-
 def save_model(model: Any, path: Path) -> None:
     """`model.save`, atomically (a crash mid-save leaves the previous file, not half a zip)."""
     with atomic_write(path) as handle:
@@ -382,7 +421,7 @@ def _summary(
     return {
         "name": name,
         "episodes": int(correct.size),
-        "accuracy": round(acc, 4),
+        "acc": round(100 * acc, 2),  # percent, as in `tts-gym eval`
         "tokens_k": round(mean_tokens / 1000, 1),
         "seq_tokens_k": round(float(seq_tokens.mean()) / 1000, 1),
         "reward": round(acc - penalty * mean_tokens / 1e6, 4),

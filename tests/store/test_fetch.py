@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import tts_gym.store.fetch as fetch_module
+from tests.support import in_tmpfs
 from tts_gym.cli import main
 from tts_gym.errors import StoreError
 from tts_gym.store import CATALOG, GROUPS
@@ -218,31 +219,12 @@ def test_kill_9_leftovers_are_removed_but_never_a_live_fetch(
     assert files_under(data) == [dest]
 
 
-def in_tmpfs(options: str, folder: Path, argv: list[str]) -> subprocess.CompletedProcess:
-    """Run `argv` with a fresh tmpfs (mount `options`) on `folder`, then list what it holds.
-
-    The mount lives in a private user and mount namespace (`unshare -rm`), so it needs no
-    privileges and vanishes with the process.
-    """
-    script = 'D=$2; mount -t tmpfs -o "$1" tmpfs "$D" || exit 99; shift 2; "$@"'
-    script += '; code=$?; find "$D" -mindepth 1; exit $code'
-    done = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", script, "sh", options, str(folder), *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if done.returncode == 99:
-        pytest.skip(f"cannot mount a tmpfs in a user namespace here: {done.stderr.strip()}")
-    return done
-
-
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
 @pytest.mark.parametrize(
     "options, problem, where",
     [
-        ("ro", "Read-only file system", ""),
-        ("size=1m", "No space left on device", "/autotts/Qwen3-4B"),
+        ("ro", "the disk is read-only", ""),
+        ("size=1m", "the disk is full", "/autotts/Qwen3-4B"),
     ],
     ids=["read-only", "full"],
 )

@@ -41,3 +41,26 @@ def processes_in(folder: Path) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def in_tmpfs(options: str, folder: Path, argv: list[str]):
+    """Run `argv` with a fresh tmpfs (mount `options`) on `folder`, then list what it holds.
+
+    The mount lives in a private user and mount namespace (`unshare -rm`), so it needs no
+    privileges and vanishes with the process.
+    """
+    import subprocess
+
+    import pytest
+
+    script = 'D=$2; mount -t tmpfs -o "$1" tmpfs "$D" || exit 99; shift 2; "$@"'
+    script += '; code=$?; find "$D" -mindepth 1; exit $code'
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", options, str(folder), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode == 99:
+        pytest.skip(f"cannot mount a tmpfs in a user namespace here: {done.stderr.strip()}")
+    return done

@@ -10,6 +10,7 @@ import argparse
 from dataclasses import fields
 
 from tts_gym.cli.options import add_quiet, default_of, show_progress
+from tts_gym.cli.outputs import add_inputs, add_output
 from tts_gym.collect.backends import BACKENDS
 from tts_gym.collect.cluster import ClusterConfig
 from tts_gym.collect.collector import CollectConfig, collect
@@ -34,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE.jsonl",
         help="JSON Lines with 'question', 'answer' and an optional 'id' per line",
     )
-    parser.add_argument("--out", required=True, metavar="STORE.json", help="store to write")
+    add_output(parser, "--out", required=True, metavar="STORE.json", help="store to write")
+    add_inputs(parser, "input", "questions")
     parser.add_argument(
         "--backend",
         choices=BACKENDS,

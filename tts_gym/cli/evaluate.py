@@ -18,9 +18,12 @@ from tts_gym.cli.options import (
     add_quiet,
     add_stores,
     fetch_missing,
+    finite_values,
     render,
     show_progress,
 )
+from tts_gym.cli.outputs import add_inputs, add_output
+from tts_gym.cli.terminal import cell as shown
 from tts_gym.control.loading import BUILTINS, load_policy, parse_config, parse_value
 from tts_gym.control.protocols import policy_config, policy_name
 from tts_gym.errors import TTSGymError
@@ -50,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--policy", required=True, metavar="SPEC")
+    add_inputs(parser, "policy", "policy")
     parser.add_argument(
         "--config", nargs="+", default=[], metavar="K=V", help="constructor arguments"
     )
@@ -68,11 +72,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="paired differences of each setting against this method (e.g. ASC)",
     )
     add_format(parser)
-    parser.add_argument("--traces", metavar="FILE", help="per-episode traces of the policy (JSONL)")
-    parser.add_argument(
+    add_output(parser, "--traces", metavar="FILE", help="per-episode traces of the policy (JSONL)")
+    add_output(
+        parser,
         "--plot",
         metavar="FILE.png",
-        help="accuracy against total tokens and against sequential tokens, side by side",
+        help="accuracy against total tokens and against sequential tokens, side by side; the "
+        "format follows the suffix (.png, .pdf, .svg, .jpg, ...)",
     )
     add_engine(parser)
     parser.add_argument(
@@ -94,7 +100,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = parse_config(args.config)
+    if args.plot:
+        from tts_gym.evaluation.plots import plot_format
+
+        plot_format(args.plot)  # an unknown suffix, or no matplotlib: refused before playing
+    config = finite_values(parse_config(args.config), "--config")
     protocol = Protocol(args.protocol, args.orders, args.seed)
     key, values = parse_sweep(args.sweep) if args.sweep else (None, [None])
     if args.sweep and not args.isolate:  # a policy that cannot load fails before any download
@@ -177,14 +187,17 @@ def parse_sweep(text: str) -> tuple[str, list[Any]]:
     items = [value.strip() for value in values.split(",") if value.strip()]
     if not sep or not key.strip() or not items:
         raise TTSGymError(f"--sweep '{text}' is not of the form key=v1,v2,...")
-    return key.strip(), [parse_value(item) for item in items]
+    values = [parse_value(item) for item in items]
+    for value in values:
+        finite_values({key.strip(): value}, "--sweep")
+    return key.strip(), values
 
 
 def print_table(cells: list[Cell], protocol: Protocol, comparisons: list[PairedComparison]) -> None:
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)
-    table = Table(title=f"protocol: {protocol.describe()}", box=box.SIMPLE_HEAD)
+    table = Table(title=shown(f"protocol: {protocol.describe()}"), box=box.SIMPLE_HEAD)
     for column in ("store", "method"):
         table.add_column(column, no_wrap=True)
     table.add_column("acc %", justify="right")
@@ -199,7 +212,7 @@ def print_table(cells: list[Cell], protocol: Protocol, comparisons: list[PairedC
         if previous is not None and cell.store.name != previous:
             table.add_section()
         previous = cell.store.name
-        values = [cell.store.name, cell.method, fmt(cell.acc, 2)]
+        values = [shown(cell.store.name), shown(cell.method), fmt(cell.acc, 2)]
         if protocol.reports_intervals:
             values.append(interval(*cell.acc_ci))
         for value, ci in (
@@ -221,9 +234,9 @@ def print_table(cells: list[Cell], protocol: Protocol, comparisons: list[PairedC
             paired_table.add_column(column, no_wrap=True)
         for c in comparisons:
             paired_table.add_row(
-                c.store,
-                c.method_a,
-                c.method_b,
+                shown(c.store),
+                shown(c.method_a),
+                shown(c.method_b),
                 fmt(c.d_acc, 2, signed=True),
                 interval(*c.d_acc_ci, digits=2),
                 fmt(c.d_tokens_k, 1, signed=True),

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 
 from tts_gym.cli.options import add_data_dir, add_quiet
-from tts_gym.store.fetch import MIRROR_ENV_VAR, fetch
+from tts_gym.cli.terminal import printable
+from tts_gym.errors import TTSGymError
+from tts_gym.store.fetch import MIRROR_ENV_VAR, check_mirror, fetch
+
+
+def mirror_url(text: str) -> str:
+    """An argparse type: a mirror's base URL (http, https or file)."""
+    try:
+        return check_mirror(text)
+    except TTSGymError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_dir(parser)
     parser.add_argument(
         "--mirror",
+        type=mirror_url,
         metavar="URL",
         help=f"base URL serving <collection>/<Model>/<benchmark>.json (default: ${MIRROR_ENV_VAR})",
     )
@@ -33,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         names = ["all"] if args.all else args.names
         paths = fetch(names, args.data_dir, mirror=args.mirror, progress=not args.quiet)
         for path in paths:
-            print(path)
+            print(printable(path))
         return 0
 
     parser.set_defaults(func=run)

@@ -17,11 +17,13 @@ from tts_gym.cli.options import (
     add_format,
     add_quiet,
     add_stores,
+    count,
     default_of,
     fetch_missing,
     render,
     show_progress,
 )
+from tts_gym.cli.terminal import cell as shown
 from tts_gym.control.protocols import policy_config
 from tts_gym.evaluation.evaluate import Setting, evaluate_settings
 from tts_gym.evaluation.paper import PRINTED_ROUNDING, TABLES, PaperTable, table1_stores
@@ -59,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_engine(parser)
     orders = default_of(Protocol, "n_orders")
     parser.add_argument(
-        "--orders", type=int, default=orders, help=f"branch orders (default: {orders})"
+        "--orders", type=count, default=orders, help=f"branch orders (default: {orders})"
     )
     add_quiet(parser, "no progress bar or timing")
     parser.set_defaults(func=run)
@@ -117,7 +119,7 @@ def print_table(rows: list[dict], table: PaperTable, n_orders: int) -> None:
         if previous_model is not None and row["model"] != previous_model:
             grid.add_section()
         previous_model = row["model"]
-        values = [row["model"], row["benchmark"], row["method"]]
+        values = [shown(row["model"]), shown(row["benchmark"]), shown(row["method"])]
         for m in measures:
             values += [fmt(row[m], 2), fmt(row[f"paper_{m}"]), fmt(row[f"{m}_diff"], 2, True)]
         values += [fmt(row[m], 2) for m in ours_only]

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tts_gym.cli.options import add_data_dir, add_format, render
+from tts_gym.cli.terminal import cell as shown
 from tts_gym.store.catalog import CATALOG
 from tts_gym.store.paths import catalog_path, data_dir
 
@@ -41,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table(rows: list[dict], folder: str | None) -> None:
-    table = Table(title=f"replay stores in the data folder {data_dir(folder)}", box=box.SIMPLE)
+    table = Table(
+        title=shown(f"replay stores in the data folder {data_dir(folder)}"), box=box.SIMPLE
+    )
     table.add_column("name", no_wrap=True)
     for column in ("model", "benchmark", "role", "present"):
         table.add_column(column)

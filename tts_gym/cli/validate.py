@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tts_gym.cli.options import add_data_dir, add_format, render
+from tts_gym.cli.outputs import add_inputs
+from tts_gym.cli.terminal import cell as shown
 from tts_gym.store.catalog import CATALOG
 from tts_gym.store.replay import load_store
 from tts_gym.store.summary import summarize
@@ -24,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("store", metavar="PATH_OR_NAME")
+    add_inputs(parser, "stores", "store")
     add_data_dir(parser)
     add_format(parser)
     parser.set_defaults(func=run)
@@ -42,11 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table(name: str, summary: dict) -> None:
-    table = Table(title=f"{name}: valid", show_header=False)
+    table = Table(title=shown(f"{name}: valid"), show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in summary.items():
-        table.add_row(key, _show(value))
+        table.add_row(key, shown(_show(value)))
     Console().print(table)
 
 

@@ -37,6 +37,10 @@ class Outcomes:
     def n_orders(self) -> int:
         return int(self.tokens.shape[1]) if self.tokens.ndim == 2 else 0
 
+    def __repr__(self) -> str:  # not every episode's answer
+        traced = "" if self.traces is None else ", traced"
+        return f"Outcomes(questions={self.n_questions}, orders={self.n_orders}{traced})"
+
     @classmethod
     def concat(cls, parts: Sequence[Outcomes]) -> Outcomes:
         """Join outcomes of consecutive question ranges."""

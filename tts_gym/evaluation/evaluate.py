@@ -27,6 +27,7 @@ from tts_gym.evaluation.parallel import Job, available_cores, run_jobs, trusted
 from tts_gym.evaluation.protocols import Protocol, get_protocol
 from tts_gym.evaluation.score import score
 from tts_gym.evaluation.stats import PairedComparison, bootstrap_ci, paired_difference
+from tts_gym.memory import require_memory
 from tts_gym.store.replay import ReplayStore
 from tts_gym.store.select import select_stores
 
@@ -93,6 +94,13 @@ class Cell:
     @property
     def n_episodes(self) -> int:
         return int(self.correct.size)
+
+    def __repr__(self) -> str:  # not the store and the per-episode arrays
+        return (
+            f"Cell(store={self.store.name!r}, method={self.method!r}, acc={self.acc:.2f}, "
+            f"tokens_k={self.tokens_k:.1f}, seq_tokens_k={self.seq_tokens_k:.1f}, "
+            f"episodes={self.n_episodes})"
+        )
 
     def row(self) -> dict[str, Any]:
         """The CSV/JSON row; the first six columns are fixed by the CLI contract."""
@@ -193,6 +201,7 @@ def evaluate_settings(
     _check_timeout(timeout)
     protocol = get_protocol(protocol, n_orders, seed)
     loaded = resolve_stores(stores, data_dir)
+    _check_memory(protocol, loaded, len(settings))
     compiled = [engine == "compiled" and not trace and _compiles(s.policy) for s in settings]
     runs: dict[tuple[int, int], Outcomes] = {}  # (store, setting) -> outcomes
     on_episode = [(s, i) for s in range(len(loaded)) for i, fast in enumerate(compiled) if not fast]
@@ -312,6 +321,23 @@ def _check_timeout(timeout: Timeout) -> None:
         raise TTSGymError(
             f"timeout {timeout!r} is not a positive number of seconds, 'auto' or None."
         )
+
+
+def _check_memory(protocol: Protocol, stores: Sequence[ReplayStore], n_settings: int) -> None:
+    """Refuse, before any order is drawn, orders that cannot fit in memory: each (question,
+    order) holds its branch order (a list of Python ints, then int32 padded to the widest
+    question for the compiled engine) and, per setting, an answer, two token counts and a
+    score."""
+    questions = sum(store.n_questions for store in stores)
+    branches = max((store.max_branches for store in stores), default=0)
+    listed = sum(q.n_branches for store in stores for q in store.questions)
+    per_order = questions * (branches * 4 + n_settings * 40) + listed * 16
+    require_memory(
+        per_order * protocol.n_orders,
+        f"{protocol.n_orders:,} orders of {questions:,} questions of up to {branches:,} branches",
+        each=per_order,
+        unit="orders",
+    )
 
 
 def _time_limit(policy: Any, timeout: Timeout) -> float | None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tts_gym.errors import TTSGymError
+from tts_gym.errors import TTSGymError, printable
 from tts_gym.evaluation.evaluate import Cell
 from tts_gym.evaluation.stats import pareto_front
 from tts_gym.store.files import write_file
@@ -31,10 +31,28 @@ COST_AXES = (
 """The `Cell` property each panel of a store plots accuracy against, and its axis label."""
 
 
+FORMATS = ("png", "jpg", "jpeg", "pdf", "svg", "svgz", "eps", "ps", "tif", "tiff", "webp")
+"""Image formats a plot is written in, by file suffix (PNG without one): those of
+matplotlib's that need nothing beyond matplotlib and Pillow (not pgf: LaTeX)."""
+
+
+def plot_format(path: str | os.PathLike) -> str:
+    """The format of a plot written to `path`, from its suffix; `TTSGymError` for a suffix
+    that is no image format here, or when matplotlib is missing."""
+    _matplotlib()
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix and suffix not in FORMATS:
+        raise TTSGymError(
+            f"cannot write a plot as .{suffix} ({path}); use one of "
+            f"{', '.join('.' + name for name in FORMATS)}."
+        )
+    return suffix or "png"
+
+
 def pareto_plot(cells: Sequence[Cell], path: str | os.PathLike, title: str = "") -> Path:
-    """Write `pareto_figure(cells, title)` as a PNG, atomically."""
+    """Write `pareto_figure(cells, title)` atomically, in the format its suffix names."""
     buffer = io.BytesIO()
-    pareto_figure(cells, title).savefig(buffer, format="png", dpi=120)
+    pareto_figure(cells, title).savefig(buffer, format=plot_format(path), dpi=120)
     return write_file(path, buffer.getvalue())
 
 
@@ -42,11 +60,9 @@ def pareto_figure(cells: Sequence[Cell], title: str = "") -> Figure:
     """Per store, accuracy against total tokens (left) and sequential tokens (right): each
     series (a sweep, or one controller) as markers joined by a line, and each panel's Pareto
     front as a dashed grey line. Stores are laid out two to a row (four panels)."""
-    try:
-        from matplotlib import colormaps
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise TTSGymError("plots need matplotlib: pip install 'tts-gym[plot]'.") from None
+    _matplotlib()
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     stores = list(dict.fromkeys(cell.store.path for cell in cells))  # names may repeat
     titles = {cell.store.path: cell.store.name for cell in cells}
@@ -65,7 +81,7 @@ def pareto_figure(cells: Sequence[Cell], title: str = "") -> Figure:
         for a, (cost, label) in enumerate(COST_AXES):
             ax = panels[s * len(COST_AXES) + a]
             _draw_panel(ax, here, series, colours, cost)
-            ax.set_title(titles[store], fontsize=10)
+            ax.set_title(_plain(titles[store]), fontsize=10)
             ax.set_xlabel(label)
             ax.set_ylabel("accuracy (%)")
     for ax in panels[len(stores) * len(COST_AXES) :]:
@@ -73,7 +89,7 @@ def pareto_figure(cells: Sequence[Cell], title: str = "") -> Figure:
     handles, labels = panels[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=9)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(_plain(title))
     figure.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(labels) / 4), 1, 1))
     return figure
 
@@ -88,7 +104,7 @@ def _draw_panel(
         points = sorted((getattr(c, cost), c.acc) for c in cells if c.series == name)
         if points:
             xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, "o-", color=colours[name], label=name, markersize=5)
+            ax.plot(xs, ys, "o-", color=colours[name], label=_plain(name), markersize=5)
     costs = [getattr(c, cost) for c in cells]
     front = pareto_front(costs, [c.acc for c in cells])
     ax.plot(
@@ -99,16 +115,34 @@ def _draw_panel(
         linewidth=1,
         zorder=0,
     )
-    ax.set_xscale("log")
+    positive = [c for c in costs if c > 0]
+    low, high = min(positive, default=1.0), max(positive, default=1.0)
+    if len(positive) == len(costs):
+        ax.set_xscale("log")
+    else:  # a controller that spent nothing: linear near 0, logarithmic above
+        ax.set_xscale("symlog", linthresh=low)
     # plain numbers at 1, 2, 5 x 10^k (log axes spanning less than a decade otherwise label
     # their minor ticks in scientific notation, on top of each other)
-    low, high = min(costs), max(costs)
     ticks = [m * 10.0**k for k in range(-3, 8) for m in (1, 2, 5)]
     shown = [t for t in ticks if low / 1.2 <= t <= high * 1.2] or [low, high]
+    shown = shown if len(positive) == len(costs) else [0.0, *shown]
     ax.xaxis.set_major_locator(ticker.FixedLocator(shown))
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(_tick_label))
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
+
+
+def _matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise TTSGymError("plots need matplotlib: pip install 'tts-gym[plot]'.") from None
+
+
+def _plain(text: str) -> str:
+    """`text` shown as it is: `$` would start matplotlib's math mode (and an odd number of
+    them is a parse error), control characters are escaped."""
+    return printable(text).replace("$", r"\$")
 
 
 def _tick_label(x: float, _position: int) -> str:

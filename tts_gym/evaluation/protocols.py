@@ -53,8 +53,12 @@ class Protocol:
     def __post_init__(self) -> None:
         if self.name not in PROTOCOLS:
             raise TTSGymError(f"unknown protocol '{self.name}'; use one of {', '.join(PROTOCOLS)}.")
-        if self.n_orders < 1:
-            raise TTSGymError(f"the number of orders must be at least 1, got {self.n_orders}.")
+        if not _is_int(self.n_orders) or self.n_orders < 1:
+            raise TTSGymError(
+                f"the number of orders must be an integer of at least 1, got {self.n_orders!r}."
+            )
+        if not _is_int(self.seed) or self.seed < 0:
+            raise TTSGymError(f"a seed is an integer of at least 0, got {self.seed!r}.")
 
     def __call__(self, question_index: int, n_branches: int) -> Sequence[Sequence[int]]:
         if self.name == "autotts":
@@ -70,6 +74,10 @@ class Protocol:
         if self.name == "autotts":
             return f"autotts ({self.n_orders} random.Random(s) orders, s = 0..{self.n_orders - 1})"
         return f"default ({self.n_orders} numpy orders per question, seed {self.seed})"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def get_protocol(protocol: str | Protocol, n_orders: int | None = None, seed: int = 0) -> Protocol:

@@ -15,6 +15,7 @@ import http.client
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,10 +24,18 @@ from tqdm import tqdm
 
 from tts_gym.errors import StoreError
 from tts_gym.store.catalog import CatalogEntry, catalog_entry, expand_store_names
-from tts_gym.store.files import CHUNK_BYTES, atomic_write, remove_stale_partials, sha256_file
+from tts_gym.store.files import (
+    CHUNK_BYTES,
+    WriteError,
+    atomic_write,
+    remove_stale_partials,
+    sha256_file,
+    write_failure,
+)
 from tts_gym.store.paths import DATA_ENV_VAR, catalog_path
 
 MIRROR_ENV_VAR = "TTS_GYM_MIRROR"
+MIRROR_SCHEMES = ("http", "https", "file")
 DEFAULT_TIMEOUT_S = 60.0
 _USER_AGENT = "tts-gym (https://github.com/zhengkid/AutoTTS replay stores)"
 # errors of the local disk rather than the network (those without a file name)
@@ -54,6 +63,8 @@ def fetch(
     """
     entries = [catalog_entry(name) for name in expand_store_names(list(names))]
     mirror = mirror or os.environ.get(MIRROR_ENV_VAR) or None
+    if mirror is not None:
+        check_mirror(mirror)
     paths = []
     for entry in entries:
         dest = catalog_path(entry, data_dir)
@@ -73,6 +84,17 @@ def fetch(
         _say(progress, f"{entry.name}: saved to {dest}.")
         paths.append(dest)
     return paths
+
+
+def check_mirror(url: str) -> str:
+    """`url` if it can be a mirror's base address (http, https or file), else `StoreError`."""
+    scheme = urllib.parse.urlsplit(url.strip()).scheme.lower()
+    if scheme not in MIRROR_SCHEMES:
+        raise StoreError(
+            f"the mirror {url!r} is not an http://, https:// or file:// address (from "
+            f"--mirror or ${MIRROR_ENV_VAR})."
+        )
+    return url.strip()
 
 
 def _download(entry: CatalogEntry, url: str, dest: Path, progress: bool, timeout: float) -> None:
@@ -110,14 +132,18 @@ def _download(entry: CatalogEntry, url: str, dest: Path, progress: bool, timeout
                 )
     except StoreError:
         raise
+    except WriteError as error:
+        raise StoreError(_cannot_write(entry, error.failed_at.parent, error.reason)) from None
     except urllib.error.HTTPError as error:
         raise StoreError(
             f"{what} failed with HTTP {error.code} {error.reason}; nothing was written."
         ) from None
     except urllib.error.URLError as error:
         raise StoreError(
-            f"{what} could not start ({error.reason}); nothing was written, "
-            "check the address and the network."
+            f"{what} could not start ({error.reason}); nothing was written. Check the address "
+            f"and the network; offline, fetch from a mirror (--mirror URL or ${MIRROR_ENV_VAR}, "
+            f"file:// works) or copy the stores into the data folder (--data-dir or "
+            f"${DATA_ENV_VAR})."
         ) from None
     except TimeoutError:
         raise StoreError(
@@ -130,16 +156,19 @@ def _download(entry: CatalogEntry, url: str, dest: Path, progress: bool, timeout
     except OSError as error:
         if error.filename is not None or error.errno in _DISK_ERRNOS:
             folder = Path(error.filename).parent if error.filename is not None else dest.parent
-            raise StoreError(
-                f"cannot write {entry.name} into {folder} ({error.strerror or error}); nothing "
-                "was written, make that folder writable or choose another data folder with "
-                f"--data-dir or ${DATA_ENV_VAR}."
-            ) from None
+            raise StoreError(_cannot_write(entry, folder, write_failure(error))) from None
         raise StoreError(
             f"{what} failed ({error.strerror or error}) after {_of(received, expected)}"
         ) from None
     except KeyboardInterrupt:
         raise StoreError(f"{what} was interrupted after {_of(received, expected)}") from None
+
+
+def _cannot_write(entry: CatalogEntry, folder: Path, reason: str) -> str:
+    return (
+        f"cannot write {entry.name} into {folder} ({reason}); nothing was written, make that "
+        f"folder writable or choose another data folder with --data-dir or ${DATA_ENV_VAR}."
+    )
 
 
 def _checksum(path: Path) -> str:

@@ -8,6 +8,8 @@ that nobody holds is stale: left by a writer that was killed (`kill -9`, a power
 next write to the same destination removes such leftovers, and never touches the partial
 file of a write still under way.
 
+Run folders are used by one process at a time: `lock_folder` holds their `.lock`.
+
 Files a run reads back (configs, records, ledgers: what `--resume` trusts) go through
 `read_json` and `from_json`, which turn every way such a file can be broken (missing, not
 UTF-8, not JSON, a field of the wrong type) into one `TTSGymError` sentence naming the file.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -27,7 +30,7 @@ import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import IO, Any, BinaryIO, TypeVar
 
 from tts_gym.errors import TTSGymError
 
@@ -40,29 +43,84 @@ CHUNK_BYTES = 1 << 20
 T = TypeVar("T")
 
 
+class WriteError(TTSGymError):
+    """A file that could not be written (a folder in its place, a file in its path, a full or
+    read-only disk, no permission). Nothing of it was written."""
+
+    def __init__(self, path: str | os.PathLike, error: OSError) -> None:
+        self.path = Path(path)
+        self.failed_at = Path(error.filename) if error.filename else self.path  # a folder made
+        self.reason = write_failure(error)
+        super().__init__(f"cannot write {self.path}: {self.reason}; nothing was written.")
+
+
+_WRITE_FAILURES = {
+    errno.ENOSPC: "the disk is full",
+    errno.EROFS: "the disk is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EISDIR: "it is a folder",
+    errno.ENOTDIR: "a part of its path is a file, not a folder",
+    errno.EEXIST: "a part of its path is a file, not a folder",  # mkdir where a file is
+    errno.ENAMETOOLONG: "its name is too long",
+    errno.EFBIG: "it is larger than the disk allows",
+}
+if hasattr(errno, "EDQUOT"):  # not on Windows
+    _WRITE_FAILURES[errno.EDQUOT] = "the disk quota is used up"
+_DISK_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EIO, getattr(errno, "EDQUOT", errno.ENOSPC)}
+)
+"""Errors that a write into the partial file itself can meet (the caller's own errors,
+a network's included, pass through as they are)."""
+
+
+def write_failure(error: OSError) -> str:
+    """Why a write failed, in words (`the disk is full`)."""
+    return _WRITE_FAILURES.get(error.errno, error.strerror or str(error) or type(error).__name__)
+
+
 @contextmanager
 def atomic_write(dest: str | os.PathLike) -> Iterator[BinaryIO]:
     """Write `dest` through a locked partial file beside it, renamed into place on success.
 
     Readers never see a half-written store, and any exception (Ctrl-C included) deletes the
     partial file and the folders made for it, so a failed write leaves the disk as it was.
-    Stale partial files of `dest` (from killed writers) are removed first.
+    Stale partial files of `dest` (from killed writers) are removed first. The disk's own
+    failures (a folder in the way, a full or read-only disk) raise `WriteError`.
     """
     dest = Path(dest)
     made = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
     tmp = None
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_partials(dest)
-        tmp, fd = _create_partial(dest)
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-            if fcntl is not None:
-                os.replace(tmp, dest)  # still locked: no cleaner takes the file before this
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_partials(dest)
+            tmp, fd = _create_partial(dest)
+        except OSError as error:
+            raise WriteError(dest, error) from None
+        handle = os.fdopen(fd, "wb")
+        try:
+            try:
+                yield handle
+            except OSError as error:  # the caller's code: only the disk's errors are ours
+                if error.errno in _DISK_ERRNOS:
+                    raise WriteError(dest, error) from None
+                raise
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())
+                if fcntl is not None:
+                    os.replace(tmp, dest)  # still locked: no cleaner takes the file before this
+            except OSError as error:
+                raise WriteError(dest, error) from None
+        finally:
+            with contextlib.suppress(OSError):  # after a failed flush, closing fails too
+                handle.close()
         if fcntl is None:
-            os.replace(tmp, dest)  # Windows renames only closed files
+            try:
+                os.replace(tmp, dest)  # Windows renames only closed files
+            except OSError as error:
+                raise WriteError(dest, error) from None
     except BaseException:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
@@ -105,6 +163,38 @@ def remove_stale_partials(dest: str | os.PathLike) -> list[Path]:
             if _remove_if_unheld(path):
                 removed.append(path)
     return removed
+
+
+LOCK_FILE = ".lock"
+"""The file in a run folder that the process using the folder holds locked (`lock_folder`)."""
+
+
+def lock_folder(folder: str | os.PathLike) -> IO[bytes]:
+    """Hold `folder/.lock` (an exclusive `flock`) until the returned file is closed (or the
+    process ends: the OS releases it, so a killed run leaves no stale lock). A run folder
+    (training, discovery) is used by one process at a time; a second gets one sentence.
+
+    The lock file is created if missing (with the folder). Use as `with lock_folder(f):`.
+    """
+    path = Path(folder) / LOCK_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "ab")  # noqa: SIM115 - the caller holds it
+    except IsADirectoryError:
+        raise TTSGymError(
+            f"{path} is a folder, not a lock file; remove it (no run uses it)."
+        ) from None
+    except OSError as error:
+        raise WriteError(path, error) from None
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise TTSGymError(f"another tts-gym process is using {folder}.") from None
+        except OSError:  # a file system without locks: nothing can tell, go on unlocked
+            pass
+    return handle
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -89,6 +89,12 @@ class Question:
     def is_correct(self, answer: str | None) -> bool:
         return answer is not None and answer == self.gold
 
+    def __repr__(self) -> str:  # not every branch's probes
+        return (
+            f"Question(index={self.index}, branches={self.n_branches}, "
+            f"answers={len(self.answers)}, gold={self.gold!r}, probe_freq={self.probe_freq})"
+        )
+
 
 @dataclass(frozen=True)
 class ReplayStore:
@@ -139,6 +145,12 @@ class ReplayStore:
         if all(new is old for new, old in zip(questions, self.questions, strict=True)):
             return self
         return dataclasses.replace(self, questions=tuple(questions))
+
+    def __repr__(self) -> str:  # not every question
+        return (
+            f"ReplayStore(name={self.name!r}, questions={self.n_questions}, "
+            f"path={str(self.path)!r})"
+        )
 
     def without_gold(self) -> ReplayStore:
         """The same store with no gold answer and no question text: what a policy is handed."""

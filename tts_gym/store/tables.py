@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from tts_gym.memory import require_memory
 from tts_gym.store.replay import ERR, ReplayStore
 
 PAD = -1
@@ -44,6 +45,10 @@ class StoreTables:
     @property
     def n_questions(self) -> int:
         return int(self.n_branches.shape[0])
+
+    def __repr__(self) -> str:  # not the arrays
+        shape = "x".join(map(str, self.probes.shape))
+        return f"StoreTables(stores={len(self.offsets) - 1}, probes={shape})"
 
     @property
     def max_branches(self) -> int:
@@ -87,6 +92,12 @@ class StoreTables:
         max_b = max((q.n_branches for _, q in questions), default=0)
         max_p = max((len(p) for _, q in questions for p in q.probes), default=0)
         any_confidence = any(q.confidence is not None for _, q in questions)
+        padded = n * max_b * max_p * (8 if any_confidence else 4)  # probes (+ confidence)
+        require_memory(
+            padded + n * max_b * 24,
+            f"padding {n:,} questions to {max_b:,} branches of {max_p:,} probes "
+            "(the longest of each in the stores)",
+        )
         probes = np.full((n, max_b, max_p), PAD, dtype=np.int32)
         n_probes = np.zeros((n, max_b), dtype=np.int32)
         lengths = np.zeros((n, max_b), dtype=np.int64)

@@ -111,7 +111,7 @@ def test_accepts_cmc_as_a_standalone_file_with_the_builtin_numbers(shared_replay
     for point in verdict["sweep"]:
         protocol = Protocol("default", 1, 0)
         outcomes = play(ConfidenceMomentum(point["beta"]), subset, protocol)
-        assert point["accuracy"] == pytest.approx(score(outcomes, subset).mean())
+        assert point["acc"] == pytest.approx(100 * score(outcomes, subset).mean())
         assert point["tokens"] == pytest.approx(outcomes.tokens.mean())
         # the file makes one call per wave (the same file in process gives the same waves);
         # the built-in groups its rounds into waves

@@ -267,10 +267,9 @@ def test_cli_user_errors_are_one_line(
     assert "held out" in capsys.readouterr().err
     empty = tmp_path / "b"
     empty.mkdir()
-    TINY.replace(stores=(str(store_path),)).save(empty)
     assert main(["train", "--out", str(empty), "--resume"]) == 1
     err = capsys.readouterr().err
-    assert "no checkpoint" in err and len(err.strip().splitlines()) == 1
+    assert "no config.json" in err and len(err.strip().splitlines()) == 1
     assert main(["train", "--out", str(tmp_path / "c"), "--stores", "nope/x/y"]) == 1
     capsys.readouterr()
     for broken in ('{"seed": 0,', '{"token_penalty": "high"}', "[1]"):

@@ -43,5 +43,6 @@ def read(lengths, finals, q, b):
 
 
 def confidence_lookup(max_votes: int) -> np.ndarray:
-    """`beta_confidence(top1, top2)` for every count up to `max_votes`, as a float64 array."""
-    return np.array(confidence_table(max_votes + 1), dtype=np.float64)
+    """`beta_confidence(top1, top2)` for every count up to `max_votes`, as a float64 array
+    (the same values, bit for bit: `tts_gym.engine.voting.confidence_table`)."""
+    return confidence_table(max_votes + 1)
