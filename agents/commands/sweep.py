@@ -14,7 +14,7 @@ from tts_gym_agents.discovery.loop import DiscoveryConfig
 from tts_gym.cli.options import add_stores, default_of
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.sandbox import Limits
+from tts_gym.sandbox import Limits
 
 
 def add_sweep_arguments(

@@ -1,7 +1,7 @@
 """Evaluate one candidate exactly as the loop does: source rules, the boundary, checks, scores.
 
 The source rules run here, on the file. The sweep runs through tts-gym's boundary
-(`tts_gym.evaluation.sandbox`): the candidate's process holds only what its own actions
+(`tts_gym.sandbox`): the candidate's process holds only what its own actions
 revealed, and every answer, token count and trace is read off the parent's own episodes;
 episodes replayed alone in fresh processes must go exactly as in the sweep. Here the knob
 rules are applied to the class the sandbox loaded, the answers are scored against the gold,
@@ -22,14 +22,14 @@ from tts_gym_agents.discovery import rules
 
 from tts_gym.control.outcomes import Outcomes
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.sandbox import (
+from tts_gym.evaluation.score import score
+from tts_gym.sandbox import (
     ControllerSetting,
     Limits,
     LoadedClass,
     Rejection,
     run_isolated,
 )
-from tts_gym.evaluation.score import score
 from tts_gym.store import select_stores
 from tts_gym.store.replay import ReplayStore
 

@@ -39,7 +39,7 @@ from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import Cell
 from tts_gym.evaluation.plots import pareto_plot
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.sandbox import Limits
+from tts_gym.sandbox import Limits
 from tts_gym.store.files import from_json, write_file, write_json
 from tts_gym.store.replay import ReplayStore
 from tts_gym.store.select import identify_stores, shared_stores

@@ -47,7 +47,7 @@ from tts_gym_agents.discovery.scoring import (
 
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.sandbox import Limits
+from tts_gym.sandbox import Limits
 from tts_gym.store.files import from_json, write_file, write_json
 
 DEFAULT_MODEL = "claude-sonnet-4-6"

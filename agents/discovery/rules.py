@@ -13,7 +13,7 @@ lifts the "nothing else" part (the paper's ablation).
 
 These rules are a first line: they keep honest candidates to the handle and to one knob. What
 a candidate can know does not depend on them: its process holds only what its own actions
-revealed (`tts_gym.evaluation.sandbox`).
+revealed (`tts_gym.sandbox`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import ast
 import re
 from typing import Any, Literal
 
-from tts_gym.evaluation.sandbox import LoadedClass
+from tts_gym.sandbox import LoadedClass
 
 ALLOWED_MODULES = frozenset(
     {

@@ -11,7 +11,7 @@ def kill_9_mid_run(owner, folder: Path) -> Path:
     import signal
     import time
 
-    from tts_gym.evaluation.sandbox.processes import PREFIX
+    from tts_gym.sandbox.processes import PREFIX
 
     deadline = time.monotonic() + 60
     found: list[Path] = []

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         policy_settings = [Setting(policy, policy_name(policy), policy_config(policy))]
     fetch_missing(args, args.stores)
     if args.isolate:  # played in the sandbox on the stores, which must be here first
-        from tts_gym.evaluation.sandbox.harness import isolated_settings
+        from tts_gym.evaluation.isolated import isolated_settings
 
         configs = [{**config, key: value} if key else config for value in values]
         policy_settings = isolated_settings(

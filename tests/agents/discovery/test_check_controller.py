@@ -1,6 +1,6 @@
 """`tts-gym check-controller`: every bad controller is rejected, with a reason, in its limits.
 
-The attacks on the boundary itself are in tests/evaluation/sandbox/hostile (one file each);
+The attacks on the boundary itself are in tests/sandbox/hostile (one file each);
 here the whole command: static rules, knob rules, the boundary, the checks, the verdict.
 """
 
@@ -22,7 +22,7 @@ from tts_gym.control import play
 from tts_gym.control.builtin import ConfidenceMomentum
 from tts_gym.control.loading import load_policy
 from tts_gym.evaluation import Protocol, score
-from tts_gym.evaluation.sandbox.processes import PREFIX
+from tts_gym.sandbox.processes import PREFIX
 from tts_gym.store import load_store
 
 FIXTURES = Path(__file__).parent / "fixtures"

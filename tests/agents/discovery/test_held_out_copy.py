@@ -14,7 +14,7 @@ from tts_gym_agents.discovery.loop import DiscoveryConfig
 from tests.agents.conftest import HELD_OUT
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.sandbox import Limits
+from tts_gym.sandbox import Limits
 from tts_gym.store import CATALOG
 
 

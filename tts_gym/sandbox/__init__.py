@@ -1,0 +1,42 @@
+"""The boundary around untrusted controllers: a separate process that holds only what it revealed.
+
+`run_isolated(path, class_name, stores, orders, configure)` plays a controller file through
+it: the candidate's process never holds a store, a copy of one, an `Episode` or a gold
+answer. Its question handle is a proxy whose every action goes to the parent, which applies
+it to its own episode (`server.EpisodeServer`) and returns only what that action revealed;
+the parent computes every result. Episodes run many at a time in the sandbox (one greenlet
+each) so that one message carries the pending actions of all of them. A sample of episodes is
+replayed alone in fresh processes, so state carried across episodes is caught.
+
+One module per concern. The parent: `run` (a run from start to verdict), `zygote` (the
+worker process), `session` (one sandboxed process and its schedule), `server` and
+`server_kernel` (the parent's episodes), `wording` (sentences), `processes` (folders and
+process groups), `limits` and `controller` (what a run is given). The wire: `channel`. The
+sandboxed side: `worker` (its entry point, `python -m tts_gym.sandbox.worker`), `hub` (a
+session's play), and the confinement it applies to itself: `confine` (limits, network),
+`landlock`, `seccomp`, `audit`.
+"""
+
+from tts_gym.sandbox.controller import (
+    ControllerSetting,
+    LoadedClass,
+    Parameter,
+    require_solve,
+)
+from tts_gym.sandbox.limits import Limits
+from tts_gym.sandbox.processes import remove_stale_folders
+from tts_gym.sandbox.run import IsolatedRun, check_out_of_reach, run_isolated
+from tts_gym.sandbox.server import Rejection
+
+__all__ = [
+    "ControllerSetting",
+    "IsolatedRun",
+    "Limits",
+    "LoadedClass",
+    "Parameter",
+    "Rejection",
+    "check_out_of_reach",
+    "remove_stale_folders",
+    "require_solve",
+    "run_isolated",
+]

@@ -1,0 +1,341 @@
+"""Run an untrusted controller file through the boundary and read its results off our episodes.
+
+`run_isolated` starts the worker (a zygote, see `worker`) in a fresh folder and asks it for
+sessions, each a fresh process that loads the candidate: a few that share the sweep, then one
+per replayed episode. The parent drives all sessions at once (`poll` over their sockets),
+each message carrying the pending actions of every episode running in that session. Every
+answer, token count and trace comes from the parent's own episodes (`EpisodeServer`); the
+sandbox only ever sends actions and final answers.
+
+Scheduling: episodes start in an order drawn from a seed the candidate never sees, and a
+session never runs two episodes of the same question (store and index) at the same time; a
+hard question's episodes spread over all sessions. A sample of episodes per (store,
+setting), also drawn from that seed, is replayed alone in a fresh process, where the
+controller must take exactly the same actions and give the same answer as in the sweep;
+otherwise the run is rejected, saying so. State carried between episodes (module globals,
+class attributes, caches) therefore buys nothing that a replay would not catch, and the
+chance of missing a controller that changed its play in a fraction f of the episodes is
+(1 - f) ** n for n replays.
+
+Every failure is a sentence in `IsolatedRun.problems`, never an exception.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import select
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tts_gym.control.outcomes import Orders, Outcomes
+from tts_gym.errors import TTSGymError
+from tts_gym.sandbox import channel as ch
+from tts_gym.sandbox.confine import readable_roots
+from tts_gym.sandbox.controller import Configure, ControllerSetting, LoadedClass
+from tts_gym.sandbox.limits import DEFAULT_LIMITS, Limits
+from tts_gym.sandbox.processes import sandbox_folder
+from tts_gym.sandbox.server import Ended, EpisodeSpec, Rejection
+from tts_gym.sandbox.session import Schedule, Session
+from tts_gym.sandbox.wording import TOO_SLOW, difference, error_sentence
+from tts_gym.sandbox.zygote import Zygote
+from tts_gym.store.replay import ReplayStore
+
+REPLAYS_PER_CELL = 8
+"""Episodes per (store, setting) replayed alone in a fresh process."""
+SWEEP_SESSIONS = 4
+"""Fresh processes the sweep is spread over (each plays every question, one episode at a time)."""
+REPLAY_SESSIONS = 8
+"""Replayed episodes played at the same time (each in its own fresh process)."""
+MAX_MISMATCHES = 3
+
+
+@dataclass
+class IsolatedRun:
+    """What came out of a sandboxed run: problems, or outcomes per (store, setting) index."""
+
+    problems: list[str] = field(default_factory=list)
+    isolation: dict[str, str] = field(default_factory=dict)
+    loaded: LoadedClass | None = None
+    outcomes: dict[tuple[int, int], Outcomes] = field(default_factory=dict)
+    reads: list[set[str]] = field(default_factory=list)  # mapping keys read, per setting
+    replayed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_out_of_reach(stores: Sequence[ReplayStore]) -> None:
+    """Refuse stores that a sandboxed process could read (their gold would be in reach)."""
+    roots = readable_roots()
+    for store in stores:
+        path = Path(os.path.realpath(store.path))
+        for root in roots:
+            if path.is_relative_to(root):
+                raise TTSGymError(
+                    f"store file {path} lies inside {root}, which sandboxed controllers can "
+                    "read; keep replay stores outside the Python installation and tts-gym."
+                )
+
+
+def run_isolated(
+    path: Path,
+    class_name: str,
+    stores: Sequence[ReplayStore],
+    orders: Orders,
+    configure: Configure,
+    *,
+    questions: Sequence[int] | None = None,
+    trace_orders: int | None = 0,
+    replays: int = REPLAYS_PER_CELL,
+    limits: Limits = DEFAULT_LIMITS,
+    kernel: bool = True,
+    preload: Sequence[str] = ("numpy",),
+    seed: int | None = None,
+) -> IsolatedRun:
+    """Play `path:class_name` on every (store, question, order, setting), confined.
+
+    `orders` as for `play`; `questions`: the question indices (default all, the same for
+    every store); `trace_orders`: trace the first N orders of every question (None: all);
+    `replays`: episodes per (store, setting) replayed in a fresh process; `kernel=False`
+    leaves out the kernel layers (network namespace, Landlock, seccomp), to show what holds
+    without them; `preload`: modules the worker imports before confining itself (speed only);
+    `seed`: the secret seed of the schedule and the replay sample (default: drawn afresh).
+    """
+    check_out_of_reach(stores)
+    deadline = time.monotonic() + limits.wall_seconds
+    rng = random.Random(secrets.randbits(64) if seed is None else seed)
+    run = IsolatedRun()
+    with sandbox_folder() as folder:
+        work = folder / "work"
+        work.mkdir()
+        shutil.copyfile(path, work / path.name)
+        zygote = watchdog = None
+        try:
+            zygote = Zygote(folder, path.name, class_name, limits, kernel, preload, deadline)
+            run.isolation = dict(zygote.layers)
+            watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), zygote.expire)
+            watchdog.daemon = True
+            watchdog.start()
+            Run(zygote, run, stores, orders, questions, limits, rng).play(
+                configure, trace_orders, replays
+            )
+        except Rejection as rejection:
+            run.problems = [str(problem) for problem in rejection.args]
+        except TimeoutError:
+            run.problems = [
+                f"it ran past the wall-time limit of {limits.wall_seconds:g} s {TOO_SLOW}"
+            ]
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            if zygote is not None:
+                zygote.close()
+    return run
+
+
+class Run:
+    """One run: the sweep spread over a few fresh sessions, then each sampled episode alone."""
+
+    def __init__(
+        self,
+        zygote: Zygote,
+        result: IsolatedRun,
+        stores: Sequence[ReplayStore],
+        orders: Orders,
+        questions: Sequence[int] | None,
+        limits: Limits,
+        rng: random.Random,
+    ) -> None:
+        self.zygote = zygote
+        self.result = result
+        self.stores = stores
+        self.orders = orders
+        self.limits = limits
+        self.rng = rng
+        self.questions = [
+            list(range(store.n_questions)) if questions is None else list(questions)
+            for store in stores
+        ]
+        self.settings: list[ControllerSetting] = []
+        self._orders: dict[tuple[int, int], Sequence[Sequence[int]]] = {}
+
+    def play(self, configure: Configure, trace_orders: int | None, replays: int) -> None:
+        counts = {
+            len(self.question_orders(s, q)) for s, qs in enumerate(self.questions) for q in qs
+        }
+        if len(counts) != 1:
+            raise ValueError("every question must be played under the same number of orders.")
+        (n_orders,) = counts
+
+        def traced(spec: EpisodeSpec) -> bool:
+            return trace_orders is None or spec.order < trace_orders
+
+        sample: set[EpisodeSpec] = set()
+        first = Session(self, sample, traced)
+        self._guard(first, lambda: first.open(configure))
+        specs = [
+            EpisodeSpec(s, q, o, k)
+            for s in range(len(self.stores))
+            for k in range(len(self.settings))
+            for q in self.questions[s]
+            for o in range(n_orders)
+        ]
+        for s in range(len(self.stores)):
+            for k in range(len(self.settings)):
+                cell = [spec for spec in specs if (spec.store, spec.setting) == (s, k)]
+                sample.update(self.rng.sample(cell, min(replays, len(cell))))
+        schedule = Schedule(specs, SWEEP_SESSIONS, self.rng)
+        sessions: list[Session] = []
+
+        def start(index: int) -> Session:
+            session = first if index == 0 else Session(self, sample, traced)
+            sessions.append(session)
+            if index:
+                self._guard(session, lambda: session.open(None))
+            self._guard(session, lambda: session.begin(schedule, index))
+            return session
+
+        self._drive((lambda i=i: start(i) for i in range(SWEEP_SESSIONS)), SWEEP_SESSIONS)
+        ended = [item for session in sessions for item in session.ended]
+        self.result.outcomes = self._outcomes(ended, n_orders, trace_orders)
+        self._replay([item for item in ended if item.actions is not None])
+
+    def _replay(self, sampled: list[Ended]) -> None:
+        """Each sampled episode alone in a fresh process: the same actions, the same answer."""
+        self.rng.shuffle(sampled)
+        replays: list[tuple[Ended, Session]] = []
+
+        def start(first: Ended) -> Session:
+            session = Session(self, {first.spec}, lambda _: False, concurrency=1)
+            replays.append((first, session))
+            self._guard(session, lambda: session.open(None))
+            self._guard(session, lambda: session.begin(Schedule([first.spec], 1, self.rng), 0))
+            return session
+
+        self._drive((lambda f=first: start(f) for first in sampled), REPLAY_SESSIONS)
+        mismatches = []
+        for first, session in replays:
+            different = difference(first, session.ended[0])
+            if different:
+                mismatches.append(f"{self.where(first.spec)}: {different}")
+        self.result.replayed = len(replays)
+        if mismatches:
+            raise Rejection(
+                "replayed alone in a fresh process, it acted differently from the sweep ("
+                + "; ".join(mismatches[:MAX_MISMATCHES])
+                + (f"; and {len(mismatches) - MAX_MISMATCHES} more" if len(mismatches) > 3 else "")
+                + "). A controller must act on what the episode at hand revealed: state kept "
+                "across episodes (module globals, class attributes, caches) and unseeded random "
+                "numbers are not allowed."
+            )
+
+    def _drive(self, starts: Iterator[Callable[[], Session]], width: int) -> None:
+        """Keep up to `width` sessions playing (started as others end); answer whichever
+        speaks next until all have ended."""
+        poller = select.poll()
+        sessions: list[Session] = []
+        playing: dict[int, Session] = {}
+
+        def launch() -> None:
+            while len(playing) < width:
+                start = next(starts, None)
+                if start is None:
+                    return
+                session = start()
+                sessions.append(session)
+                if session.in_flight:
+                    playing[session.sock.fileno()] = session
+                    poller.register(session.sock, select.POLLIN)
+                else:
+                    self._guard(session, session.finish)
+
+        try:
+            launch()
+            while playing:
+                for fd, _ in poller.poll():
+                    session = playing[fd]
+                    try:
+                        session.step()
+                        while session.in_flight and session.channel.has_frame():
+                            session.step()
+                    except ch.ChannelError as error:
+                        raise session.broken(error) from None
+                    if not session.in_flight:
+                        poller.unregister(fd)
+                        del playing[fd]
+                        self._guard(session, session.finish)
+                        launch()
+        finally:
+            for session in sessions:
+                session.close()
+
+    @staticmethod
+    def _guard(session: Session, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except ch.ChannelError as error:
+            raise session.broken(error) from None
+
+    # ---- results ----------------------------------------------------------------------------
+    def question_orders(self, store: int, question: int) -> Sequence[Sequence[int]]:
+        key = (store, question)
+        if key not in self._orders:
+            n_branches = self.stores[store].questions[question].n_branches
+            orders = self.orders
+            self._orders[key] = orders(question, n_branches) if callable(orders) else orders
+        return self._orders[key]
+
+    def _outcomes(
+        self, ended: list[Ended], n_orders: int, trace_orders: int | None
+    ) -> dict[tuple[int, int], Outcomes]:
+        outcomes: dict[tuple[int, int], Outcomes] = {}
+        for s, questions in enumerate(self.questions):
+            for k in range(len(self.settings)):
+                outcomes[(s, k)] = Outcomes(
+                    [[None] * n_orders for _ in questions],
+                    np.zeros((len(questions), n_orders), dtype=np.int64),
+                    np.zeros((len(questions), n_orders), dtype=np.int64),
+                    None if trace_orders == 0 else [[None] * n_orders for _ in questions],
+                )
+        rows = [{q: r for r, q in enumerate(questions)} for questions in self.questions]
+        for item in ended:
+            spec = item.spec
+            cell = outcomes[(spec.store, spec.setting)]
+            row = rows[spec.store][spec.question]
+            cell.answers[row][spec.order] = item.answer
+            cell.tokens[row, spec.order] = item.tokens
+            cell.seq_tokens[row, spec.order] = item.seq_tokens
+            if cell.traces is not None:
+                cell.traces[row][spec.order] = item.trace
+        return outcomes
+
+    # ---- wording ----------------------------------------------------------------------------
+    def where(self, spec: EpisodeSpec) -> str:
+        where = f"question {spec.question} of {self.stores[spec.store].name}, order {spec.order}"
+        label = self.settings[spec.setting].label if self.settings else ""
+        return where + (f", {label}" if label else "")
+
+    def in_episode(self, rejection: Rejection) -> str:
+        if rejection.spec is None:
+            return str(rejection)
+        where = f"(on {self.where(rejection.spec)})"
+        if rejection.error:
+            error = ch.load_json(rejection.error, "error")
+            return error_sentence(error, self.limits, where)
+        return f"{str(rejection).rstrip('.')} {where}."
+
+    def load_failure(self, failure: Any) -> str:
+        filename = self.zygote.filename
+        if isinstance(failure, dict) and failure.get("missing") is True:
+            return f"{filename} defines no class '{self.zygote.class_name}'."
+        return f"importing {filename} failed: " + error_sentence(failure, self.limits)
