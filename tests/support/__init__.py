@@ -41,3 +41,28 @@ def processes_in(folder: Path) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+HELD_OUT_VARIANTS = ("re-serialised", "reordered", "one branch changed", "20-question subset")
+"""The disguises of a held-out store that its questions' fingerprints see through."""
+
+
+def held_out_variant(source: Path, variant: str, dest: Path) -> Path:
+    """A copy of the store file `source` in disguise (one of `HELD_OUT_VARIANTS`) at `dest`."""
+    import json
+
+    questions = json.loads(source.read_text())
+    if variant == "re-serialised":  # other key order, no indentation, non-ASCII escaped
+        text = json.dumps([dict(sorted(q.items(), reverse=True)) for q in questions])
+    elif variant == "reordered":
+        text = json.dumps(questions[::-1], indent=1)
+    elif variant == "one branch changed":
+        questions[0]["each_branch"][0][1] += 1  # one branch's token count
+        text = json.dumps(questions, indent=2)
+    elif variant == "20-question subset":
+        text = json.dumps(questions[5:25], indent=2)
+    else:
+        raise ValueError(variant)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text)
+    return dest

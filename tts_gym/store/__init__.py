@@ -8,7 +8,7 @@ from tts_gym.store.select import (
     identify_stores,
     refuse_held_out_stores,
     select_stores,
-    shared_stores,
+    shared_questions,
 )
 from tts_gym.store.summary import StoreSummary, summarize
 
@@ -31,6 +31,6 @@ __all__ = [
     "refuse_held_out_stores",
     "resolve_store",
     "select_stores",
-    "shared_stores",
+    "shared_questions",
     "summarize",
 ]
