@@ -42,7 +42,7 @@ from tts_gym.evaluation.protocols import Protocol
 from tts_gym.sandbox import Limits
 from tts_gym.store.files import from_json, write_file, write_json
 from tts_gym.store.replay import ReplayStore
-from tts_gym.store.select import identify_stores, shared_stores
+from tts_gym.store.select import select_stores, shared_questions
 
 FINAL = "final"
 
@@ -83,11 +83,15 @@ def _run_final(
     if best is None:
         raise TTSGymError(f"no round of {root} passed the checks; there is nothing to evaluate.")
     config = from_json(DiscoveryConfig, archive.config, str(root / CONFIG))
-    searched = identify_stores(config.stores, config.data_dir)
+    searched = select_stores(config.stores, config.data_dir)
     stores = load_stores(held_out, data_dir or config.data_dir, held_out_ok=True)
-    overlap = shared_stores(searched, stores)
+    overlap = shared_questions(searched, stores)
     if overlap:
-        raise TTSGymError(f"{', '.join(overlap)} was searched on, so it cannot be held out.")
+        name, n = next(iter(overlap.items()))
+        raise TTSGymError(
+            f"{name} shares {n} question{'s' if n != 1 else ''} with the stores searched on, "
+            "so it cannot be held out."
+        )
     settings = dataclasses.replace(
         config.settings(), protocol=protocol, questions=None, limits=limits
     )
