@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.sandbox.support import small_store
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, allow_missing_layers
 from tts_gym.cli import main
 from tts_gym.control import play
 from tts_gym.control.outcomes import Outcomes
@@ -97,7 +97,7 @@ def eval_csv(capsys, *args: str) -> list[str]:
 def test_eval_isolate_gives_the_in_process_numbers(tmp_path, capsys) -> None:
     store = str(small_store(tmp_path).path)
     common = ["--policy", f"{CMC_FILE}:CMC", "--sweep", "beta=0,1", "--stores", store]
-    isolated = eval_csv(capsys, *common, "--isolate")
+    isolated = eval_csv(capsys, *common, "--isolate", *allow_missing_layers())
     assert isolated == eval_csv(capsys, *common)
     assert [row.split(",")[2] for row in isolated[1:]] == ["CMC [beta=0]", "CMC [beta=1]"]
 
@@ -106,7 +106,7 @@ def test_eval_isolate_traces_match(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     store = str(small_store(tmp_path).path)
     spec = f"{CMC_FILE}:CMC"
-    for isolate, name in ((["--isolate"], "a.jsonl"), ([], "b.jsonl")):
+    for isolate, name in ((["--isolate", *allow_missing_layers()], "a.jsonl"), ([], "b.jsonl")):
         eval_csv(capsys, "--policy", spec, *isolate, "--stores", store, "--traces", name)
     isolated, plain = (
         [json.loads(line) for line in (tmp_path / name).read_text().splitlines()]
@@ -128,6 +128,7 @@ def test_eval_isolate_bad_input_is_one_sentence(tmp_path, capsys, spec: str, mes
     step.write_text("class Controller:\n    def act(self, obs, info):\n        return 0\n")
     store = str(small_store(tmp_path).path)
     args = ["eval", "--isolate", "--policy", spec.replace("{step}", str(step)), "--stores", store]
+    args += allow_missing_layers()
     assert main(args) == 1
     captured = capsys.readouterr()
     assert message in captured.err and captured.err.count("\n") == 1

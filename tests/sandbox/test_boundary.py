@@ -1,10 +1,11 @@
 """`run_isolated` end to end on a synthetic store: honest controllers get exactly the numbers
 and traces of an in-process run, failures come back as sentences, and a killed run leaves
-no process and (after the next run) no folder behind."""
+no process and no file behind (where it had a folder of its own, the next run removes it)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.sandbox.support import HONEST, LIMITS, assert_rejected, play, small_store
-from tests.support import REPO_ROOT, kill_9_mid_run
+from tests.support import REPO_ROOT, signal_mid_run
 from tts_gym.control import play as play_in_process
 from tts_gym.control.builtin import ConfidenceMomentum
 from tts_gym.evaluation import Protocol
@@ -25,6 +26,7 @@ from tts_gym.sandbox import (
     require_solve,
     run_isolated,
 )
+from tts_gym.sandbox.namespaces import missing_reason
 from tts_gym.sandbox.processes import PREFIX, start_time
 
 FIXTURES = REPO_ROOT / "tests" / "agents" / "discovery" / "fixtures"
@@ -142,8 +144,8 @@ def test_honest_play_is_accepted_and_replayed(tmp_path) -> None:
     assert run.replayed == 2 * 8  # 8 per (store, setting), each in a fresh process
 
 
-@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc to find processes")
-def test_kill_9_of_a_run_leaves_no_process_and_the_next_run_removes_its_folder(tmp_path):
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find processes")
+def test_kill_9_of_a_run_leaves_no_process_and_no_file(tmp_path) -> None:
     store_file = small_store(tmp_path).path
     candidate = tmp_path / "slow.py"
     candidate.write_text(
@@ -159,15 +161,32 @@ def test_kill_9_of_a_run_leaves_no_process_and_the_next_run_removes_its_folder(t
         from tts_gym.store import load_store
         run_isolated(Path("{candidate}"), "Controller", [load_store("{store_file}")],
                      Protocol("default", 2, 0), require_solve([ControllerSetting("", {{}})]),
-                     limits=Limits(120, 110, 1024))
+                     limits=Limits(120, 110, 1024), allow_missing_layers=True)
         """
     )
-    owner = subprocess.Popen(
-        [sys.executable, "-c", script], env={**os.environ, "TMPDIR": str(tmp_path)}
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    owner = subprocess.Popen([sys.executable, "-c", script], env=env)
+    signal_mid_run(owner, signal.SIGKILL)
+    left = list(temp.iterdir())
+    if missing_reason() is None:  # the sessions' folders were a tmpfs in their namespace
+        assert left == []
+    else:  # a folder of its own, which the next run removes
+        assert [folder.name.startswith(PREFIX) for folder in left] == [True]
+        assert remove_stale_folders(temp) == left
+
+
+def test_only_the_folders_of_dead_owners_are_removed(tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
     )
-    left = kill_9_mid_run(owner, tmp_path)
-    assert left.exists()  # a kill -9 leaves the folder; the next run removes it
+    dead = tmp_path / f"{PREFIX}{done.stdout.strip()}-1-cafe"
     alive = tmp_path / f"{PREFIX}{os.getpid()}-{start_time(os.getpid())}-feed"
-    alive.mkdir()  # a live owner's folder stays
-    assert remove_stale_folders(tmp_path) == [left]
-    assert not left.exists() and alive.exists()
+    for folder in (dead, alive):
+        folder.mkdir()
+    assert remove_stale_folders(tmp_path) == [dead]
+    assert not dead.exists() and alive.exists()

@@ -20,6 +20,7 @@ from tts_gym.evaluation.protocols import Protocol
 from tts_gym.sandbox import (
     ControllerSetting,
     Limits,
+    require_core_layers,
     require_solve,
     run_isolated,
 )
@@ -36,10 +37,17 @@ class PlayedInSandbox:
 
     play_traces = True  # its outcomes carry traces when they were asked for
 
-    def __init__(self, name: str, protocol: Protocol, outcomes: Mapping[str, Outcomes]) -> None:
+    def __init__(
+        self,
+        name: str,
+        protocol: Protocol,
+        outcomes: Mapping[str, Outcomes],
+        isolation: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.protocol = protocol
         self.outcomes = dict(outcomes)
+        self.isolation = dict(isolation or {})  # the sandbox's report of what held
 
     def play(
         self, store: ReplayStore, orders: Orders, *, questions: Sequence[int] | None = None
@@ -68,14 +76,17 @@ def isolated_settings(
     trace: bool = False,
     data_dir: str | os.PathLike | None = None,
     limits: Limits = EVAL_LIMITS,
+    allow_missing_layers: bool = False,
 ) -> list[Setting]:
-    """Play `spec` (`path.py:Class`) with each config on `stores` through the boundary."""
+    """Play `spec` (`path.py:Class`) with each config on `stores` through the boundary; where
+    the sandbox's core layers are missing, refuse unless `allow_missing_layers`."""
     source, _, class_name = spec.rpartition(":")
     path = Path(source)
     if not source.endswith(".py") or not class_name.isidentifier():
         raise TTSGymError(f"--isolate plays a policy file: give it as path.py:Class, not '{spec}'.")
     if not path.is_file():
         raise TTSGymError(f"policy '{spec}': there is no file {source}.")
+    require_core_layers(allow_missing_layers)
     loaded = resolve_stores(stores, data_dir)
     labels = [format_config(config) for config in configs]
     settings = [ControllerSetting(label, dict(c)) for label, c in zip(labels, configs, strict=True)]
@@ -87,6 +98,7 @@ def isolated_settings(
         require_solve(settings),
         trace_orders=None if trace else 0,
         limits=limits,
+        allow_missing_layers=allow_missing_layers,
     )
     if not run.ok:
         raise TTSGymError(f"policy '{spec}' was rejected by the sandbox: {' '.join(run.problems)}")
@@ -95,6 +107,6 @@ def isolated_settings(
     for k, config in enumerate(configs):
         method = f"{name} [{sweep_key}={config[sweep_key]}]" if sweep_key else name
         outcomes = {store.name: run.outcomes[(s, k)] for s, store in enumerate(loaded)}
-        policy = PlayedInSandbox(method, protocol, outcomes)
+        policy = PlayedInSandbox(method, protocol, outcomes, run.isolation)
         result.append(Setting(policy, method, dict(config), series=spec if sweep_key else ""))
     return result

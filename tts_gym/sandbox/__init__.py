@@ -25,17 +25,23 @@ from tts_gym.sandbox.controller import (
 )
 from tts_gym.sandbox.limits import Limits
 from tts_gym.sandbox.processes import remove_stale_folders
+from tts_gym.sandbox.report import ALLOW_FLAG, missing_core_layers, require_core_layers
 from tts_gym.sandbox.run import IsolatedRun, check_out_of_reach, run_isolated
 from tts_gym.sandbox.server import Rejection
+from tts_gym.sandbox.wording import bounded
 
 __all__ = [
+    "ALLOW_FLAG",
     "ControllerSetting",
     "IsolatedRun",
     "Limits",
     "LoadedClass",
     "Parameter",
     "Rejection",
+    "bounded",
     "check_out_of_reach",
+    "missing_core_layers",
+    "require_core_layers",
     "remove_stale_folders",
     "require_solve",
     "run_isolated",

@@ -42,6 +42,12 @@ import numpy as np
 MAX_FRAME = 64 * 1024 * 1024
 MAX_TEXT = 1 << 16
 """Longest answer or error text accepted from a sandbox (bytes)."""
+MAX_JSON = 1 << 20
+"""Longest JSON message accepted from a sandbox (bytes): the rare, small ones."""
+MAX_PARAMETERS = 64
+"""Most constructor parameters a class may declare (its description stays small)."""
+MAX_READS = 32
+"""Most config keys a session reports as read, per setting (the first, sorted)."""
 
 # message kinds
 CONFINED = b"C"  # sandbox: the layers that hold (JSON), sent before untrusted code runs
@@ -154,6 +160,8 @@ class Channel:
 
 
 def load_json(body: bytes, what: str) -> Any:
+    if len(body) > MAX_JSON:
+        raise ChannelError(f"a {what} message of {len(body):,} bytes (at most {MAX_JSON:,})")
     try:
         return json.loads(body.decode())
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):

@@ -22,9 +22,12 @@ The audit hook sees Python-level actions only; the kernel layers hold against na
 from __future__ import annotations
 
 import ctypes
+import functools
+import json
 import os
 import resource
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -89,8 +92,21 @@ def isolate_network() -> str | None:
     return "user + network namespace"
 
 
-def readable_roots() -> list[Path]:
-    """What a sandboxed process may read besides its own folder: Python and tts-gym."""
+@functools.cache
+def readable_roots() -> tuple[Path, ...]:
+    """What a sandboxed process may read besides its own folder: the interpreter, the
+    packages on its `sys.path` (site-packages and what their .pth files add), and tts-gym.
+
+    The path is the one the worker's interpreter starts with (asked once), not ours: a
+    test runner or a `python -m` in a project folder puts more on ours.
+    """
     roots = {sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix}
     roots.add(str(Path(__file__).parents[1]))  # the tts_gym package
-    return sorted(Path(os.path.realpath(root)) for root in roots)
+    probe = [sys.executable, "-s", "-c", "import json, sys; print(json.dumps(sys.path[1:]))"]
+    try:
+        found = subprocess.run(probe, capture_output=True, text=True, timeout=60, cwd="/")
+        roots.update(json.loads(found.stdout))
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
+    kept = {Path(os.path.realpath(root)) for root in roots if os.path.isdir(root)}
+    return tuple(sorted(root for root in kept if not any(p in root.parents for p in kept)))

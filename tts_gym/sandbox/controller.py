@@ -35,6 +35,14 @@ class LoadedClass:
     def parse(cls, data: Any) -> LoadedClass:
         try:
             parameters = data["parameters"]
+            n_parameters = data["n_parameters"]
+            if not isinstance(n_parameters, int):
+                raise TypeError("not a count")
+            if n_parameters > ch.MAX_PARAMETERS:
+                raise Rejection(
+                    f"its constructor takes {n_parameters:,} parameters; the sandbox plays "
+                    f"classes with at most {ch.MAX_PARAMETERS}."
+                )
             loaded = cls(
                 label=_text(data["label"]),
                 name=_text(data["name"]),

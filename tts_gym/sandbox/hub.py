@@ -27,6 +27,8 @@ from tts_gym.sandbox import channel as ch
 
 MAX_FRAMES = 3
 """The candidate's own stack frames quoted with an error."""
+MAX_MESSAGE = 1000
+"""Characters of an exception's message sent to the parent."""
 _CONTINUE, _ILLEGAL = ch.CONTINUE, ch.ILLEGAL  # module constants: the hot path reads them
 
 
@@ -178,42 +180,61 @@ def describe(cls: Any) -> dict[str, Any]:
     """What the parent needs to check the class: name, methods, constructor parameters."""
     methods = [name for name in ("solve", "run", "act") if callable(getattr(cls, name, None))]
     parameters = None
+    n_parameters = 0
     if inspect.isclass(cls):
         try:
             signature = inspect.signature(cls)
+            n_parameters = len(signature.parameters)
             parameters = [
-                [p.name, p.kind.name, p.default is not inspect.Parameter.empty]
-                for p in signature.parameters.values()
+                [p.name[:200], p.kind.name, p.default is not inspect.Parameter.empty]
+                for p in list(signature.parameters.values())[: ch.MAX_PARAMETERS]
             ]
         except (TypeError, ValueError):
             parameters = None
     name = getattr(cls, "__name__", type(cls).__name__)
     label = getattr(cls, "name", None) or getattr(cls, "NAME", None)  # as tables name it
     return {
-        "name": str(name),
-        "label": label if isinstance(label, str) else str(name),
+        "name": str(name)[:200],
+        "label": (label if isinstance(label, str) else str(name))[:200],
         "is_class": inspect.isclass(cls),
         "methods": methods,
         "parameters": parameters,
+        "n_parameters": n_parameters,
     }
 
 
 def error_report(error: BaseException, path: Path) -> dict[str, Any]:
-    """An exception as the parent words it: type, first line, the candidate's own frames."""
+    """An exception as the parent words it: type, first line, the candidate's own frames
+    (each bounded: the report always fits one message)."""
     cause = error.__cause__ or error
-    text = str(error).strip()
+    try:
+        text = str(error).strip()
+    except BaseException:  # noqa: BLE001 - its own __str__ raised
+        text = "(its message could not be made into text)"
     frames = [
-        f"line {frame.lineno} in {frame.name}: {(frame.line or '').strip()}"
+        f"line {frame.lineno} in {frame.name}: {(frame.line or '').strip()[:200]}"
         for frame in traceback.extract_tb(cause.__traceback__)
         if Path(frame.filename) == path
     ][-MAX_FRAMES:]
     return {
-        "type": type(error).__name__,
-        "cause": type(cause).__name__,
+        "type": type(error).__name__[:100],
+        "cause": type(cause).__name__[:100],
         "policy_error": isinstance(error, PolicyError),
-        "message": text.splitlines()[0] if text else "",
+        "message": text.splitlines()[0][:MAX_MESSAGE] if text else "",
         "frames": frames,
     }
+
+
+def _encoded(name: str, answer: str) -> bytes:
+    """The answer as UTF-8; one that cannot be (a lone surrogate) is the controller's error."""
+    try:
+        return answer.encode()
+    except UnicodeEncodeError as error:
+        raise PolicyError(
+            f"{name} answered {answer[:40]!r}, which cannot be sent as text: character "
+            f"{error.start + 1} ({answer[error.start]!r}) has no UTF-8 encoding (a lone "
+            "surrogate); answers must be strings of valid text."
+        ) from None
 
 
 class Hub:
@@ -235,7 +256,8 @@ class Hub:
         while True:
             kind, message = self.channel.receive()
             if kind != ch.RESULTS:
-                self.channel.send_json(ch.END, {"reads": [sorted(r) for r in self.reads]})
+                reads = [sorted(r)[: ch.MAX_READS] for r in self.reads]
+                self.channel.send_json(ch.END, {"reads": reads})
                 return
             self._round(ch.decode_results(message))
 
@@ -312,8 +334,8 @@ class Hub:
             }
             answer = self.cls(**kwargs).solve(QuestionHandle(episode, interval))
             check_answer(self.name, answer)
+            if answer is None:
+                return ch.END_NONE, b""
+            return ch.END_ANSWER, _encoded(self.name, answer)
         except BaseException as error:  # noqa: BLE001 - reported, the parent decides
-            return ch.END_ERROR, json.dumps(error_report(error, self.path)).encode()[: ch.MAX_TEXT]
-        if answer is None:
-            return ch.END_NONE, b""
-        return ch.END_ANSWER, answer.encode()
+            return ch.END_ERROR, json.dumps(error_report(error, self.path)).encode()

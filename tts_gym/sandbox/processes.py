@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -73,13 +74,37 @@ def sandbox_folder() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While a run is on, SIGTERM interrupts like Ctrl-C (`KeyboardInterrupt`), so the run's
+    processes and folders are removed on the way out; by default SIGTERM ends Python at once.
+
+    Only in the main thread, and only where nobody else handles SIGTERM.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start_group(
     command: list[str],
     *,
     cwd: Path,
     env: dict[str, str],
-    stdout: BinaryIO,
-    stderr: BinaryIO,
+    stdout: BinaryIO | int,
+    stderr: BinaryIO | int,
     stdin: BinaryIO | None = None,
     pass_fds: tuple[int, ...] = (),
 ) -> subprocess.Popen:

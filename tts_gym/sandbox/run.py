@@ -26,7 +26,6 @@ import os
 import random
 import secrets
 import select
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -39,13 +38,20 @@ import numpy as np
 from tts_gym.control.outcomes import Orders, Outcomes
 from tts_gym.errors import TTSGymError
 from tts_gym.sandbox import channel as ch
+from tts_gym.sandbox import report
 from tts_gym.sandbox.confine import readable_roots
 from tts_gym.sandbox.controller import Configure, ControllerSetting, LoadedClass
-from tts_gym.sandbox.limits import DEFAULT_LIMITS, Limits
-from tts_gym.sandbox.processes import sandbox_folder
+from tts_gym.sandbox.limits import (
+    DEFAULT_LIMITS,
+    MEMORY_SHARE,
+    Limits,
+    available_memory_mb,
+    processes_that_fit,
+)
+from tts_gym.sandbox.processes import terminate_as_interrupt
 from tts_gym.sandbox.server import Ended, EpisodeSpec, Rejection
 from tts_gym.sandbox.session import Schedule, Session
-from tts_gym.sandbox.wording import TOO_SLOW, difference, error_sentence
+from tts_gym.sandbox.wording import bounded, difference, error_sentence
 from tts_gym.sandbox.zygote import Zygote
 from tts_gym.store.replay import ReplayStore
 
@@ -54,8 +60,9 @@ REPLAYS_PER_CELL = 8
 SWEEP_SESSIONS = 4
 """Fresh processes the sweep is spread over (each plays every question, one episode at a time)."""
 REPLAY_SESSIONS = 8
-"""Replayed episodes played at the same time (each in its own fresh process)."""
+"""Replayed episodes played at the same time (each in its own fresh process), at most."""
 MAX_MISMATCHES = 3
+MAX_SOURCE_BYTES = 1 << 20
 
 
 @dataclass
@@ -99,6 +106,7 @@ def run_isolated(
     replays: int = REPLAYS_PER_CELL,
     limits: Limits = DEFAULT_LIMITS,
     kernel: bool = True,
+    allow_missing_layers: bool = False,
     preload: Sequence[str] = ("numpy",),
     seed: int | None = None,
 ) -> IsolatedRun:
@@ -107,39 +115,63 @@ def run_isolated(
     `orders` as for `play`; `questions`: the question indices (default all, the same for
     every store); `trace_orders`: trace the first N orders of every question (None: all);
     `replays`: episodes per (store, setting) replayed in a fresh process; `kernel=False`
-    leaves out the kernel layers (network namespace, Landlock, seccomp), to show what holds
-    without them; `preload`: modules the worker imports before confining itself (speed only);
-    `seed`: the secret seed of the schedule and the replay sample (default: drawn afresh).
+    leaves out the kernel layers (namespaces, Landlock, seccomp), to show what holds without
+    them; with `kernel=True` a run whose core layers are missing (`report`) is refused unless
+    `allow_missing_layers`; `preload`: modules the worker imports before confining itself
+    (speed only); `seed`: the secret seed of the schedule and the replay sample (default:
+    drawn afresh).
     """
     check_out_of_reach(stores)
+    run = IsolatedRun()
+    source = path.read_bytes()
+    if len(source) > MAX_SOURCE_BYTES:
+        run.problems = [
+            f"{path.name} is {len(source):,} bytes; the sandbox plays controller files of at "
+            f"most {MAX_SOURCE_BYTES:,}."
+        ]
+        return run
+    width, memory = processes_that_fit(limits.memory_mb, max(SWEEP_SESSIONS, REPLAY_SESSIONS))
+    if width < 1:
+        run.problems = [
+            f"a sandboxed process may take {limits.memory_mb:,} MiB, more than "
+            f"{MEMORY_SHARE:.0%} of the {available_memory_mb():,} MiB this machine has "
+            "available; lower the memory limit."
+        ]
+        return run
+    require_layers = kernel and not allow_missing_layers
+    missing = report.missing_core_layers() if require_layers else []
+    if missing:
+        run.problems = [report.refusal(missing)]
+        return run
     deadline = time.monotonic() + limits.wall_seconds
     rng = random.Random(secrets.randbits(64) if seed is None else seed)
-    run = IsolatedRun()
-    with sandbox_folder() as folder:
-        work = folder / "work"
-        work.mkdir()
-        shutil.copyfile(path, work / path.name)
+    with terminate_as_interrupt():
         zygote = watchdog = None
         try:
-            zygote = Zygote(folder, path.name, class_name, limits, kernel, preload, deadline)
-            run.isolation = dict(zygote.layers)
+            zygote = Zygote(source, class_name, limits, kernel, preload, deadline)
+            run.isolation = {
+                **zygote.layers,
+                "memory": memory,
+                "disk": f"{limits.disk_mb} MiB for all its folders together",
+                "output": f"own pipes, {limits.output_kb:,} KiB in all, drained by the parent",
+            }
             watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), zygote.expire)
             watchdog.daemon = True
             watchdog.start()
-            Run(zygote, run, stores, orders, questions, limits, rng).play(
-                configure, trace_orders, replays
-            )
+            if require_layers and report.missing_in(run.isolation, sessions=False):
+                raise Rejection(report.refusal(report.missing_in(run.isolation, sessions=False)))
+            played = Run(zygote, run, stores, orders, questions, limits, rng, width)
+            played.candidate = (path.name, class_name)
+            played.play(configure, trace_orders, replays, require_layers)
         except Rejection as rejection:
-            run.problems = [str(problem) for problem in rejection.args]
-        except TimeoutError:
-            run.problems = [
-                f"it ran past the wall-time limit of {limits.wall_seconds:g} s {TOO_SLOW}"
-            ]
+            run.problems = bounded([str(problem) for problem in rejection.args])
         finally:
             if watchdog is not None:
                 watchdog.cancel()
             if zygote is not None:
                 zygote.close()
+    if kernel and allow_missing_layers and report.missing_in(run.isolation):
+        run.isolation[report.ALLOWED_KEY] = report.allowed(report.missing_in(run.isolation))
     return run
 
 
@@ -155,8 +187,13 @@ class Run:
         questions: Sequence[int] | None,
         limits: Limits,
         rng: random.Random,
+        width: int,
     ) -> None:
+        """`width`: the most sessions alive at once (what the run's memory budget allows)."""
         self.zygote = zygote
+        self.candidate = ("candidate.py", "Controller")  # as the user named them (sentences)
+        self.width = width
+        self.require_layers = False
         self.result = result
         self.stores = stores
         self.orders = orders
@@ -169,7 +206,12 @@ class Run:
         self.settings: list[ControllerSetting] = []
         self._orders: dict[tuple[int, int], Sequence[Sequence[int]]] = {}
 
-    def play(self, configure: Configure, trace_orders: int | None, replays: int) -> None:
+    def play(
+        self, configure: Configure, trace_orders: int | None, replays: int, require_layers: bool
+    ) -> None:
+        """The sweep, then the replays; `require_layers`: refuse a session whose confinement
+        lacks a core layer (before its class is loaded)."""
+        self.require_layers = require_layers
         counts = {
             len(self.question_orders(s, q)) for s, qs in enumerate(self.questions) for q in qs
         }
@@ -194,7 +236,8 @@ class Run:
             for k in range(len(self.settings)):
                 cell = [spec for spec in specs if (spec.store, spec.setting) == (s, k)]
                 sample.update(self.rng.sample(cell, min(replays, len(cell))))
-        schedule = Schedule(specs, SWEEP_SESSIONS, self.rng)
+        n_sessions = min(SWEEP_SESSIONS, self.width)
+        schedule = Schedule(specs, n_sessions, self.rng)
         sessions: list[Session] = []
 
         def start(index: int) -> Session:
@@ -205,7 +248,7 @@ class Run:
             self._guard(session, lambda: session.begin(schedule, index))
             return session
 
-        self._drive((lambda i=i: start(i) for i in range(SWEEP_SESSIONS)), SWEEP_SESSIONS)
+        self._drive((lambda i=i: start(i) for i in range(n_sessions)), n_sessions)
         ended = [item for session in sessions for item in session.ended]
         self.result.outcomes = self._outcomes(ended, n_orders, trace_orders)
         self._replay([item for item in ended if item.actions is not None])
@@ -222,7 +265,8 @@ class Run:
             self._guard(session, lambda: session.begin(Schedule([first.spec], 1, self.rng), 0))
             return session
 
-        self._drive((lambda f=first: start(f) for first in sampled), REPLAY_SESSIONS)
+        width = min(REPLAY_SESSIONS, self.width)
+        self._drive((lambda f=first: start(f) for first in sampled), width)
         mismatches = []
         for first, session in replays:
             different = difference(first, session.ended[0])
@@ -335,7 +379,7 @@ class Run:
         return f"{str(rejection).rstrip('.')} {where}."
 
     def load_failure(self, failure: Any) -> str:
-        filename = self.zygote.filename
+        filename, class_name = self.candidate
         if isinstance(failure, dict) and failure.get("missing") is True:
-            return f"{filename} defines no class '{self.zygote.class_name}'."
+            return f"{filename} defines no class '{class_name}'."
         return f"importing {filename} failed: " + error_sentence(failure, self.limits)

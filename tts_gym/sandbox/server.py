@@ -234,8 +234,8 @@ class EpisodeServer:
         view.max_branches = view.n_opened + view.n_unopened  # an `Episode`'s: its whole order
         if op == ch.ADVANCE_MANY:
             first = int(self._extra[k, FIRST_LISTED])
-            slots = listed[first : first + arg].tolist()
-            return f"advance_many({slots}): {why_advance_many_illegal(view, slots)}."
+            slots = listed[first : first + arg]  # the check stops at the first bad slot
+            return f"advance_many({_shown(slots)}): {why_advance_many_illegal(view, slots)}."
         kind = ActionKind(int(KINDS[op]))
         slot = 0 if op in (ch.BRANCH, ch.READ) else arg
         return f"{action_name(kind, slot)}: {why_illegal(view, kind, slot)}."
@@ -297,3 +297,15 @@ def _index(answers: tuple[str, ...], answer: str) -> int:
         return answers.index(answer)
     except ValueError:
         return -1
+
+
+SHOWN_SLOTS = 8
+"""Slots of a refused batch call quoted in its reason (the rest are counted)."""
+
+
+def _shown(slots: np.ndarray) -> str:
+    """A slot list for a sentence: all of a short one, the head and the count of a long one."""
+    head = ", ".join(str(int(slot)) for slot in slots[:SHOWN_SLOTS])
+    if len(slots) <= SHOWN_SLOTS:
+        return f"[{head}]"
+    return f"[{head}, ... {len(slots):,} slots in all]"

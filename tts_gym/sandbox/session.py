@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from tts_gym.sandbox import channel as ch
+from tts_gym.sandbox import report
 from tts_gym.sandbox.controller import Configure, LoadedClass
 from tts_gym.sandbox.server import Ended, EpisodeServer, EpisodeSpec, Rejection
 from tts_gym.sandbox.wording import crash_reason
@@ -76,7 +77,7 @@ class Session:
         concurrency: int = CONCURRENCY,
     ) -> None:
         self.run = run
-        self.pid, self.sock = run.zygote.fork()
+        self.pid, self.sock, self.output = run.zygote.fork()
         self.channel = ch.Channel(self.sock)
         self.sample = sample
         self.traced = traced
@@ -93,7 +94,10 @@ class Session:
         run = self.run
         layers = ch.load_json(self._expect(ch.CONFINED), "confinement")
         if isinstance(layers, dict):
-            run.result.isolation.update({str(k): str(v) for k, v in layers.items() if v})
+            layers = {ch.printable(k, 50): ch.printable(v, 300) for k, v in layers.items() if v}
+            run.result.isolation.update(layers)
+        if run.require_layers and report.missing_in(run.result.isolation):
+            raise Rejection(report.refusal(report.missing_in(run.result.isolation)))
         kind, body = self._receive((ch.LOADED, ch.FAILED))
         if kind == ch.FAILED:
             raise Rejection(run.load_failure(ch.load_json(body, "failure")))
@@ -145,7 +149,8 @@ class Session:
         for known, keys in zip(self.run.result.reads, reads, strict=True):
             if not isinstance(keys, list):
                 raise ch.ChannelError("a malformed end message")
-            known.update(ch.printable(key, 200) for key in keys)
+            for key in keys[: ch.MAX_READS - len(known)]:
+                known.add(ch.printable(key, 200))
         self.close()
         self.run.zygote.reap(self.pid)
 
@@ -159,15 +164,15 @@ class Session:
         self.close()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(self.pid, signal.SIGKILL)
-        if self.run.zygote.expired:
-            raise TimeoutError
+        self.run.zygote.check()
         if not error.closed:
             return Rejection(
                 f"it sent {error}; the channel carries actions and final answers only, "
                 "in the sandbox's format."
             )
         status = self.run.zygote.reap(self.pid)
-        return Rejection(crash_reason(status, self.run.zygote.stderr_tail(), self.run.limits))
+        self.run.zygote.check()
+        return Rejection(crash_reason(status, self.output.text(wait=1.0), self.run.limits))
 
     def _start(self, results: ch.Results, n: int) -> None:
         run = self.run

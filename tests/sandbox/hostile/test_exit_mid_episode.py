@@ -6,7 +6,7 @@ from tests.sandbox.support import assert_rejected, controller, play
 
 def test_os_exit_mid_episode(tmp_path) -> None:
     run, _ = play(tmp_path, controller("q.branch()\nos._exit(3)", "import os"))
-    assert_rejected(run, "its process ended in the middle of the run (exit status 3)")
+    assert_rejected(run, "its code ended its process (exit status 3) in the middle of the run")
 
 
 def test_sys_exit_mid_episode(tmp_path) -> None:
