@@ -28,6 +28,7 @@ from tts_gym.sandbox import (
     Limits,
     LoadedClass,
     Rejection,
+    bounded,
     run_isolated,
 )
 from tts_gym.store import select_stores
@@ -51,6 +52,7 @@ class SweepSettings:
     free_knobs: bool = False
     limits: Limits = field(default_factory=Limits)
     tolerance: float = TOKEN_TOLERANCE
+    allow_missing_layers: bool = False  # score where the sandbox's core layers are missing
 
     def subset(self, store: ReplayStore) -> ReplayStore:
         if self.questions is None or self.questions >= store.n_questions:
@@ -114,7 +116,7 @@ def evaluate_candidate(
     def configure(loaded: LoadedClass) -> list[ControllerSetting]:
         style, knob_problems = rules.knob_style(loaded, settings.free_knobs)
         if knob_problems or style is None:
-            raise Rejection(*knob_problems)
+            raise Rejection(*bounded(knob_problems))
         return [
             ControllerSetting(f"beta={beta:g}", rules.construction(style, beta))
             for beta in settings.betas
@@ -128,12 +130,13 @@ def evaluate_candidate(
         configure,
         trace_orders=1,
         limits=settings.limits,
+        allow_missing_layers=settings.allow_missing_layers,
         preload=PRELOAD,
     )
     if not run.ok:
         return Evaluation(False, run.problems, isolation=run.isolation, replayed=run.replayed)
     read = set().union(*run.reads) if run.reads else set()
-    problems = rules.config_problems(read, settings.free_knobs)
+    problems = bounded(rules.config_problems(read, settings.free_knobs))
     if problems:
         return Evaluation(False, problems, isolation=run.isolation, replayed=run.replayed)
     evaluation = Evaluation(True, [], isolation=run.isolation, replayed=run.replayed)
