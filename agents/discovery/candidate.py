@@ -108,7 +108,7 @@ def evaluate_candidate(
 ) -> Evaluation:
     """Check the source, play the sweep through the boundary, score it here, check it."""
     source = path.read_text(encoding="utf-8", errors="replace")
-    problems = rules.source_problems(source, path.name)
+    problems = bounded(rules.source_problems(source, path.name))
     if problems:
         return Evaluation(False, problems)
     stores = [settings.subset(store) for store in stores]

@@ -98,12 +98,12 @@ def source_problems(source: str, filename: str = "controller.py") -> list[str]:
         return [f"{filename} has a syntax error at line {error.lineno}: {error.msg}."]
     except (ValueError, RecursionError, MemoryError) as error:
         return [f"{filename} cannot be parsed ({type(error).__name__})."]
-    problems: list[str] = []
+    problems: dict[str, str] = {}  # each problem once, at its first line
     for node in ast.walk(tree):
         problem = _node_problem(node)
         if problem and problem not in problems:
-            problems.append(f"line {node.lineno}: {problem}")
-    return problems
+            problems[problem] = f"line {node.lineno}: {problem}"
+    return list(problems.values())
 
 
 def _node_problem(node: ast.AST) -> str | None:
