@@ -41,12 +41,14 @@ def play(
     kernel: bool = False,
     limits: Limits = LIMITS,
     replays: int = 8,
+    name: str = "candidate.py",
 ) -> tuple[IsolatedRun, ReplayStore]:
-    """Write `source` as a controller file and play `Controller` through the boundary.
+    """Write `source` as a controller file `name` and play `Controller` through the boundary.
 
-    Kernel layers are off by default: what these tests show must hold without them.
+    Kernel layers are off by default: what these tests show must hold without them (with
+    them on, a machine without some is allowed to play: the tests say what needs which).
     """
-    path = folder / "candidate.py"
+    path = folder / name
     path.write_text(textwrap.dedent(source))
     store = store or small_store(folder)
     settings = [ControllerSetting(f"beta={b:g}", {"beta": b}) for b in betas]
@@ -60,6 +62,7 @@ def play(
         replays=replays,
         limits=limits,
         kernel=kernel,
+        allow_missing_layers=True,
         seed=seed,
     )
     return run, store
@@ -114,3 +117,43 @@ def controller(solve: str, header: str = "") -> str:
         + textwrap.indent(textwrap.dedent(solve).strip(), "        ")
         + "\n"
     )
+
+
+PROBE = """
+    import errno
+    import os
+
+
+    def outcome(action):
+        try:
+            action()
+            return "ok"
+        except OSError as error:
+            return errno.errorcode.get(error.errno, str(error.errno))
+        except Exception as error:
+            return type(error).__name__
+
+
+    class Controller:
+        def __init__(self, beta=0.5):
+            self.beta = beta
+
+        def solve(self, q):
+            results = {{name: outcome(action) for name, action in {{{probes}}}.items()}}
+            raise RuntimeError("PROBE " + " ".join(f"{{k}}={{v}}" for k, v in results.items()))
+"""
+"""A candidate that tries `probes` (`name: lambda: action` pairs, Python source) from inside a
+session and reports each outcome (`ok` or the error's name) in the exception it raises."""
+
+
+def probe(folder: Path, probes: dict[str, str], header: str = "", **kwargs) -> dict[str, str]:
+    """Play `PROBE` with these probes (kernel layers on, missing ones allowed: the tests say
+    which layer each outcome depends on); what each probe met inside the sandbox."""
+    body = ", ".join(f"{name!r}: lambda: {action}" for name, action in probes.items())
+    source = textwrap.dedent(header) + textwrap.dedent(PROBE.format(probes=body))
+    kwargs = {"kernel": True, "orders": 1, "betas": (0.5,), "replays": 0, **kwargs}
+    run, _ = play(folder, source, **kwargs)
+    found = [problem for problem in run.problems if "PROBE " in problem]
+    assert found, run.problems
+    words = found[0].split("PROBE ", 1)[1].splitlines()[0].split(" (on question")[0].split()
+    return dict(word.split("=", 1) for word in words)

@@ -6,6 +6,7 @@ the kernel refuses them; the audit hook holds everywhere.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -122,6 +123,59 @@ def test_seccomp_refuses_processes_but_not_threads(tmp_path) -> None:
     if lines and lines[0] == "None":
         pytest.skip("no seccomp filter on this OS or machine")
     assert lines[1:] == ["thread ok", "denied", "denied", "denied"], child.stdout + child.stderr
+
+
+# what native code could ask of the kernel (ctypes, the way a C extension would): each call
+# on another process, and each channel between sandboxed processes, refused; on itself allowed
+NATIVE = {
+    "shmget": ("libc.shmget(0, 4096, 0o1600)", "EPERM"),  # IPC_PRIVATE | IPC_CREAT
+    "semget": ("libc.semget(0, 1, 0o1600)", "EPERM"),
+    "msgget": ("libc.msgget(0, 0o1600)", "EPERM"),
+    "socket": ("libc.socket(1, 1, 0)", "EPERM"),  # AF_UNIX, SOCK_STREAM
+    "flock": ("libc.flock(0, 2)", "EPERM"),
+    "kill_group": ("libc.kill(0, 0)", "EPERM"),
+    "kill_all": ("libc.kill(-1, 0)", "EPERM"),
+    "kill_other": ("libc.kill(OTHER, 0)", "EPERM"),
+    "renice_other": ("libc.setpriority(0, OTHER, 19)", "EPERM"),
+    "renice_user": ("libc.setpriority(2, 0, 19)", "EPERM"),
+    "pin_other": ("libc.sched_setaffinity(OTHER, 8, ctypes.byref(ctypes.c_uint64(1)))", "EPERM"),
+    "limits_other": ("libc.prlimit(OTHER, 4, None, ctypes.byref(LIMIT))", "EPERM"),
+    "pidfd": ("libc.syscall(434, OTHER, 0)", "EPERM"),
+    "unshare": ("libc.unshare(0x20000)", "EPERM"),  # CLONE_NEWNS
+    "setsid": ("libc.setsid()", "EPERM"),
+    "renice_self": ("libc.setpriority(0, 0, 1)", "ok"),
+    "limits_self": ("libc.prlimit(0, 4, None, ctypes.byref(LIMIT))", "ok"),
+    "kill_self": ("libc.kill(os.getpid(), 0)", "ok"),
+}
+
+
+def test_seccomp_refuses_what_native_code_could_do_to_others(tmp_path) -> None:
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        calls = "\n".join(f"report({name!r}, {call})" for name, (call, _) in NATIVE.items())
+        child = run_child(
+            textwrap.dedent(f"""
+            import ctypes, errno, os
+            from tts_gym.sandbox.seccomp import seccomp_no_processes
+            libc = ctypes.CDLL(None, use_errno=True)
+            OTHER, LIMIT = {other.pid}, (ctypes.c_uint64 * 2)()
+            def report(name, result):
+                print(name, "ok" if result >= 0 else errno.errorcode[ctypes.get_errno()])
+            print(seccomp_no_processes())
+            """)
+            + calls,
+            tmp_path,
+        )
+        nice = os.getpriority(os.PRIO_PROCESS, other.pid)
+    finally:
+        other.kill()
+        other.wait()
+    lines = child.stdout.splitlines()
+    if lines and lines[0] == "None":
+        pytest.skip("no seccomp filter on this OS or machine")
+    found = dict(line.split() for line in lines[1:])
+    assert found == {name: outcome for name, (_, outcome) in NATIVE.items()}, child.stderr
+    assert nice == 0
 
 
 @pytest.mark.parametrize(

@@ -35,9 +35,9 @@ def signal_mid_run(owner, how: int = 9) -> list[int]:
     return list(seen)
 
 
-def sandboxed_processes(owner: int) -> dict[int, int]:
-    """The sandbox's processes (worker and sessions, in bubblewrap or not) below `owner`:
-    pid -> start time."""
+def sandboxed_processes(owner: int, *, launcher: bool = True) -> dict[int, int]:
+    """The sandbox's processes below `owner` (the worker and its sessions, and with
+    `launcher` bubblewrap's, whose command line names the worker too): pid -> start time."""
     parents, commands = {}, {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -51,6 +51,8 @@ def sandboxed_processes(owner: int) -> dict[int, int]:
     found = {}
     for pid, command in commands.items():
         if b"tts_gym.sandbox.worker" not in command:
+            continue
+        if not launcher and Path(command.split(b"\0")[0].decode()).name == "bwrap":
             continue
         ancestor = pid
         while ancestor in parents and ancestor not in (0, 1, owner):

@@ -33,6 +33,8 @@ from pathlib import Path
 
 VIOLATION_EXIT = 86
 """Exit status of a sandboxed process ended by the audit hook."""
+WORKER_ERROR_EXIT = 87
+"""Exit status of a session whose own code (not the candidate's) raised."""
 
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tts_gym.sandbox import channel as ch
-from tts_gym.sandbox.confine import VIOLATION_EXIT
+from tts_gym.sandbox.confine import VIOLATION_EXIT, WORKER_ERROR_EXIT
 from tts_gym.sandbox.limits import FILE_LIMIT_MB, Limits
-from tts_gym.sandbox.server import Ended
+
+if TYPE_CHECKING:
+    from tts_gym.sandbox.server import Ended
 
 TOO_SLOW = "(an endless loop, or far too slow)."
 DISK_FULL = "its files grew past the run's disk quota of {} MiB."
 MAX_PROBLEMS = 5
 """Problems a verdict lists (the rest are counted)."""
-WORKER_ERROR_EXIT = 87
-"""Exit status of a session whose own code (not the candidate's) raised."""
 _NO_SPACE = "No space left on device"
 _SIGNALS = {
     signal.SIGSEGV: "a segmentation fault: native code touched memory it does not own",

@@ -38,7 +38,6 @@ from tts_gym.sandbox.audit import install_audit_hook
 from tts_gym.sandbox.hub import Hub, describe, error_report
 from tts_gym.sandbox.landlock import landlock
 from tts_gym.sandbox.seccomp import seccomp_no_processes
-from tts_gym.sandbox.wording import WORKER_ERROR_EXIT
 
 CANDIDATE_FILE = "candidate.py"
 """The name a session stores the candidate's source under, whatever its own name was."""
@@ -183,7 +182,7 @@ def _child(
     except BaseException as error:  # noqa: BLE001 - our own code failed: say where
         with contextlib.suppress(BaseException):  # (the candidate may have broken even this)
             os.write(2, _where(error).encode(errors="replace"))  # not sys.stderr: it may own it
-        return WORKER_ERROR_EXIT
+        return confine.WORKER_ERROR_EXIT
     return 0
 
 
