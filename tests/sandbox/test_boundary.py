@@ -47,6 +47,7 @@ def test_cmc_as_a_file_gives_the_builtin_numbers_and_traces(tmp_path, kernel: bo
         trace_orders=1,
         limits=LIMITS,
         kernel=kernel,
+        allow_missing_layers=True,  # where this machine lacks some: what holds without them
     )
     assert run.ok, run.problems
     assert run.replayed == 3 * 8

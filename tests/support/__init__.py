@@ -18,6 +18,7 @@ def signal_mid_run(owner, how: int = 9) -> list[int]:
     `how`, wait for it to end and for every sandboxed process it had to be gone; the
     sandboxed processes seen before the signal (all gone)."""
     import os
+    import subprocess
     import time
 
     deadline = time.monotonic() + 90
@@ -27,7 +28,11 @@ def signal_mid_run(owner, how: int = 9) -> list[int]:
         time.sleep(0.05)
     assert len(seen) >= 2, "the run never started its sandbox"
     os.kill(owner.pid, how)
-    owner.wait(timeout=60)
+    try:
+        owner.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        owner.kill()
+        raise AssertionError(f"the run did not end within 60 s of signal {how}") from None
     deadline = time.monotonic() + 10
     while _alive(seen) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -74,28 +74,46 @@ def sandbox_folder() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """While a run is on, SIGTERM interrupts like Ctrl-C (`KeyboardInterrupt`), so the run's
-    processes and folders are removed on the way out; by default SIGTERM ends Python at once.
-
-    Only in the main thread, and only where nobody else handles SIGTERM.
+class Interruptible:
+    """While a run is on, SIGINT and SIGTERM stop it: the registered `stop` kills its
+    processes at once, then `KeyboardInterrupt` unwinds it, so its processes and folders are
+    removed on the way out (by default SIGTERM ends Python without). Python can swallow the
+    exception (raised inside a ctypes callback, as numba's cache loader is), so it is raised
+    again when the run ends. Only in the main thread, and only for signals nobody else handles.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
 
-    def interrupt(signum: int, frame: object) -> None:
+    def __init__(self) -> None:
+        self.signalled: int | None = None
+        self._stop: Callable[[], None] | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> Interruptible:
+        if threading.current_thread() is threading.main_thread():
+            for signum, default in _DEFAULT_HANDLERS.items():
+                if signal.getsignal(signum) is default:
+                    self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def stop_with(self, stop: Callable[[], None]) -> None:
+        """Call `stop` on a signal (at once, if one came already)."""
+        self._stop = stop
+        if self.signalled is not None:
+            stop()
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signalled = signum
+        if self._stop is not None:
+            self._stop()
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    def __exit__(self, kind: type | None, *rest: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        if self.signalled is not None and kind is None:
+            raise KeyboardInterrupt
+
+
+_DEFAULT_HANDLERS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
 
 def start_group(

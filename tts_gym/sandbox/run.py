@@ -48,7 +48,7 @@ from tts_gym.sandbox.limits import (
     available_memory_mb,
     processes_that_fit,
 )
-from tts_gym.sandbox.processes import terminate_as_interrupt
+from tts_gym.sandbox.processes import Interruptible
 from tts_gym.sandbox.server import Ended, EpisodeSpec, Rejection
 from tts_gym.sandbox.session import Schedule, Session
 from tts_gym.sandbox.wording import bounded, difference, error_sentence
@@ -145,10 +145,11 @@ def run_isolated(
         return run
     deadline = time.monotonic() + limits.wall_seconds
     rng = random.Random(secrets.randbits(64) if seed is None else seed)
-    with terminate_as_interrupt():
+    with Interruptible() as interruptible:
         zygote = watchdog = None
         try:
             zygote = Zygote(source, class_name, limits, kernel, preload, deadline)
+            interruptible.stop_with(zygote.interrupt)
             run.isolation = {
                 **zygote.layers,
                 "memory": memory,

@@ -179,6 +179,10 @@ class Zygote:
         """The watchdog's call at the deadline."""
         self.stop(f"it ran past the wall-time limit of {self.limits.wall_seconds:g} s {TOO_SLOW}")
 
+    def interrupt(self) -> None:
+        """The user's SIGINT or SIGTERM."""
+        self.stop("the run was interrupted.")
+
     def _printed_too_much(self) -> None:
         self.stop(
             f"it printed more than the run's cap of {self.limits.output_kb:,} KiB on its "
