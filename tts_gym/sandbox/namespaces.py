@@ -72,6 +72,8 @@ _NAMESPACE_FLAGS = (
     "--cap-drop",
     "ALL",
     "--die-with-parent",
+    "--as-pid-1",  # the worker is the namespace's init: it reaps its sessions, so their CPU
+    # time reaches the parent's accounting (bubblewrap's own init auto-reaps, which loses it)
 )
 
 

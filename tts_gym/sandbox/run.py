@@ -1,11 +1,12 @@
 """Run an untrusted controller file through the boundary and read its results off our episodes.
 
-`run_isolated` starts the worker (a zygote, see `worker`) in a fresh folder and asks it for
-sessions, each a fresh process that loads the candidate: a few that share the sweep, then one
-per replayed episode. The parent drives all sessions at once (`poll` over their sockets),
-each message carrying the pending actions of every episode running in that session. Every
-answer, token count and trace comes from the parent's own episodes (`EpisodeServer`); the
-sandbox only ever sends actions and final answers.
+`run_isolated` checks what it can before anything starts (the stores out of reach, the
+file's size, the memory, the core layers), then starts the worker (a zygote, see `zygote`
+and `worker`) and asks it for sessions, each a fresh process that loads the candidate: a
+few that share the sweep, then one per replayed episode. The parent drives all sessions at
+once (`poll` over their sockets), each message carrying the pending actions of every episode
+running in that session. Every answer, token count and trace comes from the parent's own
+episodes (`EpisodeServer`); the sandbox only ever sends actions and final answers.
 
 Scheduling: episodes start in an order drawn from a seed the candidate never sees, and a
 session never runs two episodes of the same question (store and index) at the same time; a
@@ -124,24 +125,10 @@ def run_isolated(
     check_out_of_reach(stores)
     run = IsolatedRun()
     source = path.read_bytes()
-    if len(source) > MAX_SOURCE_BYTES:
-        run.problems = [
-            f"{path.name} is {len(source):,} bytes; the sandbox plays controller files of at "
-            f"most {MAX_SOURCE_BYTES:,}."
-        ]
-        return run
-    width, memory = processes_that_fit(limits.memory_mb, max(SWEEP_SESSIONS, REPLAY_SESSIONS))
-    if width < 1:
-        run.problems = [
-            f"a sandboxed process may take {limits.memory_mb:,} MiB, more than "
-            f"{MEMORY_SHARE:.0%} of the {available_memory_mb():,} MiB this machine has "
-            "available; lower the memory limit."
-        ]
-        return run
     require_layers = kernel and not allow_missing_layers
-    missing = report.missing_core_layers() if require_layers else []
-    if missing:
-        run.problems = [report.refusal(missing)]
+    width, memory = processes_that_fit(limits.memory_mb, max(SWEEP_SESSIONS, REPLAY_SESSIONS))
+    run.problems = _refusals(path.name, source, limits, width, require_layers)
+    if run.problems:
         return run
     deadline = time.monotonic() + limits.wall_seconds
     rng = random.Random(secrets.randbits(64) if seed is None else seed)
@@ -162,8 +149,8 @@ def run_isolated(
             if require_layers and report.missing_in(run.isolation, sessions=False):
                 raise Rejection(report.refusal(report.missing_in(run.isolation, sessions=False)))
             played = Run(zygote, run, stores, orders, questions, limits, rng, width)
-            played.candidate = (path.name, class_name)
-            played.play(configure, trace_orders, replays, require_layers)
+            played.candidate, played.require_layers = (path.name, class_name), require_layers
+            played.play(configure, trace_orders, replays)
         except Rejection as rejection:
             run.problems = bounded([str(problem) for problem in rejection.args])
         finally:
@@ -174,6 +161,25 @@ def run_isolated(
     if kernel and allow_missing_layers and report.missing_in(run.isolation):
         run.isolation[report.ALLOWED_KEY] = report.allowed(report.missing_in(run.isolation))
     return run
+
+
+def _refusals(
+    filename: str, source: bytes, limits: Limits, width: int, require_layers: bool
+) -> list[str]:
+    """What refuses a run before anything starts: the file's size, the memory, the layers."""
+    if len(source) > MAX_SOURCE_BYTES:
+        return [
+            f"{filename} is {len(source):,} bytes; the sandbox plays controller files of at "
+            f"most {MAX_SOURCE_BYTES:,}."
+        ]
+    if width < 1:
+        return [
+            f"a sandboxed process may take {limits.memory_mb:,} MiB, more than "
+            f"{MEMORY_SHARE:.0%} of the {available_memory_mb():,} MiB this machine has "
+            "available; lower the memory limit."
+        ]
+    missing = report.missing_core_layers() if require_layers else []
+    return [report.refusal(missing)] if missing else []
 
 
 class Run:
@@ -193,8 +199,8 @@ class Run:
         """`width`: the most sessions alive at once (what the run's memory budget allows)."""
         self.zygote = zygote
         self.candidate = ("candidate.py", "Controller")  # as the user named them (sentences)
+        self.require_layers = False  # refuse a session whose confinement lacks a core layer
         self.width = width
-        self.require_layers = False
         self.result = result
         self.stores = stores
         self.orders = orders
@@ -207,12 +213,8 @@ class Run:
         self.settings: list[ControllerSetting] = []
         self._orders: dict[tuple[int, int], Sequence[Sequence[int]]] = {}
 
-    def play(
-        self, configure: Configure, trace_orders: int | None, replays: int, require_layers: bool
-    ) -> None:
-        """The sweep, then the replays; `require_layers`: refuse a session whose confinement
-        lacks a core layer (before its class is loaded)."""
-        self.require_layers = require_layers
+    def play(self, configure: Configure, trace_orders: int | None, replays: int) -> None:
+        """The sweep, then the replays."""
         counts = {
             len(self.question_orders(s, q)) for s, qs in enumerate(self.questions) for q in qs
         }

@@ -37,6 +37,8 @@ from tts_gym.sandbox.server import Rejection
 from tts_gym.sandbox.wording import DISK_FULL, TOO_SLOW
 
 WORKER = "tts_gym.sandbox.worker"
+EXIT_SECONDS = 2.0
+"""How long a finished worker may take to exit before its group is killed."""
 INTERPRETER_FLAGS = ("-P", "-s", "-B") if sys.version_info >= (3, 11) else ("-s", "-B")
 """No working folder (`-P`, 3.11+; on 3.10 the worker's folder holds no module) and no user
 site on `sys.path`; no bytecode written. Not `-I`: it would ignore PYTHONHASHSEED, which keeps
@@ -246,7 +248,14 @@ class Zygote:
         return "" if self.worker_output is None else self.worker_output.text(wait=1.0)
 
     def close(self) -> None:
+        """Let the worker exit (so its processes' CPU time is accounted to us), then kill
+        whatever is left of its group."""
         if self.process is not None:
+            if self.stopped is None:
+                with contextlib.suppress(OSError):
+                    self.control.send(b"exit")
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=EXIT_SECONDS)
             kill_group(self.process)
         if self.output is not None:
             self.output.close()
