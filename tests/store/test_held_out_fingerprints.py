@@ -22,6 +22,8 @@ from tts_gym.store.synthetic import generate_store, write_store
 
 SEARCH = "autotts/qwen3-8b/aime24"
 HELD_OUT = [name for name, entry in CATALOG.items() if entry.role == "held-out"]
+ONE_PER_BENCHMARK = ["autotts/qwen3-8b/aime25", "autotts/qwen3-0.6b/hmmt25"]
+"""Every model's store of a benchmark holds the same questions (the first test checks it)."""
 
 
 def test_the_catalog_carries_the_held_out_questions_of_the_published_stores(
@@ -49,7 +51,7 @@ def test_normalisation_sees_through_layout_but_not_other_questions() -> None:
 
 
 @pytest.mark.parametrize("variant", HELD_OUT_VARIANTS)
-@pytest.mark.parametrize("name", HELD_OUT)
+@pytest.mark.parametrize("name", ONE_PER_BENCHMARK)
 def test_a_held_out_store_in_disguise_is_refused_with_one_sentence(
     shared_replay: Path, tmp_path: Path, name: str, variant: str
 ) -> None:
