@@ -44,7 +44,7 @@ def bubblewrap() -> tuple[str | None, str]:
     """(path of a bwrap that can build the sandbox here, its version) or (None, why not)."""
     path = shutil.which("bwrap")
     if path is None:
-        return None, "bubblewrap is not installed (apt-get install bubblewrap)"
+        return None, "bubblewrap is not installed: apt-get install bubblewrap"
     probe = [path, *_NAMESPACE_FLAGS, "--ro-bind", "/", "/", "--", sys.executable, "-c", ""]
     try:
         done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
