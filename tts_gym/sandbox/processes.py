@@ -1,10 +1,13 @@
-"""The sandbox's folder and process group: named after their owner, removed with it.
+"""The sandbox's processes and, where it needs one, its folder: named after their owner, gone
+with it.
 
-A run's folder is `tts-gym-sandbox-<pid>-<start time>-<random>` in the temporary folder. The
-owner's pid and start time (from /proc, else the pid alone) tell a later run whether the owner
-is still alive; folders of dead owners (a `kill -9`) are removed by the next run. The worker
-runs in its own process group, and the whole group is killed when the run ends; its processes
-also die with their parent (`PR_SET_PDEATHSIG`), so a killed run leaves none behind.
+Where bubblewrap builds the namespaces, the worker's folder is a tmpfs of its own mount
+namespace and nothing is made in the host's temporary folder. Elsewhere a run's folder is
+`tts-gym-sandbox-<pid>-<start time>-<random>` in the temporary folder; the owner's pid and
+start time (from /proc, else the pid alone) tell a later run whether the owner is still
+alive, and folders of dead owners (a `kill -9`) are removed by the next run. The worker runs
+in its own process group, killed when the run ends; its processes also die with their parent
+(`PR_SET_PDEATHSIG`), and SIGINT or SIGTERM during a run stop it first (`Interruptible`).
 """
 
 from __future__ import annotations
