@@ -27,7 +27,7 @@ from tts_gym_agents.discovery.candidate import SweepSettings, evaluate_candidate
 from tts_gym.control import play
 from tts_gym.control.loading import load_policy
 from tts_gym.evaluation import Protocol
-from tts_gym.evaluation.sandbox import Limits
+from tts_gym.sandbox import Limits
 
 CMC_FILE = (
     Path(__file__).parents[1] / "tests" / "agents" / "discovery" / "fixtures" / "cmc_standalone.py"

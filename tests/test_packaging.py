@@ -13,7 +13,7 @@ from tts_gym.control.loading import schemes
 from tts_gym.store.synthetic import generate_store, write_store
 
 HEAVY = ("rich", "matplotlib", "greenlet", "torch", "anthropic", "openai", "ray")
-HEAVY += ("tts_gym.evaluation",)
+HEAVY += ("tts_gym.evaluation", "tts_gym.sandbox")
 
 
 def test_every_package_folder_is_listed_in_pyproject():

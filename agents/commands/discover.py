@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.resume:
         overrides = {name: value for name, value in given.items() if name in STOPS}
+        if args.allow_missing_layers:  # recorded in the run's config from then on
+            overrides["allow_missing_layers"] = True
         if set(given) - set(STOPS):
             changed = ", ".join("--" + n.replace("_", "-") for n in sorted(set(given) - set(STOPS)))
             raise TTSGymError(f"--resume keeps the run's settings but its stops (got {changed}).")
@@ -116,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             free_knobs=args.free_knobs,
             time_limit=settings.limits.wall_seconds,
             memory_mb=args.memory_mb,
+            allow_missing_layers=args.allow_missing_layers,
         )
         discovery = start(Path(args.runs_dir) / args.name, config)
     with discovery:
@@ -140,6 +143,7 @@ def _final(args: argparse.Namespace) -> int:
         Protocol(args.protocol, args.final_orders, args.seed),
         sandbox_limits(args, FINAL_TIME_LIMIT),
         args.data_dir,
+        allow_missing_layers=args.allow_missing_layers,
     )
     print(f"held-out report: {folder / 'report.md'}")
     return 0

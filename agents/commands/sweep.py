@@ -15,7 +15,7 @@ from tts_gym.cli.options import add_stores, count, default_of, integer, positive
 from tts_gym.cli.options import seed as seed_type
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.sandbox import Limits
+from tts_gym.sandbox import ALLOW_FLAG, Limits
 
 
 def add_sweep_arguments(
@@ -70,6 +70,12 @@ def add_sweep_arguments(
         metavar="M",
         help=f"address-space limit of the candidate's process in MiB (default: {memory})",
     )
+    parser.add_argument(
+        ALLOW_FLAG,
+        action="store_true",
+        help="score even where the sandbox's core layers (namespaces, seccomp) are missing on "
+        "this machine; the verdict's isolation report says so",
+    )
 
 
 def sweep_settings(args: argparse.Namespace, wall: float) -> SweepSettings:
@@ -90,6 +96,7 @@ def sweep_settings(args: argparse.Namespace, wall: float) -> SweepSettings:
         questions=args.questions,
         free_knobs=args.free_knobs,
         limits=sandbox_limits(args, wall),
+        allow_missing_layers=args.allow_missing_layers,
     )
 
 

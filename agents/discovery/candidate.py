@@ -1,7 +1,7 @@
 """Evaluate one candidate exactly as the loop does: source rules, the boundary, checks, scores.
 
 The source rules run here, on the file. The sweep runs through tts-gym's boundary
-(`tts_gym.evaluation.sandbox`): the candidate's process holds only what its own actions
+(`tts_gym.sandbox`): the candidate's process holds only what its own actions
 revealed, and every answer, token count and trace is read off the parent's own episodes;
 episodes replayed alone in fresh processes must go exactly as in the sweep. Here the knob
 rules are applied to the class the sandbox loaded, the answers are scored against the gold,
@@ -22,14 +22,15 @@ from tts_gym_agents.discovery import rules
 
 from tts_gym.control.outcomes import Outcomes
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.sandbox import (
+from tts_gym.evaluation.score import score
+from tts_gym.sandbox import (
     ControllerSetting,
     Limits,
     LoadedClass,
     Rejection,
+    bounded,
     run_isolated,
 )
-from tts_gym.evaluation.score import score
 from tts_gym.store import select_stores
 from tts_gym.store.replay import ReplayStore
 
@@ -51,6 +52,7 @@ class SweepSettings:
     free_knobs: bool = False
     limits: Limits = field(default_factory=Limits)
     tolerance: float = TOKEN_TOLERANCE
+    allow_missing_layers: bool = False  # score where the sandbox's core layers are missing
 
     def subset(self, store: ReplayStore) -> ReplayStore:
         if self.questions is None or self.questions >= store.n_questions:
@@ -106,7 +108,7 @@ def evaluate_candidate(
 ) -> Evaluation:
     """Check the source, play the sweep through the boundary, score it here, check it."""
     source = path.read_text(encoding="utf-8", errors="replace")
-    problems = rules.source_problems(source, path.name)
+    problems = bounded(rules.source_problems(source, path.name))
     if problems:
         return Evaluation(False, problems)
     stores = [settings.subset(store) for store in stores]
@@ -114,7 +116,7 @@ def evaluate_candidate(
     def configure(loaded: LoadedClass) -> list[ControllerSetting]:
         style, knob_problems = rules.knob_style(loaded, settings.free_knobs)
         if knob_problems or style is None:
-            raise Rejection(*knob_problems)
+            raise Rejection(*bounded(knob_problems))
         return [
             ControllerSetting(f"beta={beta:g}", rules.construction(style, beta))
             for beta in settings.betas
@@ -128,12 +130,13 @@ def evaluate_candidate(
         configure,
         trace_orders=1,
         limits=settings.limits,
+        allow_missing_layers=settings.allow_missing_layers,
         preload=PRELOAD,
     )
     if not run.ok:
         return Evaluation(False, run.problems, isolation=run.isolation, replayed=run.replayed)
     read = set().union(*run.reads) if run.reads else set()
-    problems = rules.config_problems(read, settings.free_knobs)
+    problems = bounded(rules.config_problems(read, settings.free_knobs))
     if problems:
         return Evaluation(False, problems, isolation=run.isolation, replayed=run.replayed)
     evaluation = Evaluation(True, [], isolation=run.isolation, replayed=run.replayed)

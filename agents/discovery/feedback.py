@@ -23,6 +23,8 @@ from tts_gym_agents.discovery.scoring import BaselineResult, Matchup
 FeedbackMode = Literal["full", "scalar"]
 N_COSTLY, N_WRONG = 2, 3
 MAX_ANSWER_CHARS = 24
+MAX_FEEDBACK_BYTES = 32 * 1024
+"""Most bytes of one round's feedback, in its file and in a prompt (longer ones are cut)."""
 _CODES = {"BRANCH": "B", "CONTINUE": "C", "PROBE": "P", "PRUNE": "X", "READ": "R"}
 TRACE_LEGEND = (
     'Trace notation: B3:17 opened slot 3 and saw answer 17 ("..." quotes answers with '
@@ -188,13 +190,13 @@ def render_feedback(
     traces: Sequence[dict[str, Any]],
     mode: FeedbackMode,
 ) -> str:
-    """The round's feedback.md."""
+    """The round's feedback.md (at most `MAX_FEEDBACK_BYTES`)."""
     if not evaluation.ok:
         lines = [f"# Round {round_number}: rejected", ""]
         lines += [f"- {error}" for error in evaluation.errors]
         if evaluation.sweep:
             lines += ["", "Its sweep (not scored):", "", sweep_table(evaluation.sweep)]
-        return "\n".join(lines) + "\n"
+        return bounded_text("\n".join(lines) + "\n")
     lines = [f"# Round {round_number}: accepted", "", score_line(score, scores), ""]
     lines += [sweep_table(evaluation.sweep)]
     if mode == "full":
@@ -202,7 +204,17 @@ def render_feedback(
         lines += [_matchup_line(m) for m in matched]
         lines += ["", "## Execution traces", "", TRACE_LEGEND, ""]
         lines += [render_trace(trace) for trace in traces]
-    return "\n".join(lines) + "\n"
+    return bounded_text("\n".join(lines) + "\n")
+
+
+def bounded_text(text: str, limit: int = MAX_FEEDBACK_BYTES) -> str:
+    """`text` cut at a line end to at most `limit` bytes, saying so."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    kept = data[:limit].decode(errors="ignore")
+    kept = kept[: kept.rfind("\n") + 1] or kept
+    return kept + f"\n(cut here: {len(data):,} bytes, of which the first {limit:,} are kept)\n"
 
 
 def _matchup_line(m: Matchup) -> str:

@@ -39,10 +39,10 @@ from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.evaluate import Cell
 from tts_gym.evaluation.plots import pareto_plot
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.sandbox import Limits
+from tts_gym.sandbox import Limits, require_core_layers
 from tts_gym.store.files import from_json, write_file, write_json
 from tts_gym.store.replay import ReplayStore
-from tts_gym.store.select import identify_stores, shared_stores
+from tts_gym.store.select import select_stores, shared_questions
 
 FINAL = "final"
 
@@ -59,12 +59,14 @@ def run_final(
     protocol: Protocol,
     limits: Limits,
     data_dir: str | None = None,
+    *,
+    allow_missing_layers: bool = False,
 ) -> Path:
     """Evaluate the chosen controller on `held_out` once and write the report folder."""
     if importlib.util.find_spec("matplotlib") is None:  # fail before the one evaluation
         raise TTSGymError("the held-out report draws plots: pip install 'tts-gym[plot]'.")
     with RunArchive.open(root) as archive:
-        return _run_final(archive, held_out, protocol, limits, data_dir)
+        return _run_final(archive, held_out, protocol, limits, data_dir, allow_missing_layers)
 
 
 def _run_final(
@@ -73,6 +75,7 @@ def _run_final(
     protocol: Protocol,
     limits: Limits,
     data_dir: str | None,
+    allow_missing_layers: bool,
 ) -> Path:
     root = archive.root
     if (root / FINAL).exists():
@@ -83,13 +86,23 @@ def _run_final(
     if best is None:
         raise TTSGymError(f"no round of {root} passed the checks; there is nothing to evaluate.")
     config = from_json(DiscoveryConfig, archive.config, str(root / CONFIG))
-    searched = identify_stores(config.stores, config.data_dir)
+    allow_missing_layers = allow_missing_layers or config.allow_missing_layers
+    require_core_layers(allow_missing_layers)
+    searched = select_stores(config.stores, config.data_dir)
     stores = load_stores(held_out, data_dir or config.data_dir, held_out_ok=True)
-    overlap = shared_stores(searched, stores)
+    overlap = shared_questions(searched, stores)
     if overlap:
-        raise TTSGymError(f"{', '.join(overlap)} was searched on, so it cannot be held out.")
+        name, n = next(iter(overlap.items()))
+        raise TTSGymError(
+            f"{name} shares {n} question{'s' if n != 1 else ''} with the stores searched on, "
+            "so it cannot be held out."
+        )
     settings = dataclasses.replace(
-        config.settings(), protocol=protocol, questions=None, limits=limits
+        config.settings(),
+        protocol=protocol,
+        questions=None,
+        limits=limits,
+        allow_missing_layers=allow_missing_layers,
     )
     archive.log("final_start", round=best["round"], stores=[s.name for s in stores])
     evaluation = evaluate_candidate(root / best["controller"], CONTROLLER_CLASS, stores, settings)

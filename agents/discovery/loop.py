@@ -47,7 +47,7 @@ from tts_gym_agents.discovery.scoring import (
 
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.sandbox import Limits
+from tts_gym.sandbox import Limits, require_core_layers
 from tts_gym.store.files import from_json, write_file, write_json
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
@@ -75,6 +75,7 @@ class DiscoveryConfig:
     time_limit: float = 600.0
     memory_mb: int = 2048
     claude_executable: str = "claude"
+    allow_missing_layers: bool = False  # score where the sandbox's core layers are missing
 
     def __post_init__(self) -> None:
         if self.proposer not in PROPOSERS:
@@ -92,6 +93,7 @@ class DiscoveryConfig:
             questions=self.questions,
             free_knobs=self.free_knobs,
             limits=Limits.from_wall(self.time_limit, self.memory_mb),
+            allow_missing_layers=self.allow_missing_layers,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -309,6 +311,7 @@ class Discovery:
 
 def start(root: Path, config: DiscoveryConfig, proposer: Proposer | None = None) -> Discovery:
     """A new run in `root` (which must be empty or absent); bad settings fail before it exists."""
+    require_core_layers(config.allow_missing_layers)
     load_stores(config.stores, config.data_dir)
     proposer = proposer or make_proposer(
         config.proposer,
@@ -330,7 +333,6 @@ def resume(root: Path, overrides: dict[str, Any], proposer: Proposer | None = No
     config = from_json(DiscoveryConfig, archive.config, str(root / CONFIG))
     if overrides:
         config = dataclasses.replace(config, **overrides)
-        archive.write("config.json", json.dumps(config.to_json(), indent=2) + "\n")
     dropped = archive.drop_partial_rounds()
     logged = {e["round"] for e in archive.events("round_end")}
     for number in archive.completed_rounds():
@@ -343,6 +345,13 @@ def resume(root: Path, overrides: dict[str, Any], proposer: Proposer | None = No
                 score=verdict.get("score"),
                 repaired=True,
             )
+    try:
+        require_core_layers(config.allow_missing_layers)
+    except TTSGymError:
+        archive.close()
+        raise
+    if overrides:
+        archive.write("config.json", json.dumps(config.to_json(), indent=2) + "\n")
     archive.log("resume", dropped=dropped, overrides=overrides)
     return _discovery(archive, config, proposer)
 

@@ -10,6 +10,7 @@ from tts_gym_agents.discovery.feedback import (
     TRACE_LEGEND,
     FeedbackMode,
     baselines_table,
+    bounded_text,
     in_thousands,
     top_point,
 )
@@ -146,7 +147,7 @@ def round_message(
         label = "best round so far" if r == best else "last round"
         if r == best and history and history[-1]["round"] == best:
             label = "last round, the best so far"
-        lines += ["", f"## Feedback on round {r} ({label})", "", feedback[r].strip()]
+        lines += ["", f"## Feedback on round {r} ({label})", "", bounded_text(feedback[r]).strip()]
     lines += [
         "",
         f"Write `{CONTROLLER_FILE}` with `class {CONTROLLER_CLASS}` in your folder now.",

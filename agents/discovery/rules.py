@@ -13,7 +13,7 @@ lifts the "nothing else" part (the paper's ablation).
 
 These rules are a first line: they keep honest candidates to the handle and to one knob. What
 a candidate can know does not depend on them: its process holds only what its own actions
-revealed (`tts_gym.evaluation.sandbox`).
+revealed (`tts_gym.sandbox`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import ast
 import re
 from typing import Any, Literal
 
-from tts_gym.evaluation.sandbox import LoadedClass
+from tts_gym.sandbox import LoadedClass
 
 ALLOWED_MODULES = frozenset(
     {
@@ -98,12 +98,12 @@ def source_problems(source: str, filename: str = "controller.py") -> list[str]:
         return [f"{filename} has a syntax error at line {error.lineno}: {error.msg}."]
     except (ValueError, RecursionError, MemoryError) as error:
         return [f"{filename} cannot be parsed ({type(error).__name__})."]
-    problems: list[str] = []
+    problems: dict[str, str] = {}  # each problem once, at its first line
     for node in ast.walk(tree):
         problem = _node_problem(node)
         if problem and problem not in problems:
-            problems.append(f"line {node.lineno}: {problem}")
-    return problems
+            problems[problem] = f"line {node.lineno}: {problem}"
+    return list(problems.values())
 
 
 def _node_problem(node: ast.AST) -> str | None:

@@ -16,7 +16,6 @@ from tts_gym.store import (
     identify_stores,
     load_store,
     select_stores,
-    shared_stores,
 )
 from tts_gym.store.files import sha256_file
 from tts_gym.store.synthetic import generate_store, write_store
@@ -122,17 +121,6 @@ def test_held_out_stores_load_when_allowed(shared_replay: Path) -> None:
     stores = select_stores(["held-out"])
     assert [s.name for s in stores] == list(GROUPS["held-out"])
     assert {s.role for s in stores} == {"held-out"}
-
-
-def test_overlap_is_by_content(shared_replay: Path, tmp_path: Path) -> None:
-    searched = identify_stores([str(copy_of(shared_replay, SEARCH, tmp_path / "x.json"))])
-    assert shared_stores(searched, select_stores([SEARCH, HELD_OUT])) == [SEARCH]
-    synthetic = write_store(generate_store(2, 3, seed=0), tmp_path / "s.json")
-    renamed = write_store(generate_store(2, 3, seed=0), tmp_path / "t.json")
-    assert shared_stores(identify_stores([str(synthetic)]), identify_stores([str(renamed)])) == [
-        str(renamed)
-    ]
-    assert shared_stores(searched, identify_stores([str(synthetic)])) == []
 
 
 def test_no_stores_is_one_sentence() -> None:

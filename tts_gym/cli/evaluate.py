@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from typing import Any
 
 from rich import box
@@ -96,6 +97,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="play path.py:Class (a solve(q) controller) in the sandbox: a separate process "
         "that holds only what its own actions revealed, as discovery does",
     )
+    parser.add_argument(
+        "--allow-missing-layers",
+        action="store_true",
+        help="with --isolate: play even where the sandbox's core layers (namespaces, seccomp) "
+        "are missing on this machine",
+    )
     parser.set_defaults(func=run)
 
 
@@ -114,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         policy_settings = [Setting(policy, policy_name(policy), policy_config(policy))]
     fetch_missing(args, args.stores)
     if args.isolate:  # played in the sandbox on the stores, which must be here first
-        from tts_gym.evaluation.sandbox.harness import isolated_settings
+        from tts_gym.evaluation.isolated import isolated_settings
+        from tts_gym.sandbox.report import ALLOWED_KEY
 
         configs = [{**config, key: value} if key else config for value in values]
         policy_settings = isolated_settings(
@@ -125,7 +133,11 @@ def run(args: argparse.Namespace) -> int:
             sweep_key=key,
             trace=bool(args.traces),
             data_dir=args.data_dir,
+            allow_missing_layers=args.allow_missing_layers,
         )
+        missing = policy_settings[0].policy.isolation.get(ALLOWED_KEY)
+        if missing:  # played as the user asked: say so where the results are read
+            print(f"tts-gym eval: sandbox layers missing: {missing}.", file=sys.stderr)
     baselines = []
     if args.baselines:
         baselines = [Setting(c, policy_name(c), policy_config(c)) for c in table1_controllers()]

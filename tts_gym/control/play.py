@@ -14,7 +14,7 @@ The store is replaced by its gold-free copy first: whatever a policy is handed (
 handles, envs) holds no gold answer and no question text. The harness scores the outcomes
 against the gold answers afterwards. This keeps honest code honest; it is no boundary
 against code that wants the answer (an engine controller holds every branch): untrusted
-controllers go through `tts_gym.evaluation.sandbox`.
+controllers go through `tts_gym.sandbox`.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from tts_gym.control.outcomes import Orders, Outcomes
 from tts_gym.control.play import play
 from tts_gym.control.protocols import policy_name
 from tts_gym.errors import brief
-from tts_gym.evaluation.sandbox.confine import die_with_parent
+from tts_gym.sandbox.confine import die_with_parent
 from tts_gym.store.replay import ReplayStore
 
 QUESTIONS_PER_TASK = 3

@@ -8,7 +8,7 @@ from tts_gym.store.select import (
     identify_stores,
     refuse_held_out_stores,
     select_stores,
-    shared_stores,
+    shared_questions,
 )
 from tts_gym.store.summary import StoreSummary, summarize
 from tts_gym.store.writer import write_store
@@ -32,7 +32,7 @@ __all__ = [
     "refuse_held_out_stores",
     "resolve_store",
     "select_stores",
-    "shared_stores",
+    "shared_questions",
     "summarize",
     "write_store",
 ]

@@ -36,6 +36,11 @@ class CatalogEntry:
     def relative_path(self) -> str:
         return f"{self.collection}/{self.model}/{self.benchmark}.json"
 
+    @property
+    def fingerprints(self) -> frozenset[str]:
+        """Its questions' fingerprints, where the catalog carries them (held-out stores)."""
+        return _HELD_OUT_QUESTIONS.get(self.benchmark, frozenset())
+
 
 _AUTOTTS_SHA256 = {
     ("Qwen3-0.6B", "aime24"): "6b4297405b494c84afb05b337af315c617513eb2580ed327ca7040b760988a7d",
@@ -51,6 +56,75 @@ _AUTOTTS_SHA256 = {
     ("Qwen3-8B", "aime25"): "969bba7bb0276f66d421d069e078e20a9b3ff4a59977393a2733a97ca6e4566c",
     ("Qwen3-8B", "hmmt25"): "561efa74e3dd4ca79b67463c7c5d449762824b4534bdc7267b19d9af29d2a9a9",
 }
+# The held-out questions by fingerprint (`tts_gym.store.fingerprints`, which computed this
+# table from the published stores): every model's store of a benchmark holds the same ones.
+_HELD_OUT_FINGERPRINTS: dict[str, tuple[str, ...]] = {
+    "aime25": (
+        "04be0189f4cd6b0b",
+        "05daf646099a09c7",
+        "1ecfb733cfd5667e",
+        "2a5354d488443778",
+        "4200830d52451f99",
+        "5556b9b00a36b73c",
+        "61c0bc6741e9f5d1",
+        "727065684011aca0",
+        "72fd202cd1f5a6f1",
+        "8020377b0877485c",
+        "873d31dd53ef69cc",
+        "914879dc2fec86b6",
+        "956d3b05daa1f139",
+        "9a049a0af6719e91",
+        "9fb7b60022fbeb3f",
+        "a616b4cf3e58d2f7",
+        "ad9c8e570f75239d",
+        "ae4669590af0f34d",
+        "ba0fe50d4cf42c44",
+        "bfdfb75ae000cd31",
+        "cf4130743604481f",
+        "d4251b457f1fca01",
+        "d97df78e46342124",
+        "e55c0f83b7685c84",
+        "ea8505bf36d32af7",
+        "f33e93b6fdac8979",
+        "f39d9cb8999c239f",
+        "f52e14acd00a1d40",
+        "fbad70f3472721a5",
+        "fde33ec97bec379e",
+    ),
+    "hmmt25": (
+        "05a1857ea24dd274",
+        "0fccc5a4f3a571ed",
+        "1bdfa5538058a1b7",
+        "284fa4b5e013349a",
+        "2de4f535071dcb35",
+        "3542527346365bb5",
+        "3ce36e2ead1a8eb0",
+        "5d1b0787bfe90f82",
+        "6841f42f288bdd8e",
+        "6b89c5b403b9253c",
+        "6cde7c0adaf3ba75",
+        "6f786ee7f612e823",
+        "72888284c22e1d92",
+        "80b806c51816c0f2",
+        "86fd05daa3c4521c",
+        "8724c31df4ef6869",
+        "8ecece282270e611",
+        "94e72ec715dcad42",
+        "955b8b0aaeb22247",
+        "96a48fbdc5ac5191",
+        "9edb0b08f5f49566",
+        "a4acfbc1a411c9bd",
+        "ae1d61c48349a159",
+        "c063813a0151a700",
+        "c6072b7071af91f8",
+        "d342fd55a17780cf",
+        "d79903a0e3691a1f",
+        "df8e2632b51a8fad",
+        "e44cbed796b1a34c",
+        "ee3f85ce3ea45cbd",
+    ),
+}
+_HELD_OUT_QUESTIONS = {name: frozenset(prints) for name, prints in _HELD_OUT_FINGERPRINTS.items()}
 _AUTOTTS_ROLES: dict[str, Role] = {"aime24": "search", "aime25": "held-out", "hmmt25": "held-out"}
 
 CATALOG: dict[str, CatalogEntry] = {
@@ -83,6 +157,12 @@ def identify(sha256: str, named: CatalogEntry | None = None) -> CatalogEntry | N
     Content wins, so a catalog store copied under another name or path is still that store.
     """
     return _BY_SHA256.get(sha256, named)
+
+
+def held_out_shares(fingerprints: frozenset[str]) -> dict[str, int]:
+    """Per held-out benchmark, how many of these question fingerprints it holds (if any)."""
+    shares = {name: len(fingerprints & held) for name, held in _HELD_OUT_QUESTIONS.items()}
+    return {name: n for name, n in shares.items() if n}
 
 
 def catalog_entry(name: str) -> CatalogEntry:

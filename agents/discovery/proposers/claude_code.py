@@ -20,7 +20,7 @@ from typing import Any
 from tts_gym_agents.discovery.proposers import Proposal, RoundTask
 
 from tts_gym.errors import TTSGymError
-from tts_gym.evaluation.sandbox.processes import run_group
+from tts_gym.sandbox.processes import run_group
 
 ALLOWED_TOOLS = "Read,Edit,Write,Glob,Grep"
 DISALLOWED_TOOLS = "Bash,WebFetch,WebSearch,Task,NotebookEdit"

@@ -1,6 +1,6 @@
 """`tts-gym check-controller`: every bad controller is rejected, with a reason, in its limits.
 
-The attacks on the boundary itself are in tests/evaluation/sandbox/hostile (one file each);
+The attacks on the boundary itself are in tests/sandbox/hostile (one file each);
 here the whole command: static rules, knob rules, the boundary, the checks, the verdict.
 """
 
@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support import kill_9_mid_run
+from tests.support import allow_missing_layers
 from tts_gym.cli import main
 from tts_gym.control import play
 from tts_gym.control.builtin import ConfidenceMomentum
 from tts_gym.control.loading import load_policy
 from tts_gym.evaluation import Protocol, score
-from tts_gym.evaluation.sandbox.processes import PREFIX
 from tts_gym.store import load_store
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -30,7 +26,7 @@ STORE = "autotts/qwen3-8b/aime24"
 QUICK = ["--stores", STORE, "--questions", "6", "--orders", "1"]
 TIME_LIMIT = 60.0  # generous: a run that should complete must not race the clock
 SHORT = 4.0  # for the endless loop
-LIMITS = ["--memory-mb", "1024"]
+LIMITS = ["--memory-mb", "1024", *allow_missing_layers()]
 
 
 def check(spec: str, *extra: str, capsys, limit: float = TIME_LIMIT) -> tuple[int, dict]:
@@ -135,26 +131,6 @@ def test_free_knobs_lifts_the_single_knob_rule(shared_replay, capsys) -> None:
         f"{FIXTURES / 'second_knob.py'}:Controller", "--free-knobs", capsys=capsys
     )
     assert not any("knob" in error for error in verdict["errors"])
-
-
-def test_kill_9_of_a_check_leaves_no_process_and_the_next_check_no_folder(
-    shared_replay, tmp_path
-) -> None:
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    spec = f"{FIXTURES / 'never_returns.py'}:Controller"
-    command = [sys.executable, "-m", "tts_gym.cli", "check-controller", spec, *QUICK]
-    check = subprocess.Popen([*command, "--time-limit", "120"], env=env)
-    left = kill_9_mid_run(check, tmp_path)
-    assert left.exists()
-    good = f"{FIXTURES / 'good_controller.py'}:Controller"
-    subprocess.run(
-        [sys.executable, "-m", "tts_gym.cli", "check-controller", good, *QUICK],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    assert not left.exists()
-    assert list(tmp_path.glob(f"{PREFIX}*")) == []
 
 
 @pytest.mark.parametrize(

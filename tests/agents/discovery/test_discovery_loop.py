@@ -23,6 +23,7 @@ import pytest
 from tts_gym_agents.discovery.archive import RunArchive
 
 from tests.agents.discovery.fixtures.mock_api import MockAnthropic
+from tests.support import allow_missing_layers
 from tts_gym.cli import main
 from tts_gym.errors import TTSGymError
 
@@ -41,6 +42,7 @@ RUN_ARGS = [
     "10",
     "--time-limit",
     "20",  # the sweep plus its replays in fresh processes, with room for a loaded machine
+    *allow_missing_layers(),
 ]
 TIME_LIMIT = re.compile(r"the (wall|CPU)-time limit of [\d.]+ s")
 CALL_DOLLARS = (1000 * 3 + 200 * 15 + 3000 * 0.3) / 1e6  # the mock's usage at Sonnet prices

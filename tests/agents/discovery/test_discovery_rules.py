@@ -9,7 +9,7 @@ from tts_gym_agents.discovery import pricing, rules
 from tts_gym_agents.discovery.candidate import SweepPoint
 from tts_gym_agents.discovery.scoring import BaselineResult, area_scores, envelope_mean
 
-from tts_gym.evaluation.sandbox import LoadedClass, Parameter
+from tts_gym.sandbox import LoadedClass, Parameter
 
 CLEAN = """
 import math

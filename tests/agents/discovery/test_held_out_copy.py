@@ -14,7 +14,7 @@ from tts_gym_agents.discovery.loop import DiscoveryConfig
 from tests.agents.conftest import HELD_OUT
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import Protocol
-from tts_gym.evaluation.sandbox import Limits
+from tts_gym.sandbox import Limits
 from tts_gym.store import CATALOG
 
 
@@ -47,6 +47,7 @@ def test_final_report_refuses_a_store_searched_under_another_name(
     with pytest.raises(TTSGymError) as caught:
         run_final(root, stores, Protocol("default", 2, 0), Limits(), str(shared_replay))
     assert str(caught.value) == (
-        "autotts/qwen3-8b/aime24 was searched on, so it cannot be held out."
+        "autotts/qwen3-8b/aime24 shares 30 questions with the stores searched on, so it cannot "
+        "be held out."
     )
     assert not (root / "final").exists()
