@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tts_gym_agents.discovery.archive import BEST, CONFIG, RunArchive
+from tts_gym_agents.discovery.archive import CONFIG, RunArchive
 from tts_gym_agents.discovery.candidate import Evaluation, evaluate_candidate, load_stores
 from tts_gym_agents.discovery.feedback import in_thousands, score_line, top_point
 from tts_gym_agents.discovery.loop import DiscoveryConfig
@@ -79,15 +79,14 @@ def _run_final(
         raise TTSGymError(
             f"{root} was already evaluated on the held-out stores once; see {root / FINAL}."
         )
-    best = archive.read_json(BEST)
-    if best is None:
-        raise TTSGymError(f"no round of {root} passed the checks; there is nothing to evaluate.")
     config = from_json(DiscoveryConfig, archive.config, str(root / CONFIG))
     searched = identify_stores(config.stores, config.data_dir)
     stores = load_stores(held_out, data_dir or config.data_dir, held_out_ok=True)
     overlap = shared_stores(searched, stores)
     if overlap:
         raise TTSGymError(f"{', '.join(overlap)} was searched on, so it cannot be held out.")
+    best = archive.chosen()  # derived and checked, never taken from best.json on trust
+    archive.repair()  # a ledger line torn by a kill is cut before this run's lines
     settings = dataclasses.replace(
         config.settings(), protocol=protocol, questions=None, limits=limits
     )
@@ -105,6 +104,7 @@ def _run_final(
     verdict = {
         **evaluation.verdict(),
         "round": best["round"],
+        "candidate": best["candidate"],
         "protocol": protocol.describe(),
         "score": overall(scores),
         "scores": scores,
