@@ -19,7 +19,7 @@ from tts_gym_agents.discovery.final import FINAL_PROTOCOL, FINAL_STORES, FINAL_T
 from tts_gym_agents.discovery.loop import RESUMABLE, DiscoveryConfig, resume, start
 from tts_gym_agents.discovery.proposers import DEFAULT_MODELS, PROPOSERS
 
-from tts_gym.cli.options import add_format, default_of
+from tts_gym.cli.options import add_format, default_of, render
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import PROTOCOLS, Protocol
 
@@ -204,11 +204,21 @@ def _action(args: argparse.Namespace) -> int:
 
         print(f"report: {write_report(folders[0])}")
         return 0
-    if len(folders) < 1:
+    if not folders:
         raise TTSGymError("`discover compare` needs at least one run folder.")
-    from tts_gym_agents.discovery.compare import compare_runs
+    if args.plot and args.output and Path(args.plot).resolve() == Path(args.output).resolve():
+        raise TTSGymError("--output and --plot name the same file; give two paths.")
+    from tts_gym_agents.discovery.compare import (
+        compare_plot,
+        print_tables,
+        read_runs,
+        table_rows,
+    )
 
-    compare_runs(folders, args)
+    runs = read_runs(folders)
+    render(args, table_rows(runs), lambda: print_tables(runs))
+    if args.plot:
+        compare_plot(runs, args.plot)
     return 0
 
 

@@ -84,9 +84,7 @@ class CodexProposer:
         task.budget.settle(0.0, cost)
         failures = [e for e in events if e.get("type") in ("turn.failed", "error")]
         if run.timed_out:
-            reason = (
-                f"timed out after {self.settings.agent_timeout:g} s (usage of the cut turn unknown)"
-            )
+            reason = f"timed out after {self.settings.agent_timeout:g} s (its last turn unpriced)"
         elif failures:
             reason = f"error: {_failure(failures[-1])}"
         elif not usage:

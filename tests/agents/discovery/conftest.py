@@ -10,6 +10,7 @@ down so that a round takes seconds.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,13 @@ def discover_openai(runs: Path, name: str, api: MockOpenAI, *extra: str) -> int:
         + OPENAI_ARGS
         + list(extra)
     )
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def ledger(run: Path) -> list[dict]:
