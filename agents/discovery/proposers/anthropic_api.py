@@ -19,12 +19,14 @@ from tts_gym_agents.discovery.proposers import ProposerSettings
 from tts_gym_agents.discovery.proposers.tools import (
     TOOLS,
     Reply,
-    StopCandidate,
     ToolCall,
     ToolLoopProposer,
+    ask,
+    check_endpoint,
+    import_sdk,
 )
 
-from tts_gym.errors import TTSGymError, first_line
+from tts_gym.errors import TTSGymError
 
 MAX_RETRIES = 5
 TIMEOUT = 600.0
@@ -32,25 +34,11 @@ CHECK_TIMEOUT = 30.0
 
 
 def anthropic_proposer(settings: ProposerSettings) -> ToolLoopProposer:
-    try:
-        import anthropic
-    except ImportError:
-        raise TTSGymError(
-            "the anthropic proposer needs the SDK: pip install 'tts-gym[agent]'."
-        ) from None
     price, known = resolve_price(
         settings.model, settings.price_in, settings.price_out, fallback=True
     )
-    wire = AnthropicWire(anthropic, settings)
-    return ToolLoopProposer(
-        "anthropic",
-        wire,
-        settings.model,
-        price,
-        known,
-        settings.max_turns,
-        settings.max_tokens,
-    )
+    wire = AnthropicWire(import_sdk("anthropic", "anthropic"), settings)
+    return ToolLoopProposer("anthropic", wire, settings, price, known)
 
 
 class AnthropicWire:
@@ -77,41 +65,29 @@ class AnthropicWire:
         self._client = anthropic.Anthropic(max_retries=MAX_RETRIES, timeout=TIMEOUT, **options)
         self.model = settings.model
 
+    @property
+    def where(self) -> str:
+        return f"the Anthropic API at {self._client.base_url}"
+
     def check(self) -> None:
-        a, where = self._anthropic, f"the Anthropic API at {self._client.base_url}"
         client = self._client.with_options(max_retries=1, timeout=CHECK_TIMEOUT)
-        try:
-            client.models.retrieve(self.model)
-        except a.AuthenticationError:
-            raise TTSGymError(f"{where} refused the key (authentication failed).") from None
-        except a.PermissionDeniedError as error:
-            raise TTSGymError(f"{where} denied access: {first_line(error)}") from None
-        except a.NotFoundError:
-            raise TTSGymError(f"{where} has no model '{self.model}'.") from None
-        except a.APIConnectionError as error:
-            raise TTSGymError(f"cannot reach {where} ({first_line(error)}).") from None
-        except a.APIError as error:
-            raise TTSGymError(f"{where} failed the check: {first_line(error)}") from None
+        missing = f"{self.where} has no model '{self.model}'."
+        check_endpoint(
+            self._anthropic, self.where, lambda: client.models.retrieve(self.model), "", missing
+        )
 
     def send(self, system: str, messages: list[dict[str, Any]], max_tokens: int) -> Reply:
-        a = self._anthropic
-        try:
-            response = self._client.messages.create(
+        response = ask(
+            self._anthropic,
+            self.where,
+            lambda: self._client.messages.create(
                 model=self.model,
                 max_tokens=max_tokens,
                 system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
                 tools=self.tools,
                 messages=_with_breakpoint(messages),
-            )
-        except (
-            a.AuthenticationError,
-            a.PermissionDeniedError,
-            a.NotFoundError,
-            a.APIConnectionError,
-        ) as error:  # no later call would escape these: stop the run
-            raise TTSGymError(f"the Anthropic API failed: {first_line(error)}") from None
-        except a.APIError as error:
-            raise StopCandidate(first_line(error)) from None
+            ),
+        )
         content = [block for block in map(_block, response.content) if block]
         calls = [
             ToolCall(block["id"], block["name"], block["input"])

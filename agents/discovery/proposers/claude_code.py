@@ -13,41 +13,20 @@ from __future__ import annotations
 import math
 
 from tts_gym_agents.discovery.pricing import is_amount
-from tts_gym_agents.discovery.proposers import Proposal, ProposerSettings, RoundTask
-from tts_gym_agents.discovery.proposers.cli_agent import (
-    check_cli,
-    find_executable,
-    last_json_object,
-    run_agent,
-)
+from tts_gym_agents.discovery.proposers import Proposal, RoundTask
+from tts_gym_agents.discovery.proposers.cli_agent import CliProposer, last_json_object
 
 ALLOWED_TOOLS = "Read,Edit,Write,Glob,Grep"
 DISALLOWED_TOOLS = "Bash,WebFetch,WebSearch,Task,NotebookEdit"
 MIN_BUDGET = 0.01
-KEY_VARS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 
 
-class ClaudeCodeProposer:
+class ClaudeCodeProposer(CliProposer):
     name = "claude-code"
-    concurrent = True  # each candidate is its own process in its own folder
-
-    def __init__(self, settings: ProposerSettings) -> None:
-        self.executable = find_executable(
-            settings.executable or "claude",
-            self.name,
-            "npm install -g @anthropic-ai/claude-code",
-        )
-        self.settings = settings
-
-    def check(self) -> None:
-        check_cli(
-            self.executable,
-            self.name,
-            ["auth", "status"],
-            KEY_VARS,
-            self.settings.hidden,
-            self.settings.run_root,
-        )
+    command = "claude"
+    install = "npm install -g @anthropic-ai/claude-code"
+    login = ("auth", "status")
+    key_vars = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 
     def reserve(self, system: str) -> float:
         """`--max-budget-usd` takes cents: a round needs at least one."""
@@ -78,13 +57,7 @@ class ClaudeCodeProposer:
             "--append-system-prompt",
             task.system,
         ]
-        run = run_agent(
-            command,
-            workspace=task.workspace,
-            message=task.message,
-            timeout=self.settings.agent_timeout,
-            hidden=self.settings.hidden,
-        )
+        run = self.run(command, task, task.message)
         result = last_json_object(run.stdout)
         if run.timed_out:
             reason = f"timed out after {self.settings.agent_timeout:g} s (cost unknown)"

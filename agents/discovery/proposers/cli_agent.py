@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tts_gym_agents.discovery.proposers import ProposerSettings, RoundTask
+
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.sandbox.processes import run_group
 from tts_gym.store.paths import DATA_ENV_VAR
@@ -40,13 +42,46 @@ class AgentRun:
     timed_out: bool
 
 
-def find_executable(executable: str, proposer: str, install: str) -> str:
-    found = shutil.which(executable)
-    if found is None:
-        raise TTSGymError(
-            f"the {proposer} proposer needs the '{executable}' command on PATH ({install})."
+class CliProposer:
+    """What the CLI agents share: their command, found when the proposer is made, the check
+    before anything is spent, and a run in the candidate's folder."""
+
+    name: str
+    command: str  # its usual name on PATH
+    install: str  # how to get it
+    login: tuple[str, ...]  # the subcommand that exits 0 when logged in
+    key_vars: tuple[str, ...]  # variables whose key makes a login unnecessary
+    concurrent = True  # each candidate is its own process in its own folder
+
+    def __init__(self, settings: ProposerSettings) -> None:
+        executable = settings.executable or self.command
+        found = shutil.which(executable)
+        if found is None:
+            raise TTSGymError(
+                f"the {self.name} proposer needs the '{executable}' command on PATH "
+                f"({self.install})."
+            )
+        self.executable = found
+        self.settings = settings
+
+    def check(self) -> None:
+        check_cli(
+            self.executable,
+            self.name,
+            list(self.login),
+            self.key_vars,
+            self.settings.hidden,
+            self.settings.run_root,
         )
-    return found
+
+    def run(self, command: list[str], task: RoundTask, message: str) -> AgentRun:
+        return run_agent(
+            command,
+            workspace=task.workspace,
+            message=message,
+            timeout=self.settings.agent_timeout,
+            hidden=self.settings.hidden,
+        )
 
 
 def hiding(hidden: Sequence[Path]) -> list[str]:

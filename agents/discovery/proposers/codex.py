@@ -18,33 +18,22 @@ from typing import Any
 
 from tts_gym_agents.discovery.pricing import dollars, openai_tokens, resolve_price
 from tts_gym_agents.discovery.proposers import Proposal, ProposerSettings, RoundTask
-from tts_gym_agents.discovery.proposers.cli_agent import check_cli, find_executable, run_agent
+from tts_gym_agents.discovery.proposers.cli_agent import CliProposer
 
 MIN_LEFT = 0.01
-KEY_VARS = ("CODEX_API_KEY", "OPENAI_API_KEY")
 
 
-class CodexProposer:
+class CodexProposer(CliProposer):
     name = "codex"
-    concurrent = True  # each candidate is its own process in its own folder
+    command = "codex"
+    install = "npm install -g @openai/codex"
+    login = ("login", "status")
+    key_vars = ("CODEX_API_KEY", "OPENAI_API_KEY")
 
     def __init__(self, settings: ProposerSettings) -> None:
-        self.executable = find_executable(
-            settings.executable or "codex", self.name, "npm install -g @openai/codex"
-        )
+        super().__init__(settings)
         self.price, self.price_known = resolve_price(
             settings.model, settings.price_in, settings.price_out, fallback=False
-        )
-        self.settings = settings
-
-    def check(self) -> None:
-        check_cli(
-            self.executable,
-            self.name,
-            ["login", "status"],
-            KEY_VARS,
-            self.settings.hidden,
-            self.settings.run_root,
         )
 
     def reserve(self, system: str) -> float:
@@ -66,13 +55,7 @@ class CodexProposer:
             self.settings.model,
             "-",
         ]
-        run = run_agent(
-            command,
-            workspace=task.workspace,
-            message=task.system + "\n\n" + task.message,
-            timeout=self.settings.agent_timeout,
-            hidden=self.settings.hidden,
-        )
+        run = self.run(command, task, task.system + "\n\n" + task.message)
         events = _events(run.stdout)
         usage = [e.get("usage") for e in events if e.get("type") == "turn.completed"]
         tokens = openai_tokens(

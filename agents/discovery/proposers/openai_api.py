@@ -36,9 +36,12 @@ from tts_gym_agents.discovery.proposers.tools import (
     StopCandidate,
     ToolCall,
     ToolLoopProposer,
+    ask,
+    check_endpoint,
+    import_sdk,
 )
 
-from tts_gym.errors import TTSGymError, first_line
+from tts_gym.errors import TTSGymError
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 PLACEHOLDER_KEY = "none"  # local servers started without --api-key ignore the key
@@ -50,24 +53,11 @@ MODELS_SHOWN = 8
 
 
 def openai_proposer(settings: ProposerSettings) -> ToolLoopProposer:
-    try:
-        import openai
-    except ImportError:
-        raise TTSGymError(
-            "the openai proposer needs the SDK: pip install 'tts-gym[agent]'."
-        ) from None
     price, known = resolve_price(
         settings.model, settings.price_in, settings.price_out, fallback=False
     )
-    return ToolLoopProposer(
-        "openai",
-        OpenAIWire(openai, settings),
-        settings.model,
-        price,
-        known,
-        settings.max_turns,
-        settings.max_tokens,
-    )
+    wire = OpenAIWire(import_sdk("openai", "openai"), settings)
+    return ToolLoopProposer("openai", wire, settings, price, known)
 
 
 class OpenAIWire:
@@ -107,48 +97,31 @@ class OpenAIWire:
         return f"the endpoint {self._client.base_url}"
 
     def check(self) -> None:
-        o = self._openai
         client = self._client.with_options(max_retries=1, timeout=CHECK_TIMEOUT)
-        try:
-            served = [model.id for model in client.models.list()]
-        except o.AuthenticationError:
-            raise TTSGymError(
-                f"{self.where} refused the key in {self.key_env} (authentication failed)."
-            ) from None
-        except o.PermissionDeniedError as error:
-            raise TTSGymError(f"{self.where} denied access: {first_line(error)}") from None
-        except o.NotFoundError:
-            return  # it lists no models; the first call will say whether it serves this one
-        except o.APIConnectionError as error:
-            raise TTSGymError(f"cannot reach {self.where} ({first_line(error)}).") from None
-        except o.APIError as error:
-            raise TTSGymError(f"{self.where} failed the check: {first_line(error)}") from None
-        if served and self.model not in served:
-            shown = ", ".join(served[:MODELS_SHOWN]) + (
-                ", ..." if len(served) > MODELS_SHOWN else ""
-            )
+        listed = check_endpoint(  # None: the endpoint lists no models, the first call will tell
+            self._openai,
+            self.where,
+            lambda: [model.id for model in client.models.list()],
+            f" in {self.key_env}",
+            None,
+        )
+        if listed and self.model not in listed:
+            shown = ", ".join(listed[:MODELS_SHOWN]) + (", ..." if listed[MODELS_SHOWN:] else "")
             raise TTSGymError(
                 f"{self.where} does not serve the model '{self.model}' (it serves {shown})."
             )
 
     def send(self, system: str, messages: list[dict[str, Any]], max_tokens: int) -> Reply:
-        o = self._openai
-        try:
-            response = self._client.chat.completions.create(
+        response = ask(
+            self._openai,
+            self.where,
+            lambda: self._client.chat.completions.create(
                 model=self.model,
                 messages=[{"role": "system", "content": system}, *messages],
                 tools=self.tools,
                 **{self._limit_name: max_tokens},
-            )
-        except (
-            o.AuthenticationError,
-            o.PermissionDeniedError,
-            o.NotFoundError,
-            o.APIConnectionError,
-        ) as error:  # no later call would escape these: stop the run
-            raise TTSGymError(f"{self.where} failed: {first_line(error)}") from None
-        except o.APIError as error:
-            raise StopCandidate(first_line(error)) from None
+            ),
+        )
         if not response.choices:
             raise StopCandidate("the reply has no choices")
         choice = response.choices[0]

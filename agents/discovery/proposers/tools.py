@@ -12,15 +12,21 @@ round's budget covers its worst case: the prompt at the uncached input price plu
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from types import ModuleType
+from typing import Any, Protocol, TypeVar
 
 from tts_gym_agents.discovery.pricing import Price, dollars
 from tts_gym_agents.discovery.prompts import CONTROLLER_FILE
-from tts_gym_agents.discovery.proposers import Proposal, RoundTask
+from tts_gym_agents.discovery.proposers import Proposal, ProposerSettings, RoundTask
+
+from tts_gym.errors import TTSGymError, first_line
+
+T = TypeVar("T")
 
 MAX_READ_CHARS = 40_000
 CHARS_PER_TOKEN = 3  # a conservative estimate for budgets (fewer chars per token: more tokens)
@@ -112,28 +118,74 @@ class Wire(Protocol):
     ) -> list[dict[str, Any]]: ...  # messages carrying (call, text, is_error) back
 
 
+def import_sdk(module: str, proposer: str) -> ModuleType:
+    """An API's SDK (both are in the `agent` extra)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise TTSGymError(
+            f"the {proposer} proposer needs the SDK: pip install 'tts-gym[agent]'."
+        ) from None
+
+
+def fatal_errors(sdk: ModuleType) -> tuple[type[Exception], ...]:
+    """Errors no later call would escape (bad key, model, no connection): they stop the run.
+    Both SDKs are generated alike and name them alike."""
+    return (
+        sdk.AuthenticationError,
+        sdk.PermissionDeniedError,
+        sdk.NotFoundError,
+        sdk.APIConnectionError,
+    )
+
+
+def ask(sdk: ModuleType, where: str, request: Callable[[], T]) -> T:
+    """`request()` with the SDK's errors sorted: a fatal one is a sentence that stops the run,
+    any other (after the SDK's own retries) ends this candidate."""
+    try:
+        return request()
+    except fatal_errors(sdk) as error:
+        raise TTSGymError(f"{where} failed: {first_line(error)}") from None
+    except sdk.APIError as error:
+        raise StopCandidate(first_line(error)) from None
+
+
+def check_endpoint(
+    sdk: ModuleType, where: str, request: Callable[[], T], key: str, not_found: str | None
+) -> T | None:
+    """`request()` as a check before anything is spent: each failure one sentence. A 404 is
+    `not_found`'s sentence, or None (nothing to say) when `not_found` is None."""
+    try:
+        return request()
+    except sdk.AuthenticationError:
+        raise TTSGymError(f"{where} refused the key{key} (authentication failed).") from None
+    except sdk.PermissionDeniedError as error:
+        raise TTSGymError(f"{where} denied access: {first_line(error)}") from None
+    except sdk.NotFoundError:
+        if not_found is None:
+            return None
+        raise TTSGymError(not_found) from None
+    except sdk.APIConnectionError as error:
+        raise TTSGymError(f"cannot reach {where} ({first_line(error)}).") from None
+    except sdk.APIError as error:
+        raise TTSGymError(f"{where} failed the check: {first_line(error)}") from None
+
+
 class ToolLoopProposer:
     """A proposer that converses with an API through `wire`, turn by turn."""
 
     concurrent = True  # candidates are independent conversations
 
     def __init__(
-        self,
-        name: str,
-        wire: Wire,
-        model: str,
-        price: Price,
-        price_known: bool,
-        max_turns: int,
-        max_tokens: int,
+        self, name: str, wire: Wire, settings: ProposerSettings, price: Price, price_known: bool
     ) -> None:
         self.name = name
         self.wire = wire
-        self.model = model
+        self.model = settings.model
         self.price = price
         self.price_known = price_known
-        self.max_turns = max_turns
-        self.max_tokens = max_tokens
+        self.max_turns = settings.max_turns
+        self.max_tokens = settings.max_tokens
 
     def check(self) -> None:
         self.wire.check()

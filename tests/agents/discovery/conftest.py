@@ -10,6 +10,7 @@ down so that a round takes seconds.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,10 @@ from tests.agents.discovery.fixtures.mock_api import (
 )
 from tts_gym.cli import main
 
+needs_bwrap = pytest.mark.skipif(
+    shutil.which("bwrap") is None,
+    reason="the CLI proposers hide the data folder with bubblewrap: apt-get install bubblewrap",
+)
 GOOD = (FIXTURES / "good_controller.py").read_text()
 HANGS = (FIXTURES / "never_returns.py").read_text()
 NARROW = ("2 + round(14 * b)", "2 + round(6 * b)")  # an edit that gives a second good controller

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.agents.conftest import HELD_OUT
-from tests.agents.discovery.conftest import ledger
+from tests.agents.discovery.conftest import ledger, needs_bwrap
 from tests.agents.discovery.fixtures import fake_agent
 from tests.agents.discovery.fixtures.mock_api import FIXTURES
 from tts_gym.cli import main
@@ -31,6 +31,7 @@ SMALL = [
     "--max-dollars",
     "10",
 ]
+pytestmark = needs_bwrap
 CODEX_TOKENS = {"input": 315, "output": 122, "cache_write": 0, "cache_read": 24448}
 CODEX_DOLLARS = (315 * 1.25 + 24448 * 0.125 + 122 * 10.0) / 1e6  # gpt-5-codex's list price
 

@@ -94,7 +94,7 @@ def test_the_anthropic_endpoint_is_asked_first(tmp_path, monkeypatch, capsys) ->
         ("codex", "codex", "the codex CLI is not logged in ('"),
     ],
 )
-def test_a_cli_agent_must_be_logged_in(tmp_path, monkeypatch, capsys, proposer, name, said) -> None:
+def test_a_cli_agent_is_checked_first(tmp_path, monkeypatch, capsys, proposer, name, said) -> None:
     for key in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CODEX_API_KEY", "OPENAI_API_KEY"):
         monkeypatch.delenv(key, raising=False)
     folder = fake_agent.install(tmp_path / "bin", name)
@@ -103,6 +103,10 @@ def test_a_cli_agent_must_be_logged_in(tmp_path, monkeypatch, capsys, proposer, 
     monkeypatch.setenv("FAKE_AGENT_LOGGED_IN", "0")
     assert said in refused(tmp_path, capsys, "--proposer", proposer)
     assert not (tmp_path / "agent.log").exists()  # it was never run
+    monkeypatch.setenv("FAKE_AGENT_LOGGED_IN", "1")
+    monkeypatch.setenv("PATH", str(folder))  # the agent, but no bubblewrap
+    err = refused(tmp_path, capsys, "--proposer", proposer)
+    assert "hides the data folder from the agent with bubblewrap: install it" in err
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     err = refused(tmp_path, capsys, "--proposer", proposer, "--codex-executable", "no-codex")
     assert "needs the '" in err and "command on PATH" in err

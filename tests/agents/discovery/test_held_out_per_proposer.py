@@ -13,6 +13,7 @@ import pytest
 from tts_gym_agents.discovery.proposers import PROPOSERS
 
 from tests.agents.conftest import HELD_OUT
+from tests.agents.discovery.conftest import needs_bwrap
 from tests.agents.discovery.fixtures import fake_agent
 from tests.agents.discovery.fixtures.mock_api import MockAnthropic, MockOpenAI, tool
 from tts_gym.cli import main
@@ -36,7 +37,10 @@ SMALL += ["--betas", "0,1", "--rounds", "1", "--time-limit", "12", "--max-dollar
 CLI_NAMES = {"claude-code": "claude", "codex": "codex"}
 
 
-@pytest.mark.parametrize("proposer", PROPOSERS)
+@pytest.mark.parametrize(
+    "proposer",
+    [pytest.param(name, marks=needs_bwrap if name in CLI_NAMES else ()) for name in PROPOSERS],
+)
 def test_no_proposer_and_no_candidate_reads_a_held_out_store(
     proposer, tmp_path, monkeypatch, shared_replay
 ) -> None:
