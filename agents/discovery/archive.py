@@ -260,9 +260,11 @@ class RunFolder:
             return None
         best = max(accepted, key=lambda v: (v["score"], -v["round"]))
         controller = self.candidate_dir(best["round"], best.get("candidate")) / CONTROLLER
+        selected = {"round": best["round"], "candidate": best.get("candidate")}
+        if selected["candidate"] is None:  # a round written before candidates
+            del selected["candidate"]
         return {
-            "round": best["round"],
-            "candidate": best.get("candidate"),
+            **selected,
             "score": best["score"],
             "controller": controller.relative_to(self.root).as_posix(),
         }
@@ -283,11 +285,12 @@ class RunFolder:
                 f"{best['round']}, score {best['score']:+.4f}, {best['controller']}); it was "
                 f"edited: remove it and run `tts-gym discover --resume {self.root}` to rewrite it."
             )
-        kind = "round_end" if best["candidate"] is None else "candidate_end"  # older layout
+        candidate = best.get("candidate")
+        kind = "round_end" if candidate is None else "candidate_end"  # the older layout
         scored = [
             e
             for e in self.events(kind)
-            if e.get("round") == best["round"] and e.get("candidate") == best["candidate"]
+            if e.get("round") == best["round"] and e.get("candidate") == candidate
         ]
         if not scored or scored[-1].get("score") != best["score"] or not scored[-1].get("ok"):
             raise TTSGymError(

@@ -104,7 +104,7 @@ def _run_final(
     verdict = {
         **evaluation.verdict(),
         "round": best["round"],
-        "candidate": best["candidate"],
+        "candidate": best.get("candidate"),
         "protocol": protocol.describe(),
         "score": overall(scores),
         "scores": scores,

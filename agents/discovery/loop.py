@@ -79,6 +79,8 @@ RESUMABLE = (
 )
 """Settings `--resume` may change: the hard stops, and where the proposer is reached."""
 JOIN_SECONDS = 0.2
+History = tuple[list[dict[str, Any]], dict[int, str], int | None]
+"""The completed rounds' verdicts, their feedback texts, and the best round so far."""
 
 
 @dataclass(frozen=True)
@@ -227,12 +229,10 @@ class Discovery:
         done = self.archive.completed_candidates(folder)
         todo = [k for k in range(1, count + 1) if k not in done]
         budget = Budget(self.config.max_dollars, self.archive.dollars_spent())
+        portion = budget.left() / max(len(todo), 1)
         history = self._history()
         self._run_all(
-            [
-                lambda k=k: self._candidate(number, k, folder, budget, history, len(todo))
-                for k in todo
-            ]
+            [lambda k=k: self._candidate(number, k, folder, budget, portion, history) for k in todo]
         )
         verdicts = {
             k: read_json_object(folder / candidate_name(k) / VERDICT, "candidate verdict")
@@ -270,8 +270,8 @@ class Discovery:
         k: int,
         folder: Path,
         budget: Budget,
-        history: tuple[list[dict[str, Any]], dict[int, str], int | None],
-        share: int,
+        portion: float,
+        history: History,
     ) -> None:
         """One candidate, proposed, evaluated and published in the round's folder."""
         started = time.monotonic()
@@ -282,7 +282,7 @@ class Discovery:
         task = RoundTask(
             number=number,
             candidate=k,
-            share=share,
+            portion=portion,
             workspace=workspace,
             system=self.system,
             message=message,
@@ -382,7 +382,7 @@ class Discovery:
         self.archive.write("system_prompt.md", text)
         return text
 
-    def _history(self) -> tuple[list[dict[str, Any]], dict[int, str], int | None]:
+    def _history(self) -> History:
         """The completed rounds' verdicts, their feedback texts and the best round so far."""
         verdicts = self.archive.verdicts()
         texts = {
@@ -394,9 +394,7 @@ class Discovery:
         best = self.archive.select_best()
         return verdicts, texts, best["round"] if best else None
 
-    def _message(
-        self, number: int, k: int, history: tuple[list[dict[str, Any]], dict[int, str], int | None]
-    ) -> str:
+    def _message(self, number: int, k: int, history: History) -> str:
         verdicts, texts, best = history
         return round_message(
             number,

@@ -62,7 +62,8 @@ class RoundTask:
     evaluate: Callable[[Path], str]  # score a draft; a short summary
     record: Callable[[dict[str, Any]], None]  # one priced response, for the ledger
     candidate: int = 1
-    share: int = 1  # candidates of the round still running, this one included
+    portion: float = float("inf")  # what a budget-taking agent may plan on: the dollars left
+    # when the round's candidates started, split evenly among them
 
 
 @dataclass

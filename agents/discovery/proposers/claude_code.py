@@ -33,8 +33,7 @@ class ClaudeCodeProposer(CliProposer):
         return MIN_BUDGET
 
     def propose(self, task: RoundTask) -> Proposal:
-        share = task.budget.left() / max(task.share, 1)
-        budget = math.floor(share * 100) / 100
+        budget = math.floor(min(task.portion, task.budget.left()) * 100) / 100
         if budget < MIN_BUDGET or not task.budget.reserve(budget):
             return Proposal(stop_reason="dollar cap")
         command = [
