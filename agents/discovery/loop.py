@@ -36,7 +36,7 @@ from tts_gym_agents.discovery.candidate import (
     evaluate_candidate,
     load_stores,
 )
-from tts_gym_agents.discovery.pricing import Budget
+from tts_gym_agents.discovery.pricing import Budget, token_totals
 from tts_gym_agents.discovery.prompts import (
     CONTROLLER_CLASS,
     CONTROLLER_FILE,
@@ -254,7 +254,7 @@ class Discovery:
             score=kept.get("score"),
             candidate=chosen,
             dollars=sum(e["dollars"] for e in calls),
-            tokens=_token_totals(calls),
+            tokens=token_totals(calls),
             seconds=round(time.monotonic() - started, 3),
         )
         score = kept.get("score")
@@ -328,7 +328,7 @@ class Discovery:
             number,
             workspace,
             dollars=proposal.dollars,
-            tokens=_token_totals(proposal.usage),
+            tokens=token_totals(proposal.usage),
             proposer_stop=proposal.stop_reason,
             seconds=round(time.monotonic() - started, 3),
         )
@@ -509,13 +509,3 @@ def _discovery(
     except BaseException:
         archive.close()
         raise
-
-
-def _token_totals(entries: Sequence[dict[str, Any]]) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for entry in entries:
-        tokens = entry.get("tokens")
-        for key, value in tokens.items() if isinstance(tokens, dict) else ():
-            if isinstance(value, int) and not isinstance(value, bool):
-                totals[key] = totals.get(key, 0) + value
-    return totals

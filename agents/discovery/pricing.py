@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,6 +144,17 @@ def dollars(price: Price, tokens: dict[str, int]) -> float:
         + tokens.get("cache_read", 0) * price.cache_read
         + tokens.get("output", 0) * price.output
     ) / 1e6
+
+
+def token_totals(entries: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """The token counts of priced calls (ledger lines, usage entries), added up by kind."""
+    totals: dict[str, int] = {}
+    for entry in entries:
+        tokens = entry.get("tokens")
+        for key, value in tokens.items() if isinstance(tokens, dict) else ():
+            if isinstance(value, int) and not isinstance(value, bool):
+                totals[key] = totals.get(key, 0) + value
+    return totals
 
 
 class Budget:

@@ -27,9 +27,10 @@ from tts_gym_agents.discovery.archive import (
     VERDICT,
     RunFolder,
 )
-from tts_gym_agents.discovery.compare import read_run
+from tts_gym_agents.discovery.compare import RoundRow, RunSummary, read_run
 from tts_gym_agents.discovery.feedback import first_error, in_thousands
 from tts_gym_agents.discovery.loop import DiscoveryConfig
+from tts_gym_agents.discovery.pricing import token_totals
 from tts_gym_agents.discovery.scoring import BaselineResult
 
 from tts_gym.errors import TTSGymError
@@ -158,18 +159,13 @@ def _candidate(
     number: int | None, path: Path, verdict: dict[str, Any], calls: list[dict[str, Any]]
 ) -> _Candidate:
     mine = [c for c in calls if c.get("candidate") == number or number is None]
-    tokens: dict[str, int] = {}
-    for call in mine:
-        for key, value in (call.get("tokens") or {}).items():
-            if isinstance(value, int):
-                tokens[key] = tokens.get(key, 0) + value
     source = path / CONTROLLER
     return _Candidate(
         number,
         verdict,
         source.read_text(encoding="utf-8", errors="replace") if source.is_file() else None,
         sum(c["dollars"] for c in mine),
-        tokens,
+        token_totals(mine),
     )
 
 
@@ -177,12 +173,13 @@ def _kept(verdict: dict[str, Any], candidates: list[_Candidate]) -> _Candidate:
     return next(c for c in candidates if c.number in (verdict.get("candidate"), None))
 
 
-def _facts(summary: Any, rows: Sequence[Any], best: dict | None, events: list[dict]) -> str:
-    tokens: dict[str, int] = {}
-    for call in (e for e in events if e["event"] in COST_EVENTS):
-        for key, value in (call.get("tokens") or {}).items():
-            if isinstance(value, int):
-                tokens[key] = tokens.get(key, 0) + value
+def _facts(
+    summary: RunSummary,
+    rows: Sequence[RoundRow],
+    best: dict[str, Any] | None,
+    events: list[dict[str, Any]],
+) -> str:
+    tokens = token_totals([e for e in events if e["event"] in COST_EVENTS])
     accepted = sum(1 for r in rows if r.result == "accepted")
     facts = [
         ("rounds completed", f"{summary.rounds} ({accepted} accepted)"),
@@ -215,7 +212,7 @@ def _facts(summary: Any, rows: Sequence[Any], best: dict | None, events: list[di
 def _spend_table(
     verdicts: Sequence[dict[str, Any]],
     candidates: dict[int, list[_Candidate]],
-    rows: Sequence[Any],
+    rows: Sequence[RoundRow],
 ) -> str:
     head = (
         "<tr><th>round</th><th>result</th><th class='num'>dollars</th>"

@@ -24,7 +24,7 @@ from tests.agents.discovery.conftest import (
     openai_failures,
     openai_script,
 )
-from tests.agents.discovery.fixtures.mock_api import MockOpenAI, tool
+from tests.agents.discovery.fixtures.mock_api import MockOpenAI, text, tool
 from tts_gym.cli import main
 
 TIME_LIMIT = re.compile(r"the (wall|CPU)-time limit of [\d.]+ s")
@@ -172,6 +172,18 @@ def test_a_dollar_cap_holds_across_concurrent_candidates(tmp_path, monkeypatch) 
     assert "dollar cap" in stops
     assert not (run / "round-0002").exists() and not (run / "round-0002.partial").exists()
     assert events[-1]["event"] == "stop" and events[-1]["reason"] == "dollars"
+
+
+def test_a_reply_without_usage_is_priced_on_an_estimate(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    script = {(1, 1): [text("Here is my plan, in words only.")]}
+    with MockOpenAI(script, failures={}, report_usage=False) as api:
+        assert discover_openai(tmp_path, "quiet", api, "--candidates", "1", "--rounds", "1") == 0
+    (call,) = [e for e in ledger(tmp_path / "quiet") if e["event"] == "api_call"]
+    assert call["tokens_estimated"] and call["tokens"]["input"] > 1000  # the prompt, in chars / 3
+    assert call["dollars"] == pytest.approx(
+        (call["tokens"]["input"] * 1 + call["tokens"]["output"] * 10) / 1e6
+    )
 
 
 def _archive(run: Path) -> dict[str, str]:
