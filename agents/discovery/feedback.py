@@ -217,6 +217,39 @@ def bounded_text(text: str, limit: int = MAX_FEEDBACK_BYTES) -> str:
     return kept + f"\n(cut here: {len(data):,} bytes, of which the first {limit:,} are kept)\n"
 
 
+def first_error(verdict: dict[str, Any]) -> str | None:
+    """The first line of a verdict's first error (None when it has none)."""
+    errors = verdict.get("errors") or []
+    return str(errors[0]).splitlines()[0] if errors else None
+
+
+def candidate_summary(verdict: dict[str, Any]) -> dict[str, Any]:
+    """One candidate's result as the round's verdict lists it."""
+    return {
+        "candidate": verdict["candidate"],
+        "ok": verdict["ok"],
+        "score": verdict.get("score"),
+        "error": first_error(verdict),
+        "proposer_stop": verdict.get("proposer_stop"),
+    }
+
+
+def round_feedback(kept: str, summaries: Sequence[dict[str, Any]], chosen: int) -> str:
+    """The round's feedback.md: the kept candidate's, then every candidate's result."""
+    if len(summaries) < 2:
+        return kept
+    lines = [kept.rstrip(), "", f"## The round's candidates (candidate {chosen} kept)", ""]
+    lines += ["| candidate | result | score |", "|---|---|---|"]
+    for entry in summaries:
+        if entry["ok"]:
+            score = "-" if entry["score"] is None else f"{entry['score']:+.4f}"
+            lines.append(f"| {entry['candidate']} | accepted | {score} |")
+        else:
+            reason = (entry["error"] or "rejected")[:120].replace("|", "/")
+            lines.append(f"| {entry['candidate']} | rejected: {reason} | - |")
+    return "\n".join(lines) + "\n"
+
+
 def _matchup_line(m: Matchup) -> str:
     def listed(questions: tuple[int, ...]) -> str:
         return f" (questions {', '.join(map(str, questions))})" if questions else ""

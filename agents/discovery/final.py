@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tts_gym_agents.discovery.archive import BEST, CONFIG, RunArchive
+from tts_gym_agents.discovery.archive import CONFIG, RunArchive
 from tts_gym_agents.discovery.candidate import Evaluation, evaluate_candidate, load_stores
 from tts_gym_agents.discovery.feedback import in_thousands, score_line, top_point
 from tts_gym_agents.discovery.loop import DiscoveryConfig
@@ -82,9 +82,6 @@ def _run_final(
         raise TTSGymError(
             f"{root} was already evaluated on the held-out stores once; see {root / FINAL}."
         )
-    best = archive.read_json(BEST)
-    if best is None:
-        raise TTSGymError(f"no round of {root} passed the checks; there is nothing to evaluate.")
     config = from_json(DiscoveryConfig, archive.config, str(root / CONFIG))
     allow_missing_layers = allow_missing_layers or config.allow_missing_layers
     require_core_layers(allow_missing_layers)
@@ -97,6 +94,8 @@ def _run_final(
             f"{name} shares {n} question{'s' if n != 1 else ''} with the stores searched on, "
             "so it cannot be held out."
         )
+    best = archive.chosen()  # derived and checked, never taken from best.json on trust
+    archive.repair()  # a ledger line torn by a kill is cut before this run's lines
     settings = dataclasses.replace(
         config.settings(),
         protocol=protocol,
@@ -118,6 +117,7 @@ def _run_final(
     verdict = {
         **evaluation.verdict(),
         "round": best["round"],
+        "candidate": best.get("candidate"),
         "protocol": protocol.describe(),
         "score": overall(scores),
         "scores": scores,

@@ -21,16 +21,20 @@ CONTROLLER_FILE = "controller.py"
 CONTROLLER_CLASS = "Controller"
 HISTORY_DIR = "history"
 
+_API_TOOLS = (
+    "Use your tools: `read_file` for the history files, `write_controller` and "
+    "`edit_controller` for controller.py, `evaluate` to score your draft exactly as the round "
+    "will (use it, fix what it reports), and `finish` when you are done."
+)
+_CLI_TOOLS = (
+    "Read the history files with your file tools and write controller.py in the current "
+    "folder; the round scores the file you leave."
+)
 _TOOLS_NOTE = {
-    "anthropic": (
-        "Use your tools: `read_file` for the history files, `write_controller` and "
-        "`edit_controller` for controller.py, `evaluate` to score your draft exactly as the round "
-        "will (use it, fix what it reports), and `finish` when you are done."
-    ),
-    "claude-code": (
-        "Read the history files with your file tools and write controller.py in the current "
-        "folder. You cannot run code here; the round scores the file you leave."
-    ),
+    "anthropic": _API_TOOLS,
+    "openai": _API_TOOLS,
+    "claude-code": _CLI_TOOLS,
+    "codex": _CLI_TOOLS,
 }
 
 
@@ -113,10 +117,13 @@ simple mechanisms to tuning for the search set.
 
 ## Each round
 You get the history: every earlier controller's result, with {history_note}, and the errors of \
-rejected ones. Files of earlier rounds are in `{HISTORY_DIR}/` (`round-NNNN/controller.py`, \
-`feedback.md`, `sweep.csv`, `verdict.json`{", `traces.jsonl`" if mode == "full" else ""}; and \
-`baselines.csv`). Write a new controller that improves on them: a meaningfully different \
-mechanism, or a fix of what the feedback shows, not cosmetic tuning.
+rejected ones. A round may ask several proposers independently (candidates) and keeps the best. \
+Files of earlier rounds are in `{HISTORY_DIR}/`: `baselines.csv`; per round \
+`round-NNNN/verdict.json` (the result; `candidate` names the one kept) and `feedback.md`; per \
+candidate `round-NNNN/candidate-K/controller.py`, `feedback.md`, `sweep.csv`, \
+`verdict.json`{", `traces.jsonl`" if mode == "full" else ""}. Write a new controller that \
+improves on them: a meaningfully different mechanism, or a fix of what the feedback shows, not \
+cosmetic tuning.
 {_TOOLS_NOTE[proposer]}
 {TRACE_LEGEND if mode == "full" else ""}
 """
@@ -129,9 +136,17 @@ def round_message(
     history: Sequence[dict[str, Any]],
     feedback: dict[int, str],
     best: int | None,
+    candidate: int = 1,
+    candidates: int = 1,
 ) -> str:
     """The round's own message: where the search stands, and the feedback worth reading."""
-    lines = [f"Round {number} of {rounds}.", "", "## Baselines on the search stores", ""]
+    lines = [f"Round {number} of {rounds}."]
+    if candidates > 1:
+        lines += [
+            f"Candidate {candidate} of {candidates}: the round keeps the best of {candidates} "
+            "controllers written independently from this same history."
+        ]
+    lines += ["", "## Baselines on the search stores", ""]
     lines += [baselines_table(baselines), "", "## Rounds so far", ""]
     if not history:
         lines += ["None yet: this is the first controller."]

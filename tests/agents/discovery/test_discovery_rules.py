@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from tts_gym_agents.discovery import pricing, rules
 from tts_gym_agents.discovery.candidate import SweepPoint
 from tts_gym_agents.discovery.scoring import BaselineResult, area_scores, envelope_mean
 
+from tts_gym.errors import TTSGymError
 from tts_gym.sandbox import LoadedClass, Parameter
 
 CLEAN = """
@@ -127,9 +129,49 @@ def test_pricing() -> None:
         "cache_creation_input_tokens": 1_000_000,
         "cache_read_input_tokens": 1_000_000,
     }
-    assert pricing.dollars("claude-sonnet-4-5-20250929", usage) == pytest.approx(
+    sonnet, known = pricing.price_of("claude-sonnet-4-5-20250929")
+    assert known
+    assert pricing.dollars(sonnet, pricing.anthropic_tokens(usage)) == pytest.approx(
         3 + 15 + 3 * 1.25 + 3 * 0.1
     )
     price, known = pricing.price_of("some-future-model")
     assert not known and price.output == max(p.output for p in pricing.PRICES.values())
-    assert math.isclose(pricing.dollars("claude-haiku-4-5", {"output_tokens": 1000}), 0.005)
+    haiku, _ = pricing.price_of("claude-haiku-4-5")
+    assert math.isclose(pricing.dollars(haiku, {"output": 1000}), 0.005)
+    # an entry covers dated and suffixed names, not other models that share its first letters
+    assert pricing.known_price("gpt-4o-2024-08-06") == pricing.PRICES["gpt-4o"]
+    assert pricing.known_price("gpt-4o-mini") == pricing.PRICES["gpt-4o-mini"]
+    assert pricing.known_price("gpt-5.1") is None and pricing.known_price("o3x") is None
+    # OpenAI-style usage counts cached tokens inside the prompt
+    tokens = pricing.openai_tokens(prompt=1000, cached=600, output=50)
+    assert tokens == {"input": 400, "output": 50, "cache_write": 0, "cache_read": 600}
+    gpt5, _ = pricing.price_of("gpt-5")
+    assert pricing.dollars(gpt5, tokens) == pytest.approx((400 * 1.25 + 600 * 0.125 + 500) / 1e6)
+
+
+@pytest.mark.parametrize(
+    ("model", "price_in", "price_out", "fallback", "expected"),
+    [
+        ("local-coder", 0.0, 0.0, False, (0.0, 0.0, True)),
+        ("gpt-5-mini", None, None, False, (0.25, 2.0, True)),
+        ("my-model", None, None, True, (15.0, 75.0, False)),
+        ("my-model", None, None, False, "no price is known for the model 'my-model'"),
+        ("my-model", 1.0, None, False, "give both --price-in and --price-out"),
+        ("my-model", -1.0, 2.0, False, "finite and at least 0"),
+        ("my-model", float("nan"), 2.0, False, "finite and at least 0"),
+    ],
+)
+def test_resolve_price(model, price_in, price_out, fallback, expected) -> None:
+    if isinstance(expected, str):
+        with pytest.raises(TTSGymError, match=re.escape(expected)):
+            pricing.resolve_price(model, price_in, price_out, fallback=fallback)
+        return
+    price, known = pricing.resolve_price(model, price_in, price_out, fallback=fallback)
+    assert (price.input, price.output, known) == expected
+
+
+def test_a_budget_shared_by_calls_running_at_once() -> None:
+    budget = pricing.Budget(cap=1.0, spent=0.25)
+    assert budget.reserve(0.5) and not budget.reserve(0.5)  # 0.25 left after the first
+    budget.settle(0.5, 0.1)  # the call cost less than its worst case
+    assert budget.left() == pytest.approx(0.65) and budget.reserve(0.5)
