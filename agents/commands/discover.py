@@ -20,6 +20,7 @@ from tts_gym_agents.discovery.loop import RESUMABLE, DiscoveryConfig, resume, st
 from tts_gym_agents.discovery.proposers import DEFAULT_MODELS, PROPOSERS
 
 from tts_gym.cli.options import add_format, default_of, render
+from tts_gym.cli.outputs import add_output
 from tts_gym.errors import TTSGymError
 from tts_gym.evaluation.protocols import PROTOCOLS, Protocol
 
@@ -131,7 +132,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"with --final: orders per question (default: {FINAL_PROTOCOL.n_orders})",
     )
     add_format(parser)
-    parser.add_argument("--plot", metavar="FILE.png", help="with compare: the plot")
+    add_output(parser, "--plot", metavar="FILE.png", help="with compare: the plot")
     parser.set_defaults(func=run, discover_parser=parser)
 
 

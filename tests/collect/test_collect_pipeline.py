@@ -6,9 +6,11 @@ download), so that real probes and final answers come out of real generation.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -253,19 +255,49 @@ def test_bad_question_line_is_one_sentence_and_writes_nothing(
 @pytest.mark.parametrize(
     ("extra", "fragments"),
     [
-        (["--n", "0"], ["--n must be at least 1"]),
-        (["--top-p", "1.5"], ["--top-p must be in (0, 1]"]),
-        (["--temperature", "-1"], ["--temperature must be non-negative"]),
+        (["--n", "0"], ["argument --n: expected a whole number of at least 1, got '0'"]),
+        (["--n", "2.5"], ["argument --n: expected a whole number"]),
+        (["--top-p", "1.5"], ["argument --top-p: expected a finite number above 0 and at most 1"]),
+        (["--temperature", "-1"], ["argument --temperature: expected a finite number of at least"]),
+        (["--temperature", "nan"], ["argument --temperature: expected a finite number"]),
+        (["--seed", "-1"], ["argument --seed: expected a whole number from 0"]),
+        (
+            ["--ray", "--workers", "0"],
+            ["argument --workers: expected a whole number of at least 1"],
+        ),
+        (["--ray", "--gpus-per-worker", "inf"], ["argument --gpus-per-worker: expected a finite"]),
     ],
 )
-def test_bad_settings(
+def test_bad_settings_are_refused_at_the_door(
     tiny_model: Path, questions_file: Path, tmp_path: Path, capsys, extra, fragments
 ) -> None:
     out = tmp_path / "store.json"
     args = ["--model", tiny_model, "--questions", questions_file, "--out", out, *RUN_ARGS, *extra]
-    assert _cli(*args) == 1
+    assert _cli(*args) == 2
     _one_line_error(capsys, *fragments)
     assert not out.exists() and not metadata_path(out).exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"n": 0}, "--n must be at least 1"),
+        ({"top_p": 1.5}, "--top-p must be in (0, 1]"),
+        ({"temperature": float("nan")}, "--temperature must be non-negative"),
+    ],
+)
+def test_bad_settings_from_python(change, says) -> None:
+    with pytest.raises(CollectError, match=re.escape(says)):
+        dataclasses.replace(CollectConfig(model="m"), **change).check()
+
+
+def test_the_store_written_is_never_the_questions_file(
+    tiny_model: Path, questions_file: Path, capsys
+) -> None:
+    before = questions_file.read_bytes()
+    assert _cli("--model", tiny_model, "--questions", questions_file, "--out", questions_file) == 1
+    _one_line_error(capsys, "would replace the input")
+    assert questions_file.read_bytes() == before
 
 
 def test_ray_options_without_ray(tiny_model: Path, questions_file: Path, tmp_path: Path, capsys):

@@ -88,3 +88,33 @@ def test_every_builtin_equals_eval_on_every_question(shared_replay: Path, name) 
     for spec in ("autotts/qwen3-8b/aime24", "autotts/qwen3-0.6b/hmmt25"):
         store = load_store(spec, shared_replay)
         _assert_live_equals_eval(store, name, Protocol("default", 4, 0), range(store.n_questions))
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (
+            ["--temperature", "inf"],
+            "argument --temperature: expected a finite number of at least 0",
+        ),
+        (["--top-p", "0"], "argument --top-p: expected a finite number above 0 and at most 1"),
+        (["--timeout", "nan"], "argument --timeout: expected a finite number above 0"),
+        (["--branches", "2.5"], "argument --branches: expected a whole number of at least 1"),
+        (["--concurrency", "0"], "argument --concurrency: expected a whole number of at least 1"),
+    ],
+)
+def test_bad_settings_are_refused_at_the_door(tmp_path: Path, capsys, extra, says) -> None:
+    store = write_store(generate_store(2, 4, seed=0), tmp_path / "s.json")
+    assert main(["live", "--policy", "sc", "--engine", f"replay:{store}", *extra]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("tts-gym live: ") and says in line
+
+
+def test_the_store_written_is_never_the_questions_file(tmp_path: Path, capsys) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "1+1?", "answer": "2"}\n')
+    command = ["live", "--policy", "sc", "--engine", "openai", "--model", "m"]
+    command += ["--base-url", "http://127.0.0.1:9/v1", "--questions", str(questions)]
+    assert main([*command, "--out", str(questions)]) == 1
+    assert "would replace the input" in capsys.readouterr().err
+    assert questions.read_text() == '{"question": "1+1?", "answer": "2"}\n'

@@ -9,7 +9,16 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from tts_gym.cli.options import add_quiet, default_of, show_progress
+from tts_gym.cli.options import (
+    add_quiet,
+    config_arguments,
+    count,
+    default_of,
+    fraction,
+    non_negative,
+    seed,
+    show_progress,
+)
 from tts_gym.cli.outputs import add_inputs, add_output
 from tts_gym.collect.backends import BACKENDS
 from tts_gym.collect.cluster import ClusterConfig
@@ -44,19 +53,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="vllm (GPU) or transformers (CPU; small models and tests) "
         f"(default: {default_of(CollectConfig, 'backend')})",
     )
-    number = _number_arguments(parser)
-    number("--n", int, "N", "traces per question")
-    number("--interval", int, "D", "probe every D generated tokens (the store's probe_freq)")
-    number("--max-tokens", int, "T", "longest trace in tokens")
-    number("--temperature", float, "X", "sampling temperature")
-    number("--top-p", float, "P", "nucleus sampling mass")
-    number("--seed", int, "S", "run seed; each question's seed derives from it and its index")
-    number("--probe-tokens", int, "T", "greedy tokens decoded per probe")
-    number("--top-logprobs", int, "K", "k of the top-k log-probabilities behind the confidence")
-    number("--confidence-window", int, "W", "sliding window of the group confidence, in tokens")
-    number("--tail-window", int, "W", "last tokens of the tail confidence")
-    number("--batch-questions", int, "Q", "questions whose sampling (and probes) go out together")
-    number("--tensor-parallel-size", int, "N", "GPUs per model (vllm only, without --ray)")
+    number = config_arguments(parser, CollectConfig)
+    number("--n", count, "N", "traces per question")
+    number("--interval", count, "D", "probe every D generated tokens (the store's probe_freq)")
+    number("--max-tokens", count, "T", "longest trace in tokens")
+    number("--temperature", non_negative, "X", "sampling temperature")
+    number("--top-p", fraction, "P", "nucleus sampling mass, in (0, 1]")
+    number("--seed", seed, "S", "run seed; each question's seed derives from it and its index")
+    number("--probe-tokens", count, "T", "greedy tokens decoded per probe")
+    number("--top-logprobs", count, "K", "k of the top-k log-probabilities behind the confidence")
+    number("--confidence-window", count, "W", "sliding window of the group confidence, in tokens")
+    number("--tail-window", count, "W", "last tokens of the tail confidence")
+    number("--batch-questions", count, "Q", "questions whose sampling (and probes) go out together")
+    number("--tensor-parallel-size", count, "N", "GPUs per model (vllm only, without --ray)")
     ray = parser.add_argument_group("Ray (pip install 'tts-gym[ray]')")
     ray.add_argument(
         "--ray",
@@ -69,14 +78,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ray.add_argument(
         "--workers",
-        type=int,
+        type=count,
         default=default_of(ClusterConfig, "workers"),
         metavar="N",
         help="Ray workers, each owning one backend (default: as many as the cluster fits)",
     )
     ray.add_argument(
         "--gpus-per-worker",
-        type=float,
+        type=non_negative,
         default=default_of(ClusterConfig, "gpus_per_worker"),
         metavar="G",
         help="GPUs per worker, its tensor parallel size with vllm (default: 1 for vllm, "
@@ -89,16 +98,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_quiet(parser)
     parser.set_defaults(func=run)
-
-
-def _number_arguments(parser: argparse.ArgumentParser):
-    def add(flag: str, kind: type, metavar: str, text: str) -> None:
-        default = default_of(CollectConfig, flag[2:].replace("-", "_"))
-        parser.add_argument(
-            flag, type=kind, default=default, metavar=metavar, help=f"{text} (default: {default})"
-        )
-
-    return add
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,10 +17,15 @@ from tts_gym.cli.options import (
     add_format,
     add_protocol,
     add_quiet,
-    default_of,
+    config_arguments,
+    count,
+    fraction,
+    non_negative,
+    positive,
     render,
     show_progress,
 )
+from tts_gym.cli.outputs import add_inputs, add_output
 from tts_gym.control.loading import BUILTINS, load_policy, parse_config
 from tts_gym.control.protocols import policy_config, policy_name
 from tts_gym.evaluation.evaluate import format_config
@@ -53,27 +58,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--engine", required=True, metavar="ENGINE", help=f"one of {', '.join(ENGINES)}"
     )
-    engine = _adder(parser, EngineConfig)
+    engine = config_arguments(parser, EngineConfig)
     engine("--model", str, "M", "model to load (vllm, transformers) or the server's model name")
     engine("--tokenizer", str, "T", "where the chat template comes from (openai; default: --model)")
     engine("--base-url", str, "URL", "the OpenAI-compatible server, e.g. http://localhost:8000/v1")
-    engine("--branches", int, "B", "branches a question offers (generating engines)")
-    engine("--tensor-parallel-size", int, "N", "GPUs per model (vllm)")
-    engine("--timeout", float, "S", "seconds per request before it is tried again (openai)")
-    engine("--attempts", int, "N", "tries per request (openai)")
-    engine("--concurrency", int, "N", "requests in flight at once (openai)")
+    engine("--branches", count, "B", "branches a question offers (generating engines)")
+    engine("--tensor-parallel-size", count, "N", "GPUs per model (vllm)")
+    engine("--timeout", positive, "S", "seconds per request before it is tried again (openai)")
+    engine("--attempts", count, "N", "tries per request (openai)")
+    engine("--concurrency", count, "N", "requests in flight at once (openai)")
     engine("--api-key-env", str, "VAR", "environment variable holding the API key (openai)")
     parser.add_argument(
         "--questions",
         metavar="FILE.jsonl",
         help="JSON Lines with 'question', an optional gold 'answer' and 'id' (generating engines)",
     )
-    sampling = _adder(parser, Sampling)
-    sampling("--interval", int, "D", "tokens per interval: a probe every D generated tokens")
-    sampling("--max-tokens", int, "T", "longest branch in tokens")
-    sampling("--temperature", float, "X", "sampling temperature")
-    sampling("--top-p", float, "P", "nucleus sampling mass")
-    sampling("--probe-tokens", int, "T", "greedy tokens decoded per probe")
+    sampling = config_arguments(parser, Sampling)
+    sampling("--interval", count, "D", "tokens per interval: a probe every D generated tokens")
+    sampling("--max-tokens", count, "T", "longest branch in tokens")
+    sampling("--temperature", non_negative, "X", "sampling temperature")
+    sampling("--top-p", fraction, "P", "nucleus sampling mass, in (0, 1]")
+    sampling("--probe-tokens", count, "T", "greedy tokens decoded per probe")
     add_protocol(parser)
     orders, seed = (
         parser._option_string_actions["--orders"],
@@ -88,9 +93,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and print the paired differences",
     )
     parser.add_argument("--compare-config", nargs="+", default=[], metavar="K=V")
-    parser.add_argument(
-        "--out", metavar="STORE.json", help="write what was generated as a replay store"
-    )
+    add_output(parser, "--out", metavar="STORE.json", help="write what was generated as a store")
+    add_inputs(parser, "input", "questions")
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run (with --out)"
     )
@@ -98,15 +102,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_dir(parser)
     add_quiet(parser)
     parser.set_defaults(func=run)
-
-
-def _adder(parser: argparse.ArgumentParser, config: type):
-    def add(flag: str, kind: type, metavar: str, text: str) -> None:
-        default = default_of(config, flag[2:].replace("-", "_"))
-        shown = "" if default is None else f" (default: {default})"
-        parser.add_argument(flag, type=kind, default=default, metavar=metavar, help=text + shown)
-
-    return add
 
 
 def run(args: argparse.Namespace) -> int:

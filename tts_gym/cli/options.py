@@ -54,8 +54,11 @@ def integer(at_least: int = 0, at_most: int = INT64_MAX) -> Callable[[str], int]
     return parse
 
 
-def number(at_least: float | None = None, above: float | None = None) -> Callable[[str], float]:
-    """An argparse type: a finite real number, at least `at_least` or above `above`."""
+def number(
+    at_least: float | None = None, above: float | None = None, at_most: float | None = None
+) -> Callable[[str], float]:
+    """An argparse type: a finite real number, at least `at_least` or above `above`, and at
+    most `at_most`."""
 
     def parse(text: str) -> float:
         try:
@@ -63,12 +66,14 @@ def number(at_least: float | None = None, above: float | None = None) -> Callabl
         except ValueError:
             value = math.nan
         low_ok = (at_least is None or value >= at_least) and (above is None or value > above)
-        if not math.isfinite(value) or not low_ok:
+        if not math.isfinite(value) or not low_ok or at_most is not None and value > at_most:
             bound = ""
             if at_least is not None:
                 bound = f" of at least {at_least:g}"
             elif above is not None:
                 bound = f" above {above:g}"
+            if at_most is not None:
+                bound += f"{' and' if bound else ''} at most {at_most:g}"
             raise argparse.ArgumentTypeError(f"expected a finite number{bound}, got {text!r}")
         return value
 
@@ -92,6 +97,7 @@ count = integer(1)
 seed = integer(0, SEED_MAX)
 non_negative = number(at_least=0.0)
 positive = number(above=0.0)
+fraction = number(above=0.0, at_most=1.0)
 
 
 def finite_values(values: dict[str, Any], what: str) -> dict[str, Any]:
@@ -111,6 +117,21 @@ def _range(low: int, high: int) -> str:
     if high == INT64_MAX:
         return f"of at least {low}"
     return f"from {low} to {high}"
+
+
+def config_arguments(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, config: type
+) -> Callable[[str, Callable[[str], Any], str, str], None]:
+    """An adder of options for the fields of dataclass `config`: `add("--top-p", parse, "P",
+    help)` declares `--top-p` with `parse` as its type (the argument rule: `count`, `seed`,
+    `number(...)`) and the field `top_p`'s default, shown in the help."""
+
+    def add(flag: str, parse: Callable[[str], Any], metavar: str, text: str) -> None:
+        default = default_of(config, flag[2:].replace("-", "_"))
+        shown = "" if default is None else f" (default: {default})"
+        parser.add_argument(flag, type=parse, default=default, metavar=metavar, help=text + shown)
+
+    return add
 
 
 def default_of(config: type, field: str) -> Any:

@@ -76,7 +76,7 @@ class CollectConfig:
             value = getattr(self, name)
             if value < 1:
                 raise CollectError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
-        if self.temperature < 0:
+        if not self.temperature >= 0:  # NaN too
             raise CollectError(f"--temperature must be non-negative, got {self.temperature}.")
         if not 0 < self.top_p <= 1:
             raise CollectError(f"--top-p must be in (0, 1], got {self.top_p}.")

@@ -30,7 +30,7 @@ from tts_gym.control.builtin import (
 )
 from tts_gym.control.errors import PolicyLoadError
 from tts_gym.control.protocols import policy_kind
-from tts_gym.errors import brief
+from tts_gym.errors import brief, first_line
 
 BUILTINS: dict[str, Callable[..., Any]] = {
     "sc": SelfConsistency,
@@ -178,5 +178,7 @@ def _construct(spec: str, factory: Any, config: dict[str, Any]) -> Any:
         raise PolicyLoadError(
             f"policy '{spec}' cannot be constructed with {settings} ({error})."
         ) from None
+    except ValueError as error:  # a setting out of range says so in its own sentence
+        raise PolicyLoadError(f"policy '{spec}': {first_line(error).rstrip('.')}.") from None
     except Exception as error:
         raise PolicyLoadError(f"policy '{spec}': constructing it raised {brief(error)}.") from None

@@ -120,7 +120,7 @@ class Sampling:
         for name in ("interval", "max_tokens", "probe_tokens"):
             if getattr(self, name) < 1:
                 raise LiveError(f"--{name.replace('_', '-')} must be at least 1.")
-        if self.temperature < 0 or not 0 < self.top_p <= 1:
+        if not self.temperature >= 0 or not 0 < self.top_p <= 1:  # NaN too
             raise LiveError("--temperature must be >= 0 and --top-p in (0, 1].")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tts_gym.control.builtin.settings import check_settings, setting
 from tts_gym.engine import NO_ANSWER, Episode, beta_confidence, majority, vote_stats
 
 MAX_STEPS = 500
@@ -69,7 +70,8 @@ class ConfidenceMomentum:
     new branches' answers). Abandoning takes no time.
     """
 
-    beta: float = 0.5
+    beta: float = setting(0.5, low=0.0, high=1.0)
+    __post_init__ = check_settings  # settings.py: --config n=2.5 is refused, not played
 
     @property
     def name(self) -> str:

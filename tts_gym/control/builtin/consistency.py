@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tts_gym.control.builtin.settings import check_settings, setting
 from tts_gym.engine import NO_ANSWER, Episode, beta_confidence, count_votes, leader, vote_stats
 
 
@@ -23,7 +24,8 @@ class SelfConsistency:
     Waves: one, reading the N branches side by side (sequential tokens: the longest read).
     """
 
-    n: int = 64
+    n: int = setting(64, low=1)
+    __post_init__ = check_settings  # settings.py: --config n=2.5 is refused, not played
 
     @property
     def name(self) -> str:
@@ -45,9 +47,10 @@ class AdaptiveConsistency:
     the total).
     """
 
-    max_samples: int = 64
-    threshold: float = 0.95
+    max_samples: int = setting(64, low=1)
+    threshold: float = setting(0.95, low=0.0, high=1.0)
     name: str = "ASC"
+    __post_init__ = check_settings  # settings.py: --config n=2.5 is refused, not played
 
     def run(self, episode: Episode) -> int:
         counts: dict[int, int] = {}
@@ -70,9 +73,10 @@ class EarlyStoppingConsistency:
     Waves: one per window of reads (sequential tokens: the sum of each window's longest read).
     """
 
-    max_samples: int = 64
-    window: int = 8
+    max_samples: int = setting(64, low=1)
+    window: int = setting(8, low=1)
     name: str = "ESC"
+    __post_init__ = check_settings  # settings.py: --config n=2.5 is refused, not played
 
     def run(self, episode: Episode) -> int:
         counts: dict[int, int] = {}

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tts_gym.control.builtin.settings import check_settings, setting
 from tts_gym.engine import NO_ANSWER, Episode, count_votes
 
 
 @dataclass(frozen=True)
 class ParallelProbe:
-    num_chains: int = 64
-    stable_steps: int = 40  # T in the paper
-    prune_patience: int = 7
-    warm_up: int = 15
-    max_steps: int = 100
+    num_chains: int = setting(64, low=1)
+    stable_steps: int = setting(40, low=1)  # T in the paper
+    prune_patience: int = setting(7, low=1)
+    warm_up: int = setting(15, low=0)
+    max_steps: int = setting(100, low=1)
     name: str = "Parallel-Probe"
+    __post_init__ = check_settings  # settings.py: --config n=2.5 is refused, not played
 
     def run(self, episode: Episode) -> int:
         latest: list[int] = []

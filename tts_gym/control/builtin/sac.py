@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tts_gym.control.builtin.settings import check_settings, setting
 from tts_gym.engine import NO_ANSWER, Episode, majority
 
 DEFAULT_PATIENCE = 14
@@ -26,8 +27,9 @@ class SelfConsistencySAC:
     `run` plays them inside the one wave.
     """
 
-    n_branches: int = 64
-    patience: int = DEFAULT_PATIENCE
+    n_branches: int = setting(64, low=1)
+    patience: int = setting(DEFAULT_PATIENCE, low=1)
+    __post_init__ = check_settings  # settings.py: --config n=2.5 is refused, not played
 
     @property
     def name(self) -> str:
