@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     number("--tail-window", count, "W", "last tokens of the tail confidence")
     number("--batch-questions", count, "Q", "questions whose sampling (and probes) go out together")
     number("--tensor-parallel-size", count, "N", "GPUs per model (vllm only, without --ray)")
-    ray = parser.add_argument_group("Ray (pip install 'tts-gym[ray]')")
+    ray = parser.add_argument_group("Ray (pip install -e '.[ray]')")
     ray.add_argument(
         "--ray",
         nargs="?",
