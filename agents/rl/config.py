@@ -32,6 +32,7 @@ class TrainConfig:
     vec_env: str = "core"  # core: compiled, in one process; subproc: MacroEnv's in workers
     max_branches: int = 64
     widen: int = 4  # branches one WIDEN macro opens
+    patience: int = 8  # rounds off the leader before PRUNE drops a branch
     valid_fraction: float = 0.2  # share of each training store's questions kept for validation
     valid_orders: int = 8  # branch orders per validation question
     eval_freq: int = 50_000  # timesteps between validation runs
@@ -58,7 +59,9 @@ class TrainConfig:
             raise TTSGymError(f"unknown actions '{self.actions}'; use one of {', '.join(ACTIONS)}.")
         if self.actions == "primitive" and self.vec_env != "core":
             raise TTSGymError("primitive actions train on the compiled envs (--vec-env core).")
-        for name in ("timesteps", "n_envs", "max_branches", "widen", "n_steps", "batch_size"):
+        for name in (
+            "timesteps", "n_envs", "max_branches", "widen", "patience", "n_steps", "batch_size",
+        ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise TTSGymError(f"{name.replace('_', '-')} must be at least 1.")
         if self.token_penalty < 0:

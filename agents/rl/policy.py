@@ -47,7 +47,9 @@ class SB3Policy(_Model):
 
     def __init__(self, model: Any, config: TrainConfig, name: str | None = None) -> None:
         super().__init__(model, config, name)
-        self._planner = MacroPlanner(config.max_branches, widen=config.widen)
+        self._planner = MacroPlanner(
+            config.max_branches, widen=config.widen, patience=config.patience
+        )
         self._stepper = MacroStepPolicy(self._planner, self._choose_one)
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
@@ -65,6 +67,7 @@ class SB3Policy(_Model):
             questions=questions,
             max_branches=self.config.max_branches,
             widen=self.config.widen,
+            patience=self.config.patience,
         )
 
     def _choose_one(self, obs: dict[str, np.ndarray], legal: np.ndarray) -> int:

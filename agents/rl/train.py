@@ -87,7 +87,7 @@ def make_env(
         )
         assert_not_held_out(env.unwrapped.stores)
         env = QuestionSubset(env, questions, cycle_orders=cycle_orders, seed=seed)
-        return Monitor(MacroEnv(env, widen=config.widen))
+        return Monitor(MacroEnv(env, widen=config.widen, patience=config.patience))
 
     return build
 
@@ -223,6 +223,7 @@ def _vec_envs(
         "max_branches": config.max_branches,
         "token_penalty": config.token_penalty,
         "widen": config.widen,
+        "patience": config.patience,
         "seed": config.seed,
     }
     n_valid = min(VALIDATION_ENVS, len(valid_q) * config.valid_orders)

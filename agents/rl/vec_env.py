@@ -40,12 +40,12 @@ Question = tuple[int, int]  # (store index, question index)
 class MacroVecEnv(VecEnv):
     """`num_envs` episodes of `TTSControl-v0` seen through macros, stepped in one compiled call.
 
-    Action space: `Discrete(4)` per env (`Macro`: ANSWER, SUBMIT_FINISHED, WIDEN, ADVANCE);
-    `action_masks()` (and `env_method("action_masks")`, what sb3-contrib's MaskablePPO
-    calls) gives the legal macros, `[N, 4]` bool. A masked macro raises
+    Action space: `Discrete(8)` per env (`Macro`); `action_masks()` (and
+    `env_method("action_masks")`, what sb3-contrib's MaskablePPO calls) gives the legal
+    macros, `[N, 8]` bool. A masked macro raises
     `IllegalActionError` naming the env, and then no env moves.
 
-    Observation: `Dict` of `globals` `[N, 10]` (the env's) and `summary` `[N, 7]`
+    Observation: `Dict` of `globals` `[N, 10]` (the env's) and `summary` `[N, 12]`
     (`SUMMARY_FEATURES`), float32: `MacroPlanner.policy_observation`, bit for bit.
 
     Reward: the env's rewards summed over the macro's primitive actions, so an episode's
@@ -66,7 +66,8 @@ class MacroVecEnv(VecEnv):
 
     Args: `stores` (loaded; an env over held-out stores is refused by the training code,
     not here), `questions`, `num_envs`, `max_branches`, `token_penalty`, `widen` (branches
-    a WIDEN opens), `cycle_orders`, `seed`.
+    a WIDEN opens), `patience` (rounds off the leader before PRUNE drops a branch),
+    `cycle_orders`, `seed`.
     """
 
     def __init__(
@@ -78,12 +79,15 @@ class MacroVecEnv(VecEnv):
         max_branches: int = 64,
         token_penalty: float = 0.5,
         widen: int = 4,
+        patience: int = 8,
         cycle_orders: int = 0,
         seed: int = 0,
     ) -> None:
         if not questions:
             raise TTSGymError("the question subset is empty; lower the validation fraction.")
-        self.core = MacroBatch(stores, num_envs, max_branches=max_branches, widen=widen)
+        self.core = MacroBatch(
+            stores, num_envs, max_branches=max_branches, widen=widen, patience=patience
+        )
         self.token_penalty = float(token_penalty)
         self.render_mode = None
         tables = self.core.batch.tables
