@@ -25,6 +25,7 @@ class TrainConfig:
     algo: str = "maskable-ppo"
     stores: tuple[str, ...] = ("search",)
     token_penalty: float = 0.03  # the env's reward: correct - token_penalty * tokens / 1e6
+    latency_penalty: float = 0.0  # ... - latency_penalty * sequential tokens / 1e6
     timesteps: int = 600_000  # macro decisions, summed over the envs
     seed: int = 0
     n_envs: int = 8
@@ -33,8 +34,9 @@ class TrainConfig:
     max_branches: int = 64
     widen: int = 4  # branches one WIDEN macro opens
     patience: int = 8  # rounds off the leader before PRUNE drops a branch
-    valid_fraction: float = 0.2  # share of each training store's questions kept for validation
-    valid_orders: int = 8  # branch orders per validation question
+    folds: int = 3  # the training stores' questions in this many fixed folds
+    fold: int = 0  # the fold kept for validation (the others train)
+    valid_orders: int = 16  # branch orders per validation question
     eval_freq: int = 50_000  # timesteps between validation runs
     checkpoint_freq: int = 50_000  # timesteps between checkpoints
     net_arch: tuple[int, ...] = (128, 128)
@@ -64,8 +66,11 @@ class TrainConfig:
         ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise TTSGymError(f"{name.replace('_', '-')} must be at least 1.")
-        if self.token_penalty < 0:
-            raise TTSGymError(f"the token penalty must be non-negative, got {self.token_penalty}.")
+        if self.token_penalty < 0 or self.latency_penalty < 0:
+            raise TTSGymError(
+                f"the penalties must be non-negative, got {self.token_penalty}, "
+                f"{self.latency_penalty}."
+            )
         object.__setattr__(self, "stores", tuple(self.stores))
         object.__setattr__(self, "net_arch", tuple(self.net_arch))
 
@@ -92,9 +97,11 @@ class TrainConfig:
         return shlex.join(
             [
                 "tts-gym", "train", "--algo", self.algo, "--stores", *self.stores,
-                "--token-penalty", f"{self.token_penalty:g}", "--timesteps", str(self.timesteps),
-                "--seed", str(self.seed), "--n-envs", str(self.n_envs),
-                "--max-branches", str(self.max_branches), "--vec-env", self.vec_env,
-                *actions, "--out", str(out),
+                "--token-penalty", f"{self.token_penalty:g}",
+                "--latency-penalty", f"{self.latency_penalty:g}",
+                "--timesteps", str(self.timesteps), "--seed", str(self.seed),
+                "--n-envs", str(self.n_envs), "--max-branches", str(self.max_branches),
+                "--patience", str(self.patience), "--folds", str(self.folds),
+                "--fold", str(self.fold), "--vec-env", self.vec_env, *actions, "--out", str(out),
             ]
         )  # fmt: skip

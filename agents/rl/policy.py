@@ -33,7 +33,8 @@ class _Model:
     def __init__(self, model: Any, config: TrainConfig, name: str | None = None) -> None:
         self.model = model
         self.config = config
-        self.name = name or f"{self.label}(g={config.token_penalty:g})"
+        latency = f",l={config.latency_penalty:g}" if config.latency_penalty else ""
+        self.name = name or f"{self.label}(g={config.token_penalty:g}{latency})"
         self.env_kwargs = {"max_branches": config.max_branches}
 
     def choose(self, obs: dict[str, np.ndarray], masks: np.ndarray) -> np.ndarray:
