@@ -24,11 +24,11 @@ CONFIG_FILE = "config.json"
 class TrainConfig:
     algo: str = "maskable-ppo"
     stores: tuple[str, ...] = ("search",)
-    token_penalty: float = 0.03  # the env's reward: correct - token_penalty * tokens / 1e6
+    token_penalty: float = 0.05  # the env's reward: correct - token_penalty * tokens / 1e6
     latency_penalty: float = 0.0  # ... - latency_penalty * sequential tokens / 1e6
     timesteps: int = 600_000  # macro decisions, summed over the envs
     seed: int = 0
-    n_envs: int = 8
+    n_envs: int = 64
     actions: str = "macro"  # macro: TTSControlMacro-v0's four macros; primitive: TTSControl-v0's
     vec_env: str = "core"  # core: compiled, in one process; subproc: MacroEnv's in workers
     max_branches: int = 64
@@ -41,9 +41,9 @@ class TrainConfig:
     checkpoint_freq: int = 50_000  # timesteps between checkpoints
     net_arch: tuple[int, ...] = (128, 128)
     learning_rate: float = 3e-4  # at the start; annealed linearly to 0
-    n_steps: int = 256  # rollout length per env
-    batch_size: int = 256
-    n_epochs: int = 10
+    n_steps: int = 64  # rollout length per env
+    batch_size: int = 512
+    n_epochs: int = 5
     gamma: float = 1.0  # undiscounted: the return is exactly the stated reward
     gae_lambda: float = 0.95
     ent_coef: float = 0.005

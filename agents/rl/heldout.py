@@ -90,9 +90,11 @@ def evaluate_held_out(
     jobs: int | None = None,
     data_dir: str | None = None,
     progress: bool = False,
+    stores: Sequence[str] = (HELD_OUT,),
 ) -> dict[str, Any]:
     """Play the model on the held-out stores, write `heldout.json` beside it and append the
     ledger entry, which is returned. Refuses a model the ledger already holds unless `again`.
+    (`stores` is for tests, on synthetic stores; the command reads the held-out group.)
     """
     from tts_gym_agents.rl.config import TrainConfig
     from tts_gym_agents.rl.policy import MODEL_FILE, load_sb3_policy
@@ -109,7 +111,7 @@ def evaluate_held_out(
         )
     policy = load_sb3_policy(model_file)
     config = TrainConfig.load(model_file.parent)
-    stores = select_stores([HELD_OUT], data_dir)
+    stores = select_stores(list(stores), data_dir)
     protocol = Protocol("autotts", n_orders)
     started = time.perf_counter()
     cells = evaluate(policy, stores, protocol, jobs=jobs, progress=progress)

@@ -114,8 +114,10 @@ def cross_validation(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def line_accuracy(tokens_k: float, low: Summary, high: Summary) -> float:
     """CMC's curve at `tokens_k`: accuracy (fraction) on the line through `low` and `high`
-    in log tokens."""
+    in log tokens (where both spend the same tokens, the better of the two: a flat curve)."""
     x0, x1 = math.log(low["tokens_k"]), math.log(high["tokens_k"])
+    if x1 == x0:
+        return max(low["accuracy"], high["accuracy"])
     t = (math.log(tokens_k) - x0) / (x1 - x0)
     return low["accuracy"] + t * (high["accuracy"] - low["accuracy"])
 

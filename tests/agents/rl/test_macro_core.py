@@ -84,9 +84,7 @@ def core_play(
     seed: int,
 ) -> list[list[tuple]]:
     """The same episodes on a `MacroBatch` of 16 envs in lockstep, logged the same way."""
-    core = MacroBatch(
-        stores, min(16, len(episodes)), max_branches=max_branches, patience=patience
-    )
+    core = MacroBatch(stores, min(16, len(episodes)), max_branches=max_branches, patience=patience)
     tables = core.batch.tables
     logs: list[list[tuple]] = [[] for _ in episodes]
     rngs = [np.random.default_rng([seed, e]) for e in range(len(episodes))]
@@ -240,7 +238,7 @@ def test_the_shipped_model_decides_as_before() -> None:
     m = config.max_branches
     env = TTSControlEnv(stores=list(config.stores), max_branches=m)
     stores = env.stores
-    train_q, valid_q = split_questions(stores, config.valid_fraction, config.seed)
+    train_q, valid_q = split_questions(stores, config.folds, config.fold)
     for s, store in enumerate(stores):
         valid = [
             (q, order)
@@ -255,11 +253,14 @@ def test_the_shipped_model_decides_as_before() -> None:
         ]
         episodes = valid + training
         old, new = Recorder(policy.choose), Recorder(policy.choose)
-        envs = [MacroEnv(TTSControlEnv(stores=[store], max_branches=m)) for _ in range(64)]
+        envs = [
+            MacroEnv(TTSControlEnv(stores=[store], max_branches=m), config.widen, config.patience)
+            for _ in range(64)
+        ]
         finals = reference_batched_play(
             old, envs, [{"question": q, "order": order} for q, order in episodes]
         )
-        core = MacroBatch([store], 64, max_branches=m, widen=config.widen)
+        core = MacroBatch([store], 64, max_branches=m, widen=config.widen, patience=config.patience)
         answers, tokens, _ = play_episodes(new, core, episodes)
         assert len(new.calls) == len(old.calls) > 10
         for a, b in zip(new.calls, old.calls, strict=True):

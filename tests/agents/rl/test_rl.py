@@ -137,7 +137,7 @@ def test_held_out_stores_are_refused(shared_replay: Path) -> None:
         check_training_stores([str(path)])
 
 
-def test_training_on_search_reads_no_held_out_file(
+def test_training_and_selection_on_search_read_no_held_out_file(
     shared_replay: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import tts_gym.store.replay as replay
@@ -151,8 +151,12 @@ def test_training_on_search_reads_no_held_out_file(
         return path, entry
 
     monkeypatch.setattr(replay, "resolve_store", spy)
-    config = TINY.replace(timesteps=256, n_envs=2, n_steps=64, batch_size=64, valid_orders=1)
-    train(config, tmp_path / "run")
+    config = TINY.replace(
+        timesteps=128, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, folds=2, valid_orders=1
+    )
+    # training, validation with CMC's reference, and selection: a cross-validated sweep
+    records = sweep(config, [0.05], tmp_path / "sweep", folds=True)
+    assert [run["fold"] for run in records[0]["runs"]] == [0, 1]
     held_out = {
         (shared_replay / e.relative_path).resolve()
         for e in CATALOG.values()
