@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 import torch
-from sb3_contrib import MaskablePPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from tts_gym_agents.rl.config import TrainConfig
+from tts_gym_agents.rl.train import new_model
 
 import tts_gym
 from tts_gym.env import SB3VecEnv
@@ -58,20 +58,7 @@ class RolloutClock(BaseCallback):
 
 def steps_per_second(venv, config: TrainConfig, rollouts: int) -> tuple[float, float]:
     """(env steps/s of `learn`, env steps/s of its rollouts) of one MaskablePPO run."""
-    model = MaskablePPO(
-        "MultiInputPolicy",
-        venv,
-        learning_rate=config.learning_rate,
-        n_steps=config.n_steps,
-        batch_size=config.batch_size,
-        n_epochs=config.n_epochs,
-        gamma=config.gamma,
-        gae_lambda=config.gae_lambda,
-        ent_coef=config.ent_coef,
-        policy_kwargs={"net_arch": list(config.net_arch)},
-        seed=0,
-        device="cpu",
-    )
+    model = new_model(config, venv)  # as `tts-gym train` starts a run
     clock = RolloutClock()
     started = time.perf_counter()
     model.learn(rollouts * config.n_steps * venv.num_envs, callback=clock)

@@ -160,7 +160,7 @@ def train(
                     "give a larger --timesteps."
                 )
         else:
-            model, remaining = _new_model(config, venv, out / "tb"), config.timesteps
+            model, remaining = new_model(config, venv, out / "tb"), config.timesteps
         venv.seed(config.seed + model.num_timesteps)
         callbacks = CallbackList(
             [
@@ -293,7 +293,9 @@ def _stop_actions(config: TrainConfig) -> list[int]:
     return [int(ActionKind.ANSWER), *range(first, first + m)]
 
 
-def _new_model(config: TrainConfig, venv: Any, tensorboard: Path) -> MaskablePPO:
+def new_model(config: TrainConfig, venv: Any, tensorboard: Path | None = None) -> MaskablePPO:
+    """The MaskablePPO a run starts from: the config's settings and the prior against stopping
+    (also what `benchmarks/bench_sb3.py` times)."""
     model = MaskablePPO(
         "MultiInputPolicy",
         venv,
@@ -306,7 +308,7 @@ def _new_model(config: TrainConfig, venv: Any, tensorboard: Path) -> MaskablePPO
         ent_coef=config.ent_coef,
         clip_range=config.clip_range,
         policy_kwargs={"net_arch": list(config.net_arch)},
-        tensorboard_log=str(tensorboard),
+        tensorboard_log=None if tensorboard is None else str(tensorboard),
         seed=config.seed,
         device="cpu",
     )
