@@ -182,6 +182,7 @@ def plot_ledger(model: str | Path, path: str | Path, ledger: str | Path | None =
     import io
 
     from matplotlib.figure import Figure
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     from tts_gym.store.files import read_json_object, write_file
 
@@ -196,6 +197,9 @@ def plot_ledger(model: str | Path, path: str | Path, ledger: str | Path | None =
         _draw_baselines(ax, report["summary"], cost)
         _draw_reads(ax, entries, shipped, cost)
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 20, 50, 100, ... thousand
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("accuracy (%), mean of the held-out stores")
         ax.grid(True, which="both", alpha=0.3)
