@@ -1,23 +1,15 @@
-"""The shipped RL controller: its held-out table, or the time its training command takes.
+"""The time the shipped RL controller's training command takes, and where it goes.
 
     python benchmarks/bench_rl.py [--model agents/rl/models/ppo-search/model.zip]
-                                  [--stores held-out] [--orders 100] [--out FILE.json]
-    python benchmarks/bench_rl.py --train [--vec-env core|subproc] [--timesteps N]
-                                  [--run DIR]
+                                  [--vec-env core|subproc] [--timesteps N] [--run DIR]
 
-Default: the held-out table. autotts protocol (the paper's 100 orders per question). Prints
-one markdown table (accuracy in percent and mean tokens per question in thousands, per store
-and averaged over the stores) and the wall time of the RL evaluation (batched forwards on the
-compiled macros, questions spread over `--jobs` processes), and writes the numbers as JSON
-(default: `heldout.json` beside the model).
-
-`--train`: runs the training that produced the model (its `config.json`, i.e. `tts-gym train
---token-penalty 0.01 --max-branches 32 --timesteps 600000 --seed 0 --n-envs 8`) on
-`--vec-env` into `--run` (default: a temporary folder), and prints its wall time as the run
-records it (training, without the final evaluation), the process's CPU time, the load
-average before and after, where the time went (env steps, PPO updates, the rest: rollout
+Runs the training that produced the model (its `config.json`; `record.json` has the
+command) on `--vec-env` into `--run` (default: a temporary folder), and prints its wall time
+as the run records it (training, without the final evaluation), the process's CPU time, the
+load average before and after, where the time went (env steps, PPO updates, the rest: rollout
 forwards, SB3's bookkeeping, validation), and its validation accuracy and tokens beside the
-shipped run's. It reads no held-out store.
+shipped run's. It reads no held-out store: the model's held-out table is `tts-gym held-out`'s
+(one recorded read per model, docs/rl.md).
 """
 
 from __future__ import annotations
@@ -32,71 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tts_gym_agents.rl.config import VEC_ENVS, TrainConfig
-from tts_gym_agents.rl.policy import load_sb3_policy
 
-from tts_gym.control.builtin import (
-    AdaptiveConsistency,
-    ConfidenceMomentum,
-    EarlyStoppingConsistency,
-    ParallelProbe,
-    SelfConsistency,
-)
-from tts_gym.evaluation import Protocol, evaluate
-from tts_gym.evaluation.evaluate import resolve_stores
-from tts_gym.evaluation.parallel import available_cores
 from tts_gym.store.files import atomic_write
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "agents/rl/models/ppo-search/model.zip"
-BASELINES = [
-    SelfConsistency(64),
-    AdaptiveConsistency(),
-    EarlyStoppingConsistency(),
-    ParallelProbe(),
-    ConfidenceMomentum(0.5),
-    ConfidenceMomentum(1.0),
-]
-
-
-def heldout_table(args: argparse.Namespace) -> None:
-    protocol = Protocol("autotts", args.orders)
-    stores = resolve_stores(args.stores)
-    policy = load_sb3_policy(args.model)
-    names = [store.name for store in stores]
-    rows: dict[str, dict[str, tuple[float, float]]] = {}  # method -> store -> (acc %, tokens k)
-
-    started = time.perf_counter()
-    rl_cells = evaluate(policy, stores, protocol, jobs=args.jobs)  # batched through its play
-    rl_wall = time.perf_counter() - started
-
-    for cell in [*rl_cells, *evaluate(BASELINES, stores, protocol, jobs=args.jobs)]:
-        rows.setdefault(cell.method, {})[cell.store.name] = (cell.acc, cell.tokens_k)
-
-    short = [name.removeprefix("autotts/").replace("qwen3-", "") for name in names]
-    print(f"| method | avg acc | avg tokens_k | {' | '.join(short)} |")
-    print(f"|---|---:|---:|{'---:|' * len(names)}")
-    summary = {}
-    for method, cells in rows.items():
-        acc = float(np.mean([cells[name][0] for name in names]))
-        tokens = float(np.mean([cells[name][1] for name in names]))
-        summary[method] = {"acc": round(acc, 2), "tokens_k": round(tokens, 1)}
-        per_store = " | ".join(f"{cells[n][0]:.1f} / {cells[n][1]:.0f}k" for n in names)
-        print(f"| {method} | {acc:.2f} | {tokens:.1f} | {per_store} |")
-    episodes = sum(s.n_questions for s in stores) * args.orders
-    print(f"\nRL evaluation: {episodes:,} episodes in {rl_wall:.0f} s ({args.jobs} processes).")
-
-    out = args.out or args.model.parent / "heldout.json"
-    report = {
-        "protocol": protocol.describe(),
-        "stores": names,
-        "summary": summary,
-        "per_store": {m: {n: list(v) for n, v in cells.items()} for m, cells in rows.items()},
-        "rl_eval_seconds": round(rl_wall, 1),
-    }
-    with atomic_write(out) as handle:
-        handle.write((json.dumps(report, indent=2) + "\n").encode("utf-8"))
-    print(f"wrote {out}")
 
 
 def timed(owner: type, name: str, seconds: dict[str, float], key: str) -> None:
@@ -169,7 +101,7 @@ def training_time(args: argparse.Namespace) -> None:
         ("shipped", report["shipped_validation"]),
     ):
         print(
-            f"  validation ({label}): accuracy {100 * valid['accuracy']:.1f}%, "
+            f"  validation ({label}): accuracy {valid['acc']:.1f}%, "
             f"{valid['tokens_k']:.1f}k tokens, reward {valid['reward']:.4f}"
         )
     with atomic_write(run / "bench.json") as handle:
@@ -179,16 +111,7 @@ def training_time(args: argparse.Namespace) -> None:
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-parser.add_argument("--stores", nargs="+", default=["held-out"])
-parser.add_argument("--orders", type=int, default=100)
-parser.add_argument("--out", type=Path, default=None)
-parser.add_argument("--jobs", type=int, default=available_cores(), help="worker processes")
-parser.add_argument("--train", action="store_true", help="time the model's training command")
 parser.add_argument("--vec-env", choices=VEC_ENVS, default="core")
 parser.add_argument("--timesteps", type=int, default=None, help="fewer decisions (a quick check)")
 parser.add_argument("--run", type=Path, default=None, help="run folder of --train")
-args = parser.parse_args()
-if args.train:
-    training_time(args)
-else:
-    heldout_table(args)
+training_time(parser.parse_args())

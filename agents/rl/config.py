@@ -24,23 +24,26 @@ CONFIG_FILE = "config.json"
 class TrainConfig:
     algo: str = "maskable-ppo"
     stores: tuple[str, ...] = ("search",)
-    token_penalty: float = 0.03  # the env's reward: correct - token_penalty * tokens / 1e6
+    token_penalty: float = 0.05  # the env's reward: correct - token_penalty * tokens / 1e6
+    latency_penalty: float = 0.0  # ... - latency_penalty * sequential tokens / 1e6
     timesteps: int = 600_000  # macro decisions, summed over the envs
     seed: int = 0
-    n_envs: int = 8
+    n_envs: int = 64
     actions: str = "macro"  # macro: TTSControlMacro-v0's four macros; primitive: TTSControl-v0's
     vec_env: str = "core"  # core: compiled, in one process; subproc: MacroEnv's in workers
     max_branches: int = 64
     widen: int = 4  # branches one WIDEN macro opens
-    valid_fraction: float = 0.2  # share of each training store's questions kept for validation
-    valid_orders: int = 8  # branch orders per validation question
+    patience: int = 8  # rounds off the leader before PRUNE drops a branch
+    folds: int = 3  # the training stores' questions in this many fixed folds
+    fold: int = 0  # the fold kept for validation (the others train)
+    valid_orders: int = 16  # branch orders per validation question
     eval_freq: int = 50_000  # timesteps between validation runs
     checkpoint_freq: int = 50_000  # timesteps between checkpoints
     net_arch: tuple[int, ...] = (128, 128)
     learning_rate: float = 3e-4  # at the start; annealed linearly to 0
-    n_steps: int = 256  # rollout length per env
-    batch_size: int = 256
-    n_epochs: int = 10
+    n_steps: int = 64  # rollout length per env
+    batch_size: int = 512
+    n_epochs: int = 5
     gamma: float = 1.0  # undiscounted: the return is exactly the stated reward
     gae_lambda: float = 0.95
     ent_coef: float = 0.005
@@ -58,11 +61,16 @@ class TrainConfig:
             raise TTSGymError(f"unknown actions '{self.actions}'; use one of {', '.join(ACTIONS)}.")
         if self.actions == "primitive" and self.vec_env != "core":
             raise TTSGymError("primitive actions train on the compiled envs (--vec-env core).")
-        for name in ("timesteps", "n_envs", "max_branches", "widen", "n_steps", "batch_size"):
+        for name in (
+            "timesteps", "n_envs", "max_branches", "widen", "patience", "n_steps", "batch_size",
+        ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise TTSGymError(f"{name.replace('_', '-')} must be at least 1.")
-        if self.token_penalty < 0:
-            raise TTSGymError(f"the token penalty must be non-negative, got {self.token_penalty}.")
+        if self.token_penalty < 0 or self.latency_penalty < 0:
+            raise TTSGymError(
+                f"the penalties must be non-negative, got {self.token_penalty}, "
+                f"{self.latency_penalty}."
+            )
         object.__setattr__(self, "stores", tuple(self.stores))
         object.__setattr__(self, "net_arch", tuple(self.net_arch))
 
@@ -89,9 +97,11 @@ class TrainConfig:
         return shlex.join(
             [
                 "tts-gym", "train", "--algo", self.algo, "--stores", *self.stores,
-                "--token-penalty", f"{self.token_penalty:g}", "--timesteps", str(self.timesteps),
-                "--seed", str(self.seed), "--n-envs", str(self.n_envs),
-                "--max-branches", str(self.max_branches), "--vec-env", self.vec_env,
-                *actions, "--out", str(out),
+                "--token-penalty", f"{self.token_penalty:g}",
+                "--latency-penalty", f"{self.latency_penalty:g}",
+                "--timesteps", str(self.timesteps), "--seed", str(self.seed),
+                "--n-envs", str(self.n_envs), "--max-branches", str(self.max_branches),
+                "--patience", str(self.patience), "--folds", str(self.folds),
+                "--fold", str(self.fold), "--vec-env", self.vec_env, *actions, "--out", str(out),
             ]
         )  # fmt: skip

@@ -84,14 +84,16 @@ def play_store(
     questions: Sequence[int] | None = None,
     max_branches: int = 64,
     widen: int = 4,
+    patience: int = 8,
     batch: int = 512,
 ) -> Outcomes:
     """The harness's `play`, batched: answers and both token counts per (question, order)."""
     started = time.process_time()
     indices, episodes, counts = _episodes(store, orders, questions)
     core = MacroBatch(
-        [store], max(1, min(batch, len(episodes))), max_branches=max_branches, widen=widen
-    )
+        [store], max(1, min(batch, len(episodes))), max_branches=max_branches, widen=widen,
+        patience=patience,
+    )  # fmt: skip
     answer_ids, tokens, seq_tokens = play_episodes(choose, core, episodes)
     texts = [
         [None if a == NO_ANSWER else store.questions[q].answers[a] for a in row]

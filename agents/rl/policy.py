@@ -33,7 +33,8 @@ class _Model:
     def __init__(self, model: Any, config: TrainConfig, name: str | None = None) -> None:
         self.model = model
         self.config = config
-        self.name = name or f"{self.label}(g={config.token_penalty:g})"
+        latency = f",l={config.latency_penalty:g}" if config.latency_penalty else ""
+        self.name = name or f"{self.label}(g={config.token_penalty:g}{latency})"
         self.env_kwargs = {"max_branches": config.max_branches}
 
     def choose(self, obs: dict[str, np.ndarray], masks: np.ndarray) -> np.ndarray:
@@ -47,7 +48,9 @@ class SB3Policy(_Model):
 
     def __init__(self, model: Any, config: TrainConfig, name: str | None = None) -> None:
         super().__init__(model, config, name)
-        self._planner = MacroPlanner(config.max_branches, widen=config.widen)
+        self._planner = MacroPlanner(
+            config.max_branches, widen=config.widen, patience=config.patience
+        )
         self._stepper = MacroStepPolicy(self._planner, self._choose_one)
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
@@ -65,6 +68,7 @@ class SB3Policy(_Model):
             questions=questions,
             max_branches=self.config.max_branches,
             widen=self.config.widen,
+            patience=self.config.patience,
         )
 
     def _choose_one(self, obs: dict[str, np.ndarray], legal: np.ndarray) -> int:

@@ -3,7 +3,8 @@
 Training stores go through the store selector, which refuses held-out stores (by name, and by
 content for files that are catalog stores in disguise) before anything is parsed; the envs
 check what they loaded again.
-The validation split holds out a seeded share of every training store's questions; the
+The validation split is one of `folds` fixed folds of every training store's questions
+(cross-validation: runs on each fold together validate every question once); the
 `QuestionSubset` wrapper keeps an env's episodes inside one side of the split.
 """
 
@@ -23,6 +24,7 @@ Episode = tuple[int, int]  # (store index, question index)
 
 
 TRAINING = "training"
+FOLD_SEED = 0  # the folds and the validation orders are fixed: every run is scored alike
 
 
 def check_training_stores(specs: Sequence[str], data_dir: str | None = None) -> list[str]:
@@ -36,24 +38,34 @@ def assert_not_held_out(stores: Sequence[ReplayStore]) -> None:
 
 
 def split_questions(
-    stores: Sequence[ReplayStore], valid_fraction: float, seed: int
+    stores: Sequence[ReplayStore], folds: int, fold: int
 ) -> tuple[list[Episode], list[Episode]]:
-    """(train, validation) questions: a seeded `valid_fraction` of each store is validation.
+    """(train, validation) questions: fold `fold` of `folds` of every store is validation.
 
-    Every store keeps at least one training question; a store with one question has no
-    validation share.
+    Each store's questions are cut into `folds` near-equal folds by one fixed permutation
+    (`FOLD_SEED`, not the run's seed), so that runs of every seed and setting that validate on
+    fold f validate on the same questions, and the folds of a cross-validation cover every
+    question once. A store with one question has no validation share.
     """
-    if not 0.0 <= valid_fraction < 1.0:
-        raise TTSGymError(f"the validation fraction must be in [0, 1), got {valid_fraction}.")
+    if folds < 2 or not 0 <= fold < folds:
+        raise TTSGymError(
+            f"the validation fold must be in 0..folds-1 with folds >= 2, got "
+            f"fold {fold} of {folds}."
+        )
     train: list[Episode] = []
     valid: list[Episode] = []
     for s, store in enumerate(stores):
         n = store.n_questions
-        n_valid = min(n - 1, round(valid_fraction * n))
-        chosen = set(np.random.default_rng([seed, s]).permutation(n)[:n_valid].tolist())
+        permutation = np.random.default_rng([FOLD_SEED, s]).permutation(n)
+        chosen = set(np.array_split(permutation, folds)[fold].tolist()) if n > 1 else set()
         for q in range(n):
             (valid if q in chosen else train).append((s, q))
     return train, valid
+
+
+def validation_orders(store: int, question: int, n: int, n_orders: int) -> list[list[int]]:
+    """The branch orders a validation question is played under: the same for every run."""
+    return numpy_orders(n, n_orders, [FOLD_SEED, store, question])
 
 
 class QuestionSubset(gym.Wrapper):
@@ -82,7 +94,7 @@ class QuestionSubset(gym.Wrapper):
             stores = env.unwrapped.stores
             for s, q in self.questions:
                 n_branches = stores[s].questions[q].n_branches
-                for order in numpy_orders(n_branches, cycle_orders, [seed, s, q]):
+                for order in validation_orders(s, q, n_branches, cycle_orders):
                     self.episodes.append({"store": s, "question": q, "order": order})
         self._next = 0
 

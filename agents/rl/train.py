@@ -20,6 +20,7 @@ Every file is written atomically. Held-out stores are refused before anything is
 from __future__ import annotations
 
 import multiprocessing
+import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +54,7 @@ from tts_gym_agents.rl.split import (
     check_training_stores,
     split_questions,
 )
+from tts_gym_agents.rl.validation import cross_validation, validation_report
 from tts_gym_agents.rl.vec_env import macro_vec_env
 
 from tts_gym import ENV_ID
@@ -61,8 +63,6 @@ from tts_gym.env import SB3VecEnv
 from tts_gym.env.macro import N_MACROS, Macro, MacroEnv, MacroPlanner
 from tts_gym.env.spaces import observation_space
 from tts_gym.errors import TTSGymError
-from tts_gym.evaluation.protocols import numpy_orders
-from tts_gym.evaluation.score import score
 from tts_gym.memory import require_memory
 from tts_gym.store import ReplayStore, select_stores
 from tts_gym.store.files import atomic_write, lock_folder, read_json_object, write_json
@@ -87,12 +87,13 @@ def make_env(
             stores=list(stores),
             max_branches=config.max_branches,
             token_penalty=config.token_penalty,
+            latency_penalty=config.latency_penalty,
             data_dir=data_dir,
             disable_env_checker=True,
         )
         assert_not_held_out(env.unwrapped.stores)
         env = QuestionSubset(env, questions, cycle_orders=cycle_orders, seed=seed)
-        return Monitor(MacroEnv(env, widen=config.widen))
+        return Monitor(MacroEnv(env, widen=config.widen, patience=config.patience))
 
     return build
 
@@ -116,7 +117,7 @@ def train(
     check_start(out, resume)
     names = check_training_stores(config.stores, data_dir)
     stores = select_stores(names, data_dir, refuse_held_out=TRAINING)
-    train_q, valid_q = split_questions(stores, config.valid_fraction, config.seed)
+    train_q, valid_q = split_questions(stores, config.folds, config.fold)
     if not valid_q:
         raise TTSGymError("the validation split is empty; raise the validation fraction.")
     _check_sizes(config)
@@ -137,19 +138,26 @@ def _train(
 ) -> dict[str, Any]:
     """`train` in its locked folder, the stores and the split checked."""
     torch.set_num_threads(1)
-    started = time.perf_counter()
-    wall_before = _read_record(out).get("wall_seconds", 0.0) if resume else 0.0
+    started, cpu_started = time.perf_counter(), time.process_time()
+    before = _read_record(out) if resume else {}
 
     def write_record(
         validation: dict[str, Any] | None = None, until: float | None = None
     ) -> dict[str, Any]:
-        """`record.json`, rewritten at every checkpoint so that a resumed run adds up time."""
+        """`record.json`, rewritten at every checkpoint so that a resumed run adds up time.
+        CPU seconds are this process's (the envs run in it, but for `vec_env="subproc"`); the
+        load average says how busy the machine was while it trained."""
         until = time.perf_counter() if until is None else until
         record = {
             "command": config.command(out),
             "timesteps": int(model.num_timesteps),
-            "wall_seconds": round(until - started + wall_before, 1),
+            "wall_seconds": round(until - started + before.get("wall_seconds", 0.0), 1),
+            "cpu_seconds": round(
+                time.process_time() - cpu_started + before.get("cpu_seconds", 0.0), 1
+            ),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "seed": config.seed,
+            "fold": config.fold,
             "finished": validation is not None,
             "validation": validation,
             "versions": _versions(),
@@ -173,7 +181,7 @@ def _train(
                     "give a larger --timesteps."
                 )
         else:
-            model, remaining = _new_model(config, venv, out / "tb"), config.timesteps
+            model, remaining = new_model(config, venv, out / "tb"), config.timesteps
         config.save(out)  # only now: a resume that fails leaves the folder as it was
         venv.seed(config.seed + model.num_timesteps)
         callbacks = CallbackList(
@@ -212,9 +220,16 @@ def _train(
     if not (out / "best_model.zip").exists():
         save_model(model, out / "best_model.zip")
     trained = time.perf_counter()  # the recorded wall time leaves out the final evaluation
-    evaluation = validation_report(sb3_policy(model, config), stores, valid_q, config)
+    evaluation = validation_report(
+        sb3_policy(model, config),
+        stores,
+        valid_q,
+        config.valid_orders,
+        (config.token_penalty, config.latency_penalty),
+    )
     write_json(out / "evaluation.json", evaluation)
-    return write_record(evaluation["overall"], until=trained)
+    validation = {**evaluation["overall"], "margin": evaluation["margin"]}
+    return write_record(validation, until=trained)
 
 
 def _check_sizes(config: TrainConfig) -> None:
@@ -262,15 +277,16 @@ def _vec_envs(
             for i in range(config.n_envs)
         ]
         valid = make_env(
-            config, names, valid_q, cycle_orders=config.valid_orders, seed=config.seed,
-            data_dir=data_dir,
-        )  # fmt: skip
+            config, names, valid_q, cycle_orders=config.valid_orders, data_dir=data_dir
+        )
         return _subproc_vec_env(thunks), _subproc_vec_env([valid])
     assert_not_held_out(stores)
     settings = {
         "max_branches": config.max_branches,
         "token_penalty": config.token_penalty,
+        "latency_penalty": config.latency_penalty,
         "widen": config.widen,
+        "patience": config.patience,
         "seed": config.seed,
     }
     n_valid = min(VALIDATION_ENVS, len(valid_q) * config.valid_orders)
@@ -291,6 +307,7 @@ def _primitive_vec_envs(
         "stores": list(stores),
         "max_branches": config.max_branches,
         "token_penalty": config.token_penalty,
+        "latency_penalty": config.latency_penalty,
     }
     venv = ReseededVecEnv("TTSControl-v0", num_envs=config.n_envs, **settings)
     venv.draw_from(train_q)
@@ -324,7 +341,9 @@ def _stop_actions(config: TrainConfig) -> list[int]:
     return [int(ActionKind.ANSWER), *range(first, first + m)]
 
 
-def _new_model(config: TrainConfig, venv: Any, tensorboard: Path) -> MaskablePPO:
+def new_model(config: TrainConfig, venv: Any, tensorboard: Path | None = None) -> MaskablePPO:
+    """The MaskablePPO a run starts from: the config's settings and the prior against stopping
+    (also what `benchmarks/bench_sb3.py` times)."""
     model = MaskablePPO(
         "MultiInputPolicy",
         venv,
@@ -337,7 +356,7 @@ def _new_model(config: TrainConfig, venv: Any, tensorboard: Path) -> MaskablePPO
         ent_coef=config.ent_coef,
         clip_range=config.clip_range,
         policy_kwargs={"net_arch": list(config.net_arch)},
-        tensorboard_log=str(tensorboard),
+        tensorboard_log=None if tensorboard is None else str(tensorboard),
         seed=config.seed,
         device="cpu",
     )
@@ -351,81 +370,73 @@ def sweep(
     penalties: Sequence[float],
     out: str | Path,
     *,
+    folds: bool = False,
     resume: bool = False,
     progress: bool = False,
     data_dir: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One run per token penalty in `out/g<G>`: the RL accuracy-token curve.
+    """One run per token penalty in `out/g<G>`: the RL accuracy-token curve. With `folds`,
+    each penalty is cross-validated (`cross_validate`) instead.
 
     With `resume`, finished runs are kept and unfinished ones continue from their checkpoint.
-    `out/sweep.json` lists the runs' records.
+    `out/sweep.json` lists the runs' records (or cross-validations).
     """
     out = Path(out)
     records = []
     for penalty in penalties:
         folder = out / f"g{penalty:g}"
         run_config = config.replace(token_penalty=penalty)
-        record = _read_record(folder) if resume else {}
-        if not (record.get("finished") and record["timesteps"] >= run_config.timesteps):
-            started = resume and latest_checkpoint(folder) is not None
-            record = train(run_config, folder, resume=started, progress=progress, data_dir=data_dir)
+        if folds:
+            record = cross_validate(
+                run_config, folder, resume=resume, progress=progress, data_dir=data_dir
+            )
+        else:
+            record = _finished_or_trained(run_config, folder, resume, progress, data_dir)
         records.append({**record, "token_penalty": penalty, "folder": str(folder)})
     write_json(out / "sweep.json", records)
     return records
 
 
-def validation_report(
-    policy: Any, stores: Sequence[ReplayStore], questions: Sequence[Episode], config: TrainConfig
+def cross_validate(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = False,
+    data_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Accuracy and tokens of `policy` on the validation questions, per store and overall."""
-    per_store = []
-    correct_all, tokens_all, seq_all = [], [], []
-    for s, store in enumerate(stores):
-        indices = [q for t, q in questions if t == s]
-        if not indices:
-            continue
-        outcomes = policy.play(
-            store,
-            lambda q, n, s=s: numpy_orders(n, config.valid_orders, [config.seed, s, q]),
-            questions=indices,
-        )
-        correct = score(outcomes, store, indices)
-        correct_all.append(correct.ravel())
-        tokens_all.append(outcomes.tokens.ravel())
-        seq_all.append(outcomes.seq_tokens.ravel())
-        per_store.append(
-            _summary(
-                store.name, correct, outcomes.tokens, outcomes.seq_tokens, config.token_penalty
-            )
-        )
-    overall = _summary(
-        "validation",
-        np.concatenate(correct_all),
-        np.concatenate(tokens_all),
-        np.concatenate(seq_all),
-        config.token_penalty,
-    )
-    return {"overall": overall, "stores": per_store}
+    """The configuration on every fold: fold f's run (seed `config.seed + f`) in
+    `out/fold<f>`; their validations pooled (`validation.cross_validation`, every training
+    question validated once) into `out/cv.json`, which is returned."""
+    out = Path(out)
+    runs, reports = [], []
+    for fold in range(config.folds):
+        folder = out / f"fold{fold}"
+        run_config = config.replace(fold=fold, seed=config.seed + fold)
+        record = _finished_or_trained(run_config, folder, resume, progress, data_dir)
+        runs.append({**record, "folder": str(folder)})
+        reports.append(read_json_object(folder / "evaluation.json", "validation report"))
+    result = {**cross_validation(reports), "runs": runs}
+    write_json(out / "cv.json", result)
+    return result
+
+
+def _finished_or_trained(
+    config: TrainConfig, folder: Path, resume: bool, progress: bool, data_dir: str | None
+) -> dict[str, Any]:
+    """The run in `folder`: kept if `resume` and it has finished, else trained (continued
+    from its checkpoint if `resume` and it has one)."""
+    record = _read_record(folder) if resume else {}
+    if record.get("finished") and record["timesteps"] >= config.timesteps:
+        return record
+    started = resume and latest_checkpoint(folder) is not None
+    return train(config, folder, resume=started, progress=progress, data_dir=data_dir)
 
 
 def save_model(model: Any, path: Path) -> None:
     """`model.save`, atomically (a crash mid-save leaves the previous file, not half a zip)."""
     with atomic_write(path) as handle:
         model.save(handle)
-
-
-def _summary(
-    name: str, correct: np.ndarray, tokens: np.ndarray, seq_tokens: np.ndarray, penalty: float
-) -> dict:
-    acc, mean_tokens = float(correct.mean()), float(tokens.mean())
-    return {
-        "name": name,
-        "episodes": int(correct.size),
-        "acc": round(100 * acc, 2),  # percent, as in `tts-gym eval`
-        "tokens_k": round(mean_tokens / 1000, 1),
-        "seq_tokens_k": round(float(seq_tokens.mean()) / 1000, 1),
-        "reward": round(acc - penalty * mean_tokens / 1e6, 4),
-    }
 
 
 def _subproc_vec_env(thunks: list[Callable[[], gym.Env]]) -> SubprocVecEnv:

@@ -17,6 +17,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
+from tts_gym_agents.rl.split import validation_orders
 
 from tts_gym.env.macro import N_MACROS, Macro, MacroPlanner
 from tts_gym.env.macro_core import (
@@ -31,7 +32,6 @@ from tts_gym.env.macro_core import (
 )
 from tts_gym.env.spaces import observation_space
 from tts_gym.errors import IllegalActionError, TTSGymError
-from tts_gym.evaluation.protocols import numpy_orders
 from tts_gym.store import ReplayStore
 
 Question = tuple[int, int]  # (store index, question index)
@@ -40,20 +40,20 @@ Question = tuple[int, int]  # (store index, question index)
 class MacroVecEnv(VecEnv):
     """`num_envs` episodes of `TTSControl-v0` seen through macros, stepped in one compiled call.
 
-    Action space: `Discrete(4)` per env (`Macro`: ANSWER, SUBMIT_FINISHED, WIDEN, ADVANCE);
-    `action_masks()` (and `env_method("action_masks")`, what sb3-contrib's MaskablePPO
-    calls) gives the legal macros, `[N, 4]` bool. A masked macro raises
+    Action space: `Discrete(8)` per env (`Macro`); `action_masks()` (and
+    `env_method("action_masks")`, what sb3-contrib's MaskablePPO calls) gives the legal
+    macros, `[N, 8]` bool. A masked macro raises
     `IllegalActionError` naming the env, and then no env moves.
 
-    Observation: `Dict` of `globals` `[N, 10]` (the env's) and `summary` `[N, 7]`
+    Observation: `Dict` of `globals` `[N, 10]` (the env's) and `summary` `[N, 12]`
     (`SUMMARY_FEATURES`), float32: `MacroPlanner.policy_observation`, bit for bit.
 
     Reward: the env's rewards summed over the macro's primitive actions, so an episode's
-    return is `correct - token_penalty * tokens / 1e6`. Episode end: ANSWER or
-    SUBMIT_FINISHED; nothing truncates. SB3's autoreset: the step that ends an episode
-    returns the next episode's first observation; its info holds `terminal_observation`,
-    `answer` (string or None), `correct`, `is_success` (= correct) and `tokens`. Other
-    infos are empty.
+    return is `correct - (token_penalty * tokens + latency_penalty * seq_tokens) / 1e6`.
+    Episode end: ANSWER or SUBMIT_FINISHED; nothing truncates. SB3's autoreset: the step
+    that ends an episode returns the next episode's first observation; its info holds
+    `terminal_observation`, `answer` (string or None), `correct`, `is_success` (= correct)
+    and `tokens`. Other infos are empty.
 
     Episodes: `questions` lists the (store index, question index) pairs episodes are drawn
     from. Without `cycle_orders`, each env draws a question uniformly from them and its
@@ -65,8 +65,9 @@ class MacroVecEnv(VecEnv):
     `reset()` plays every fixed episode once.
 
     Args: `stores` (loaded; an env over held-out stores is refused by the training code,
-    not here), `questions`, `num_envs`, `max_branches`, `token_penalty`, `widen` (branches
-    a WIDEN opens), `cycle_orders`, `seed`.
+    not here), `questions`, `num_envs`, `max_branches`, `token_penalty`,
+    `latency_penalty`, `widen` (branches a WIDEN opens), `patience` (rounds off the leader
+    before PRUNE drops a branch), `cycle_orders`, `seed`.
     """
 
     def __init__(
@@ -77,14 +78,19 @@ class MacroVecEnv(VecEnv):
         *,
         max_branches: int = 64,
         token_penalty: float = 0.5,
+        latency_penalty: float = 0.0,
         widen: int = 4,
+        patience: int = 8,
         cycle_orders: int = 0,
         seed: int = 0,
     ) -> None:
         if not questions:
             raise TTSGymError("the question subset is empty; lower the validation fraction.")
-        self.core = MacroBatch(stores, num_envs, max_branches=max_branches, widen=widen)
+        self.core = MacroBatch(
+            stores, num_envs, max_branches=max_branches, widen=widen, patience=patience
+        )
         self.token_penalty = float(token_penalty)
+        self.latency_penalty = float(latency_penalty)
         self.render_mode = None
         tables = self.core.batch.tables
         global_questions = [tables.global_question(s, q) for s, q in questions]
@@ -93,8 +99,8 @@ class MacroVecEnv(VecEnv):
             episodes = [
                 (g, order)
                 for (s, q), g in zip(questions, global_questions, strict=True)
-                for order in numpy_orders(
-                    stores[s].questions[q].n_branches, cycle_orders, [seed, s, q]
+                for order in validation_orders(
+                    s, q, stores[s].questions[q].n_branches, cycle_orders
                 )
             ]
             if num_envs > len(episodes):
@@ -139,7 +145,12 @@ class MacroVecEnv(VecEnv):
 
     def step_wait(self) -> VecEnvStepReturn:
         core = self.core
-        refused = core.step(self._actions, token_penalty=self.token_penalty, autoreset=SAME_STEP)
+        refused = core.step(
+            self._actions,
+            token_penalty=self.token_penalty,
+            latency_penalty=self.latency_penalty,
+            autoreset=SAME_STEP,
+        )
         if refused >= 0:
             macro = Macro(int(self._actions[refused])).name
             raise IllegalActionError(f"sub-env {refused}: macro {macro} is masked in this state.")

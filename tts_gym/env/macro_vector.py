@@ -20,7 +20,7 @@ from tts_gym.env.arguments import (
     args_section,
     document,
 )
-from tts_gym.env.macro import N_MACROS, WIDEN, Macro, MacroPlanner
+from tts_gym.env.macro import N_MACROS, PATIENCE, WIDEN, Macro, MacroPlanner
 from tts_gym.env.macro_core import (
     ANSWER_ID,
     CORRECT,
@@ -41,25 +41,28 @@ from tts_gym.errors import IllegalActionError
 class TTSControlMacroVectorEnv(CompiledVectorEnv):
     """`num_envs` episodes of `TTSControlMacro-v0` as one Gymnasium vector env.
 
-    Spaces: `single_*` are `TTSControlMacro-v0`'s (`Discrete(4)`; `Dict` of `globals` [10]
-    and `summary` [7]); `action_space` is `MultiDiscrete([4] * N)`, `observation_space` the
+    Spaces: `single_*` are `TTSControlMacro-v0`'s (`Discrete(8)`; `Dict` of `globals` [10]
+    and `summary` [12]); `action_space` is `MultiDiscrete([8] * N)`, `observation_space` the
     batched `Dict`. Step: one macro per sub-env (an integer array `[N]`); masked macros are
     ignored (reward 0, `info["illegal"]`) or refused with `illegal_actions="raise"` (then no
     sub-env moves). Autoreset, seeding and pinning (`reset(options=...)`, one entry per
     sub-env) are `TTSControlVectorEnv`'s: next-step autoreset; `reset(seed=s)` seeds sub-env
     i with s + i and each draws its episodes from its own `np_random` as the single env does.
-    Info: `action_mask` (the legal macros, int8 `[N, 4]`), `tokens`, `seq_tokens`,
+    Info: `action_mask` (the legal macros, int8 `[N, 8]`), `tokens`, `seq_tokens`,
     `primitive_steps`, each with its `_key` mask; `illegal` when some sub-env ignored its
     macro; `answer`, `correct`, `is_success`, `stop_reason` masked to the sub-envs that ended.
-    `action_masks()` gives the legal macros as `[N, 4]` bool.
+    `action_masks()` gives the legal macros as `[N, 8]` bool.
 
-    Args: `num_envs`, `widen` (branches a WIDEN opens, 1..64, default 4) and the keyword
+    Args: `num_envs`, `widen` (branches a WIDEN opens, 1..64, default 4), `patience` (rounds
+    off the leader before PRUNE drops a branch, 1..64, default 8) and the keyword
     arguments of `TTSControl-v0` (`reveal_on_continue` True, `render_mode` None, `engine`
     "compiled"):
         {args}
     """
 
-    def __init__(self, num_envs: int = 1, *, widen: int = 4, **arguments: Any) -> None:
+    def __init__(
+        self, num_envs: int = 1, *, widen: int = 4, patience: int = 8, **arguments: Any
+    ) -> None:
         config = self._configure(num_envs, arguments)
         if not config.reveal_on_continue:
             raise EnvArgumentError(
@@ -70,6 +73,7 @@ class TTSControlMacroVectorEnv(CompiledVectorEnv):
             self.num_envs,
             max_branches=config.max_branches,
             widen=WIDEN.check("widen", widen),
+            patience=PATIENCE.check("patience", patience),
             probe_cost=config.probe_cost,
             budget=config.budget,
             max_parallel=config.max_parallel,
@@ -81,7 +85,7 @@ class TTSControlMacroVectorEnv(CompiledVectorEnv):
 
     # ---- Gymnasium API -------------------------------------------------------------------
     def action_masks(self) -> np.ndarray:
-        """Legal macros of every sub-env, `[N, 4]` bool."""
+        """Legal macros of every sub-env, `[N, 8]` bool."""
         return self.core.legal.copy()
 
     def draw_from(self, questions: Sequence[tuple[int, int]]) -> None:
@@ -101,7 +105,7 @@ class TTSControlMacroVectorEnv(CompiledVectorEnv):
         self._check_started()
         if ((array < 0) | (array >= N_MACROS)).any():
             i = int(np.flatnonzero((array < 0) | (array >= N_MACROS))[0])
-            raise IllegalActionError(f"sub-env {i}: macro {array[i]} is outside 0..3.")
+            raise IllegalActionError(f"sub-env {i}: macro {array[i]} is outside 0..{N_MACROS - 1}.")
         refused = self.core.step(
             array,
             token_penalty=self.token_penalty,
@@ -198,5 +202,6 @@ document(
     [
         Parameter("num_envs", Parameter.POSITIONAL_OR_KEYWORD, default=1),
         Parameter("widen", Parameter.KEYWORD_ONLY, default=4),
+        Parameter("patience", Parameter.KEYWORD_ONLY, default=8),
     ],
 )

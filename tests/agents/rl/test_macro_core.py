@@ -77,10 +77,14 @@ def reference_play(env: MacroEnv, episodes: Sequence[Episode], seed: int) -> lis
 
 
 def core_play(
-    stores: Sequence[ReplayStore], max_branches: int, episodes: Sequence[Episode], seed: int
+    stores: Sequence[ReplayStore],
+    max_branches: int,
+    patience: int,
+    episodes: Sequence[Episode],
+    seed: int,
 ) -> list[list[tuple]]:
     """The same episodes on a `MacroBatch` of 16 envs in lockstep, logged the same way."""
-    core = MacroBatch(stores, min(16, len(episodes)), max_branches=max_branches)
+    core = MacroBatch(stores, min(16, len(episodes)), max_branches=max_branches, patience=patience)
     tables = core.batch.tables
     logs: list[list[tuple]] = [[] for _ in episodes]
     rngs = [np.random.default_rng([seed, e]) for e in range(len(episodes))]
@@ -138,9 +142,12 @@ def assert_same_logs(got: list[list[tuple]], expected: list[list[tuple]]) -> Non
                     assert u == v, (e, k, u, v)
 
 
-def check_random_macros(paths: Sequence[str], max_branches: int, per_question: int) -> None:
+def check_random_macros(
+    paths: Sequence[str], max_branches: int, per_question: int, patience: int = 8
+) -> None:
     env = MacroEnv(
-        TTSControlEnv(stores=list(paths), max_branches=max_branches, token_penalty=PENALTY)
+        TTSControlEnv(stores=list(paths), max_branches=max_branches, token_penalty=PENALTY),
+        patience=patience,
     )
     stores = env.unwrapped.stores
     episodes = [
@@ -150,9 +157,12 @@ def check_random_macros(paths: Sequence[str], max_branches: int, per_question: i
         for order in numpy_orders(store.questions[q].n_branches, per_question, [9, s, q])
     ]
     expected = reference_play(env, episodes, seed=4)
-    got = core_play(stores, max_branches, episodes, seed=4)
+    got = core_play(stores, max_branches, patience, episodes, seed=4)
     assert_same_logs(got, expected)
     assert sum(len(log) for log in got) > 6 * len(episodes)  # episodes of several macros
+    played = {int(entry[3]) for log in got for entry in log if len(entry) == 4}
+    if max_branches >= 8:  # with 3 slots, PRUNE (which keeps two alive) is rare
+        assert played == set(range(len(Macro))), played  # every macro was compared
 
 
 @pytest.fixture(scope="module")
@@ -160,11 +170,11 @@ def edge_stores(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return list(write_edge_stores(tmp_path_factory.mktemp("edge")).values())
 
 
-@pytest.mark.parametrize("max_branches", [3, 8, 64])
-def test_random_macros_equal_the_planner_on_edge_stores(edge_stores, max_branches) -> None:
+@pytest.mark.parametrize("max_branches, patience", [(3, 1), (8, 2), (64, 3)])
+def test_random_macros_equal_the_planner_on_edge_stores(edge_stores, max_branches, patience):
     """3 branches (WIDEN stops at the mask), branches without probes, 'ERR' everywhere,
-    1 to 40 branches; five stores in one batch."""
-    check_random_macros(edge_stores, max_branches, per_question=4)
+    1 to 40 branches; five stores in one batch; a short patience, so that PRUNE has work."""
+    check_random_macros(edge_stores, max_branches, per_question=4, patience=patience)
 
 
 @pytest.mark.real_stores
@@ -228,7 +238,7 @@ def test_the_shipped_model_decides_as_before() -> None:
     m = config.max_branches
     env = TTSControlEnv(stores=list(config.stores), max_branches=m)
     stores = env.stores
-    train_q, valid_q = split_questions(stores, config.valid_fraction, config.seed)
+    train_q, valid_q = split_questions(stores, config.folds, config.fold)
     for s, store in enumerate(stores):
         valid = [
             (q, order)
@@ -243,11 +253,14 @@ def test_the_shipped_model_decides_as_before() -> None:
         ]
         episodes = valid + training
         old, new = Recorder(policy.choose), Recorder(policy.choose)
-        envs = [MacroEnv(TTSControlEnv(stores=[store], max_branches=m)) for _ in range(64)]
+        envs = [
+            MacroEnv(TTSControlEnv(stores=[store], max_branches=m), config.widen, config.patience)
+            for _ in range(64)
+        ]
         finals = reference_batched_play(
             old, envs, [{"question": q, "order": order} for q, order in episodes]
         )
-        core = MacroBatch([store], 64, max_branches=m, widen=config.widen)
+        core = MacroBatch([store], 64, max_branches=m, widen=config.widen, patience=config.patience)
         answers, tokens, _ = play_episodes(new, core, episodes)
         assert len(new.calls) == len(old.calls) > 10
         for a, b in zip(new.calls, old.calls, strict=True):

@@ -41,7 +41,7 @@ TINY = TrainConfig(
     n_steps=128,
     batch_size=128,
     n_epochs=4,
-    valid_fraction=0.25,
+    folds=4,
     valid_orders=2,
     eval_freq=1024,
     checkpoint_freq=1024,
@@ -137,7 +137,7 @@ def test_held_out_stores_are_refused(shared_replay: Path) -> None:
         check_training_stores([str(path)])
 
 
-def test_training_on_search_reads_no_held_out_file(
+def test_training_and_selection_on_search_read_no_held_out_file(
     shared_replay: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import tts_gym.store.replay as replay
@@ -151,8 +151,12 @@ def test_training_on_search_reads_no_held_out_file(
         return path, entry
 
     monkeypatch.setattr(replay, "resolve_store", spy)
-    config = TINY.replace(timesteps=256, n_envs=2, n_steps=64, batch_size=64, valid_orders=1)
-    train(config, tmp_path / "run")
+    config = TINY.replace(
+        timesteps=128, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, folds=2, valid_orders=1
+    )
+    # training, validation with CMC's reference, and selection: a cross-validated sweep
+    records = sweep(config, [0.05], tmp_path / "sweep", folds=True)
+    assert [run["fold"] for run in records[0]["runs"]] == [0, 1]
     held_out = {
         (shared_replay / e.relative_path).resolve()
         for e in CATALOG.values()
@@ -161,12 +165,20 @@ def test_training_on_search_reads_no_held_out_file(
     assert opened and not held_out & set(opened)
 
 
-def test_validation_split_is_seeded_and_disjoint(store_path: Path) -> None:
+def test_validation_folds_are_fixed_disjoint_and_cover_every_question(store_path: Path) -> None:
     stores = [load_store(store_path)] * 2
-    train_q, valid_q = split_questions(stores, 0.25, seed=5)
-    assert (train_q, valid_q) == split_questions(stores, 0.25, seed=5)
-    assert not set(train_q) & set(valid_q)
-    assert len(valid_q) == 4 and len(train_q) == 16
+    folds = [split_questions(stores, 4, fold) for fold in range(4)]
+    assert folds[1] == split_questions(stores, 4, 1)
+    for train_q, valid_q in folds:
+        assert not set(train_q) & set(valid_q)
+        assert sorted(train_q + valid_q) == [(s, q) for s in range(2) for q in range(10)]
+        assert {len([e for e in valid_q if e[0] == s]) for s in range(2)} <= {2, 3}  # per store
+    validated = [episode for _, valid_q in folds for episode in valid_q]
+    assert sorted(validated) == [(s, q) for s in range(2) for q in range(10)]  # each once
+    for fold in (-1, 4):
+        with pytest.raises(TTSGymError, match="validation fold"):
+            split_questions(stores, 4, fold)
+    train_q, valid_q = folds[0]
     first_store = [episode for episode in valid_q if episode[0] == 0]
     env = QuestionSubset(gym.make(ENV_ID, stores=[str(store_path)]), first_store)
     seen = set()

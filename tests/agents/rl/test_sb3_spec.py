@@ -20,7 +20,7 @@ def test_eval_runs_a_saved_sb3_model(tmp_path, capsys):
     store = write_store(generate_store(6, 8, seed=3, tokens=(1_000, 3_000)), tmp_path / "s.json")
     config = TrainConfig(
         stores=(str(store),), timesteps=256, max_branches=8, n_envs=2, n_steps=64,
-        batch_size=64, n_epochs=1, valid_fraction=0.34, valid_orders=1, eval_freq=10_000,
+        batch_size=64, n_epochs=1, folds=3, valid_orders=1, eval_freq=10_000,
     )  # fmt: skip
     train(config, tmp_path / "run")
     out = tmp_path / "eval.csv"

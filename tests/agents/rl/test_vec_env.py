@@ -72,7 +72,7 @@ def rollout(env, steps: int, seed: int = 0) -> list:
 
 def test_spaces_masks_rewards_and_episode_statistics(stores) -> None:
     env = macro_vec_env(stores, QUESTIONS, 4, max_branches=8, token_penalty=PENALTY)
-    assert env.action_space == gym.spaces.Discrete(4)
+    assert env.action_space == gym.spaces.Discrete(len(Macro))
     assert is_masking_supported(env)
     rng = np.random.default_rng(0)
     obs = env.reset()
@@ -80,7 +80,7 @@ def test_spaces_masks_rewards_and_episode_statistics(stores) -> None:
     for _ in range(400):
         assert all(env.observation_space[key].contains(obs[key][0]) for key in obs)
         masks = get_action_masks(env)
-        assert masks.shape == (4, 4) and masks.dtype == bool and masks.any(axis=1).all()
+        assert masks.shape == (4, len(Macro)) and masks.dtype == bool and masks.any(axis=1).all()
         previous = obs
         obs, rewards, dones, infos = env.step(random_macros(masks, rng))
         returns += rewards
