@@ -414,7 +414,9 @@ def _figure(size: tuple[float, float]) -> tuple[Any, Any]:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise TTSGymError("the report draws plots: pip install 'tts-gym[plot]'.") from None
+        raise TTSGymError(
+            "the report draws plots: pip install -e '.[plot]' in the checkout."
+        ) from None
     figure = Figure(figsize=size)
     return figure, figure.subplots()
 
