@@ -12,7 +12,11 @@ import pytest
 
 from tests.support import REPO_ROOT
 
-PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+PAGES = [
+    REPO_ROOT / "README.md",
+    REPO_ROOT / "traces" / "FORMAT.md",
+    *sorted((REPO_ROOT / "docs").glob("*.md")),
+]
 LINK = re.compile(r"\]\(([^)\s]+)\)")  # [text](target) and ![alt](target)
 # A repository path in backticks: a top-level folder of the repository, then more path.
 REPO_PATH = re.compile(r"`((?:tts_gym|agents|examples|benchmarks|docs|tests|traces)/[^`\s:]*)")
