@@ -241,15 +241,13 @@ def _final(args: argparse.Namespace) -> int:
 
 
 def _given(args: argparse.Namespace, allowed: tuple[str, ...]) -> set[str]:
-    """The options given on the command line (not at their defaults) outside `allowed`.
-    `--format` counts when it is not `table`, what the door makes of it when not given."""
+    """The options given on the command line (not at their defaults) outside `allowed`."""
     parser: argparse.ArgumentParser = args.discover_parser
     return {
         dest
         for dest, value in vars(args).items()
         if dest not in (*allowed, "command", "func", "discover_parser")
         and value not in (None, [], parser.get_default(dest))
-        and not (dest == "format" and value == "table")
     }
 
 
