@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents.discovery.fixtures.mock_api import MockAnthropic, tool
+from tests.agents.discovery.fixtures.mock_api import MockAnthropic, _tool
 from tests.sandbox.support import small_store
 from tests.support import REPO_ROOT, allow_missing_layers, signal_mid_run
 from tts_gym.sandbox import remove_stale_folders
@@ -55,7 +55,7 @@ def test_a_signal_mid_run_leaves_no_process_and_no_file(tmp_path, command: str, 
     args = arguments(command, store, tmp_path / "runs")
     if command == "discover":  # round 1 writes a controller that never returns, then runs it
         args += ["1", "--time-limit", "120"]
-    script = {1: [tool("write_controller", content=NEVER_RETURNS.read_text()), tool("evaluate")]}
+    script = {1: [_tool("write_controller", content=NEVER_RETURNS.read_text()), _tool("evaluate")]}
     with MockAnthropic(script=script) as api:
         env = {**os.environ, "TMPDIR": str(temp), "ANTHROPIC_BASE_URL": api.url}
         env["ANTHROPIC_API_KEY"] = "test-key"
