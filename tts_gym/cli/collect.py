@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     number("--tail-window", int, "W", "last tokens of the tail confidence")
     number("--batch-questions", int, "Q", "questions whose sampling (and probes) go out together")
     number("--tensor-parallel-size", int, "N", "GPUs per model (vllm only, without --ray)")
-    ray = parser.add_argument_group("Ray (pip install -e '.[ray]' in the checkout)")
+    ray = parser.add_argument_group("Ray (pip install 'tts-gym[ray]')")
     ray.add_argument(
         "--ray",
         nargs="?",
