@@ -204,9 +204,7 @@ def compare_plot(runs: Sequence[tuple[RunSummary, list[RoundRow]]], path: str | 
         from matplotlib import colormaps
         from matplotlib.figure import Figure
     except ImportError:
-        raise TTSGymError(
-            "plots need matplotlib: pip install -e '.[plot]' in the checkout."
-        ) from None
+        raise TTSGymError("plots need matplotlib: pip install 'tts-gym[plot]'.") from None
 
     figure = Figure(figsize=(11, 4.6))
     axes = figure.subplots(1, 2, squeeze=False)[0]

@@ -64,9 +64,7 @@ def run_final(
 ) -> Path:
     """Evaluate the chosen controller on `held_out` once and write the report folder."""
     if importlib.util.find_spec("matplotlib") is None:  # fail before the one evaluation
-        raise TTSGymError(
-            "the held-out report draws plots: pip install -e '.[plot]' in the checkout."
-        )
+        raise TTSGymError("the held-out report draws plots: pip install 'tts-gym[plot]'.")
     with RunArchive.open(root) as archive:
         return _run_final(archive, held_out, protocol, limits, data_dir, allow_missing_layers)
 

@@ -414,9 +414,7 @@ def _figure(size: tuple[float, float]) -> tuple[Any, Any]:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise TTSGymError(
-            "the report draws plots: pip install -e '.[plot]' in the checkout."
-        ) from None
+        raise TTSGymError("the report draws plots: pip install 'tts-gym[plot]'.") from None
     figure = Figure(figsize=size)
     return figure, figure.subplots()
 

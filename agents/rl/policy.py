@@ -116,8 +116,7 @@ def load_sb3_policy(path: str | Path, name: str | None = None) -> SB3Policy | Pr
         from sb3_contrib import MaskablePPO
     except ImportError as error:
         raise PolicyLoadError(
-            f"policy 'sb3:{path}' needs the RL extra "
-            f"(pip install -e '.[rl]' in the checkout): {error}."
+            f"policy 'sb3:{path}' needs the RL extra (pip install 'tts-gym[rl]'): {error}."
         ) from None
 
     path = Path(path)

@@ -29,7 +29,7 @@ def test_a_disguised_held_out_store_is_refused(
     shared_replay: Path, tmp_path: Path, capsys, command: str, variant: str
 ) -> None:
     if command == "train" and not HAVE_RL:
-        pytest.skip("training needs the rl extra (pip install -e '.[rl]' in the checkout)")
+        pytest.skip("training needs the rl extra (pip install 'tts-gym[rl]')")
     source = shared_replay / CATALOG[HELD_OUT].relative_path
     copy = held_out_variant(source, variant, tmp_path / "my_benchmark.json")
     controller = Path(__file__).parent / "discovery" / "fixtures" / "good_controller.py"

@@ -56,9 +56,7 @@ def reference(tiny_model: Path, questions: Path, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="module")
 def ray_address():
     """One local Ray instance for the module; collect joins it (it never starts its own)."""
-    ray = pytest.importorskip(
-        "ray", reason="Ray tests need `pip install -e '.[ray]'` in the checkout"
-    )
+    ray = pytest.importorskip("ray", reason="Ray tests need `pip install 'tts-gym[ray]'`")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
@@ -163,7 +161,7 @@ def test_without_ray_installed(tiny_model, questions, tmp_path, monkeypatch):
 
 
 def test_gpus_per_worker_is_vllm_tensor_parallelism(tiny_model, questions, tmp_path) -> None:
-    pytest.importorskip("ray", reason="Ray tests need `pip install -e '.[ray]'` in the checkout")
+    pytest.importorskip("ray", reason="Ray tests need `pip install 'tts-gym[ray]'`")
     for cluster, fragment in [
         (ClusterConfig(gpus_per_worker=0.5), "whole number of at least 1 for vllm"),
         (ClusterConfig(workers=0), "--workers must be at least 1"),

@@ -1,7 +1,7 @@
 """Collection on a Ray cluster: a pool of actors, each owning one backend, fed batches of
 questions by this process (the driver), which writes each finished question as its shard.
 
-Ray is an optional extra (`pip install -e '.[ray]'`), imported only here and only when a
+Ray is an optional extra (`pip install 'tts-gym[ray]'`), imported only here and only when a
 run asks for it (`--ray`). A worker is a Ray actor holding a backend (vLLM with tensor
 parallelism over the GPUs Ray gives it, or transformers), the tokenizer and the prompt
 format; it checks on start that it would collect with exactly the driver's settings (same
@@ -52,7 +52,7 @@ class ClusterConfig:
             import ray  # noqa: F401 (here, and only here: the run asked for Ray)
         except ImportError:
             raise CollectError(
-                "--ray needs Ray; install it with `pip install -e '.[ray]'` in the checkout."
+                "--ray needs Ray; install it with `pip install 'tts-gym[ray]'`."
             ) from None
         if self.workers is not None and self.workers < 1:
             raise CollectError(f"--workers must be at least 1, got {self.workers}.")

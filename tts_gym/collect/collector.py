@@ -274,6 +274,5 @@ def _require_libraries(backend: str | None) -> None:
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
         raise CollectError(
-            f"collection needs {', '.join(missing)}; "
-            "install them with `pip install -e '.[collect]'` in the checkout."
+            f"collection needs {', '.join(missing)}; install `pip install 'tts-gym[collect]'`."
         )

@@ -136,9 +136,7 @@ def _matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise TTSGymError(
-            "plots need matplotlib: pip install -e '.[plot]' in the checkout."
-        ) from None
+        raise TTSGymError("plots need matplotlib: pip install 'tts-gym[plot]'.") from None
 
 
 def _plain(text: str) -> str:

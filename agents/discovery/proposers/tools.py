@@ -124,7 +124,7 @@ def import_sdk(module: str, proposer: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         raise TTSGymError(
-            f"the {proposer} proposer needs the SDK: pip install -e '.[agent]' in the checkout."
+            f"the {proposer} proposer needs the SDK: pip install 'tts-gym[agent]'."
         ) from None
 
 

@@ -1,4 +1,4 @@
-"""The production backend: vLLM on a GPU (the `vllm` extra), imported lazily.
+"""The production backend: vLLM on a GPU (`pip install 'tts-gym[vllm]'`), imported lazily.
 
 Each call is one `LLM.generate` over all its requests, one `SamplingParams` per request:
 the sampling of a batch of questions (`SamplingParams(n=...)`, vLLM seeds child j with
@@ -43,7 +43,7 @@ class VLLMBackend:
         except ImportError as error:
             raise CollectError(
                 f"the vllm backend needs vLLM ({error}); install it with "
-                "`pip install -e '.[vllm]'` in the checkout, on a machine with a GPU, "
+                "`pip install 'tts-gym[vllm]'` on a machine with a GPU, "
                 "or use `--backend transformers`."
             ) from None
         self._sampling_params = vllm.SamplingParams
