@@ -10,24 +10,17 @@ READ, ANSWER = encode_action(ActionKind.READ), encode_action(ActionKind.ANSWER)
 def three_agree(obs, info):
     """Read whole branches until three give the same answer (at most 16), then answer."""
     ids = obs["answer_id"][obs["answer_id"] >= 0].astype(int)  # the answers read so far
-    votes = np.bincount(ids).max() if ids.size else 0
-    if votes >= 3 or ids.size >= 16 or not info["action_mask"][READ]:
-        return ANSWER  # the majority of the answers read
-    return READ  # open the next branch and read it to its end
+    done = np.bincount(ids).max(initial=0) >= 3 or ids.size >= 16
+    return ANSWER if done or not info["action_mask"][READ] else READ  # ANSWER: the majority
 
 
-correct, tokens = [], []
+results = []
 obs, info = env.reset(seed=0)  # seeds the questions and branch orders of every episode
-for episode in range(300):
+for _ in range(300):
     terminated = False
     while not terminated:
         obs, reward, terminated, truncated, info = env.step(three_agree(obs, info))
-    if episode < 3:
-        print(
-            f"episode {episode}: answer {info['answer']}, correct {info['correct']}, "
-            f"{info['tokens']} tokens"
-        )
-    correct.append(info["correct"])
-    tokens.append(info["tokens"])
+    results.append((info["correct"], info["tokens"]))
     obs, info = env.reset()
-print(f"300 episodes: {np.mean(correct):.1%} correct, {np.mean(tokens) / 1000:.1f}k tokens each")
+correct, tokens = np.mean(results, axis=0)
+print(f"300 episodes: {correct:.1%} correct, {tokens / 1000:.1f}k tokens each")

@@ -1,7 +1,7 @@
 """What a round leaves for the next: the sweep table, scores, matchups, traces, errors.
 
 Every place that shows tokens shows sequential tokens beside them ("seq", the latency proxy of
-LATENCY.md's wave model, see `tts_gym.engine.rules`); the score itself is on total tokens.
+the wave model of docs/design.md, see `tts_gym.engine.rules`); the score itself is on total tokens.
 
 `full` feedback (the paper's setting) has per-question wins and losses against the baselines
 at matched tokens and a few compact execution traces (the costliest episodes and wrongly

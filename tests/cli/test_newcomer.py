@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, allow_missing_layers
 from tts_gym.cli import main
-from tts_gym.evaluation import evaluate
+from tts_gym.control import play
+from tts_gym.control.builtin import ConfidenceMomentum
+from tts_gym.evaluation import Protocol, evaluate, score
 from tts_gym.store import load_store
 from tts_gym.store.synthetic import generate_store, write_store
 
@@ -108,3 +111,16 @@ def test_reprs_are_short(folder) -> None:
         assert len(repr(holder)) < 200, repr(holder)
     assert repr(store.questions[0]).startswith("Question(index=0, branches=8, answers=")
     assert repr(cell).startswith("Cell(store='s', method='SC@64', acc=")
+
+
+def test_accuracy_is_a_percent_in_check_controller_as_in_eval(folder, capsys) -> None:
+    """`eval`, `reproduce` and the training record print percent; `check-controller` too."""
+    spec = f"{REPO_ROOT / 'tests/agents/discovery/fixtures/cmc_standalone.py'}:CMC"
+    argv = ["check-controller", spec, "--stores", "s.json", "--betas", "0,1", "--orders", "1"]
+    assert main([*argv, "--memory-mb", "1024", *allow_missing_layers()]) == 0
+    sweep = json.loads(capsys.readouterr().out)["sweep"]
+    store = load_store("s.json")
+    for point in sweep:
+        outcomes = play(ConfidenceMomentum(point["beta"]), store, Protocol("default", 1, 0))
+        assert point["acc"] == pytest.approx(100 * score(outcomes, store).mean())
+    assert max(point["acc"] for point in sweep) > 1.0  # a fraction could not pass both

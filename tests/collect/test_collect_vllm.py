@@ -218,7 +218,7 @@ class _DigitTokenizer:
 
 def test_missing_vllm_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
-    with pytest.raises(CollectError, match=r"pip install 'tts-gym\[vllm\]'"):
+    with pytest.raises(CollectError, match=r"pip install -e '\.\[vllm\]'"):
         VLLMBackend("m", seed=0, top_logprobs=20)
 
 

@@ -165,8 +165,8 @@ def test_parallel_probe_table_rows(stores, capsys, with_sac):
             assert row[f"{measure}_diff"] == pytest.approx(row[measure] - row[f"paper_{measure}"])
             assert isinstance(row[agrees], bool)
     by_key = {(row["model"], row["method"]): row for row in rows}
-    assert "SOURCE.md" in by_key["Qwen3-1.7B", "Parallel-Probe"]["note"]
-    assert "SOURCE.md" not in by_key["Qwen3-8B", "Parallel-Probe"]["note"]
+    assert "docs/stores.md" in by_key["Qwen3-1.7B", "Parallel-Probe"]["note"]
+    assert "docs/stores.md" not in by_key["Qwen3-8B", "Parallel-Probe"]["note"]
     assert by_key["Qwen3-8B", "Parallel-Probe"]["note"] == ""  # nothing known to differ
     assert all(row["note"] == "" for (_, method), row in by_key.items() if method == "ASC")
     code, out, _ = run_cli(

@@ -49,4 +49,4 @@ def test_every_cell_agrees_but_the_marked_ones(rows):
     notes = {(r["model"], r["benchmark"], r["method"]): r["note"] for r in rows}
     for r in rows:
         marked = r["model"] == "Qwen3-1.7B" and r["method"] == "Parallel-Probe"
-        assert ("SOURCE.md" in notes[(r["model"], r["benchmark"], r["method"])]) == marked
+        assert ("docs/stores.md" in notes[(r["model"], r["benchmark"], r["method"])]) == marked

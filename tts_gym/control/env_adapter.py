@@ -12,7 +12,7 @@ When the controller returns, the adapter submits the slot holding its answer (SU
 ANSWER when no branch was opened and the answer is None; an answer no slot holds cannot be
 given in the env and is a `PolicyError`.
 
-Waves (LATENCY.md): a batch call is one env step, a batch action, whose results all come back
+Waves (docs/design.md): a batch call is one env step, a batch action, whose results all come back
 when the step has: `advance_many(slots)` is ADVANCE_ALL, so `slots` must be exactly the alive
 ones; `open_many(k)` / `read_many(k)` are OPEN_MANY(k) / READ_MANY(k) for k in `BATCH_WIDTHS`
 (k = 1: BRANCH / READ). A call the env has no single action for raises `IllegalActionError`

@@ -6,7 +6,7 @@ AutoTTS's (`probe_new`, `probe_more`, `get_new_branch_final_answer`,
 `get_seq_and_total_tokens`). Illegal actions raise `IllegalActionError`, a `ValueError`, which
 is also what AutoTTS's question raises when its branches are exhausted.
 
-Latency (LATENCY.md): every call is one wave, and the batch calls (`advance_many`,
+Latency (docs/design.md): every call is one wave, and the batch calls (`advance_many`,
 `branch_many`, `read_many`) are one wave each whose results come back together as a list
 when the wave has ended, so a controller cannot act on part of a wave. AutoTTS's vocabulary
 has no batch call: code written in it runs one wave per call, and its sequential tokens are
@@ -101,8 +101,8 @@ class QuestionHandle:
 
     @property
     def seq_tokens(self) -> int:
-        """Sequential tokens so far: when the last generation ends (LATENCY.md's waves, with
-        write-ups running on: `tts_gym.engine.rules`)."""
+        """Sequential tokens so far: when the last generation ends (docs/design.md's waves,
+        with write-ups running on: `tts_gym.engine.rules`)."""
         return self._episode.seq_tokens
 
     @property

@@ -1,7 +1,7 @@
 """What a controller did on each episode of a store: its answer and what it spent.
 
 Spent means both cost axes: total tokens, and sequential tokens (the latency proxy of
-LATENCY.md: when the episode's last generation ends, see `tts_gym.engine.rules`).
+docs/design.md: when the episode's last generation ends, see `tts_gym.engine.rules`).
 
 `Outcomes` is what every player returns (the harness scores it against the gold answers
 afterwards, outside the episodes); `Orders` says which branch orders a store is played under.

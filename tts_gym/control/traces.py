@@ -7,7 +7,7 @@ policies are traced from the env's `info`.
 
 An action record holds `action` (the kind's name), `slot`, `revealed` (the answer string, None
 when nothing was revealed), `finished`, `tokens` (total so far), `seq_tokens` (sequential
-tokens once its wave has ended) and `wave` (the index of its wave, from 0: LATENCY.md). Single
+tokens once its wave has ended) and `wave` (the index of its wave, from 0: docs/design.md). Single
 actions are a wave each; the actions a reference controller groups with `episode.wave()` are
 recorded one by one under one wave index; a batch call (`advance_many`, `open_many`,
 `read_many`: `ADVANCE_MANY`, `OPEN_MANY`, `READ_MANY`) is one record for its whole wave, whose

@@ -2,7 +2,7 @@
 
 Layout for `max_branches = M`: 0 ANSWER, 1 BRANCH, 2 READ, then four blocks of M indices:
 CONTINUE(0..M-1), PROBE(0..M-1), PRUNE(0..M-1), SUBMIT(0..M-1); then the batch actions, each
-one wave (`tts_gym.engine.episode`, LATENCY.md): ADVANCE_ALL, OPEN_MANY(k) and READ_MANY(k)
+one wave (`tts_gym.engine.episode`, docs/design.md): ADVANCE_ALL, OPEN_MANY(k) and READ_MANY(k)
 for every k in `BATCH_WIDTHS`. The argument of an action is its slot for the per-slot kinds,
 its width k for OPEN_MANY and READ_MANY, and 0 otherwise. `encode_action` and
 `decode_action` convert between the two views (with checks); `action_index` and

@@ -1,13 +1,13 @@
 """One episode of the replay MDP: the readable reference for dynamics, cost and legality.
 
-The rules are BASELINES.md section 1, with legality, the token budget and latency as stated
-in `tts_gym.engine.rules`. A question's branches are visited in the episode's `order`; opened
-branches get slots 0, 1, 2, ... Answers are integer ids into `question.answers`
+The rules are the replay semantics of docs/design.md, with legality, the token budget and
+latency as stated in `tts_gym.engine.rules`. A question's branches are visited in the episode's
+`order`; opened branches get slots 0, 1, 2, ... Answers are integer ids into `question.answers`
 (`NO_ANSWER` = -1 means "not revealed"). Per-slot state lives in parallel lists because
 controllers read it one element at a time in tight Python loops. The compiled batch core
 (`tts_gym.engine.core`) is the same MDP for N episodes at once; tests hold the two equal.
 
-Latency (LATENCY.md): `seq_tokens` is when the episode's last generation ends: the sum of
+Latency (docs/design.md): `seq_tokens` is when the episode's last generation ends: the sum of
 its waves' durations, or the end of a write-up still running after them (a write-up does not
 hold its wave up; see `tts_gym.engine.rules`). Each action is a wave of its own, except the
 batch actions (`advance_many`, `open_many`, `read_many`), each one wave whose results are
@@ -132,7 +132,7 @@ class Episode:
 
     @property
     def seq_tokens(self) -> int:
-        """Sequential tokens (LATENCY.md): when the last generation so far ends, the sum of
+        """Sequential tokens (docs/design.md): when the last generation so far ends, the sum of
         the waves' durations or a write-up's end. An open wave counts all its tokens until it
         ends, when its overlap is taken off."""
         clock = self.tokens - self._overlap
@@ -240,7 +240,7 @@ class Episode:
     # ---- waves ---------------------------------------------------------------------------
     @contextmanager
     def wave(self) -> Iterator[None]:
-        """Group the actions taken inside into one wave (LATENCY.md): per branch the tokens
+        """Group the actions taken inside into one wave (docs/design.md): per branch the tokens
         charged in it add up, distinct branches overlap, so it lasts as long as the branch
         that generated most (with `max_parallel`, its sub-waves one after another).
 

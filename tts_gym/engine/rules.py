@@ -25,7 +25,7 @@ The budget is spent once `tokens >= budget`; the action that crosses it is paid 
 batch action is legal as a whole at its start, and pays everything it charges).
 Once the episode has ended, nothing is legal.
 
-Latency (LATENCY.md): an episode's sequential tokens are the time its last generation ends,
+Latency (docs/design.md): an episode's sequential tokens are the time its last generation ends,
 counted in tokens: the sum of its waves' durations, or the end of a write-up still running
 after them, whichever is later. A single action is a wave of its own, lasting the tokens it
 charged; a batch action is one wave, lasting `wave_timing` of the tokens each branch

@@ -1,4 +1,4 @@
-"""Voting primitives of BASELINES.md section 3, on integer answer ids.
+"""Voting primitives of the published controllers, on integer answer ids.
 
 `majority` breaks ties toward the answer that appears first in the list, which is what
 `collections.Counter(list).most_common(1)` returns and what the published numbers mean.

@@ -76,7 +76,7 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
     answers of unpruned branches, ties to the lowest slot), BRANCH (open the next branch of
     the episode's order and advance it one interval), READ (open the next branch and read it
     whole), then per slot i: CONTINUE(i), PROBE(i), PRUNE(i), SUBMIT(i) (answer with slot i's
-    last revealed answer); then the batch actions, each one wave (LATENCY.md): ADVANCE_ALL
+    last revealed answer); then the batch actions, each one wave (docs/design.md): ADVANCE_ALL
     (CONTINUE every alive slot once), OPEN_MANY(k) (BRANCH k times) and READ_MANY(k) (READ k
     times) for k in `BATCH_WIDTHS` = (2, 4, 8, 16, 32, 64). `tts_gym.encode_action` /
     `decode_action` convert. The space is static: legality is `tts_gym.engine.rules`, given

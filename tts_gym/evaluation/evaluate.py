@@ -55,7 +55,7 @@ def per_question_k(tokens: np.ndarray) -> np.ndarray:
 @dataclass
 class Cell:
     """One controller setting on one store: accuracy, both cost axes (total and sequential
-    tokens, LATENCY.md), and the per-episode arrays."""
+    tokens, docs/design.md), and the per-episode arrays."""
 
     store: ReplayStore
     method: str

@@ -1,13 +1,13 @@
 """The published tables `tts-gym reproduce` reproduces: their controllers, stores, values.
 
 `autotts`: Table 1 of the AutoTTS paper (arXiv 2605.08083), accuracy and total tokens. Only
-its Qwen3-8B rows are packaged (`PAPER_TABLE1`, copied from
-`../shared/replay/autotts/paper_table1_qwen3_8b.csv`); for the other models `reproduce`
-shows our numbers with the paper's columns left empty rather than retyped from a PDF.
+its Qwen3-8B rows are packaged (`PAPER_TABLE1`, as printed in the paper); for the other
+models `reproduce` shows our numbers with the paper's columns left empty rather than
+retyped from a PDF.
 
 `parallel-probe`: the table in Parallel-Probe's README (github.com/zhengkid/Parallel-Probe),
 accuracy, sequential and total tokens of five methods on the same twelve stores, all 60 rows
-packaged (`PARALLEL_PROBE_TABLE`, copied from `../shared/replay/autotts/parallel_probe_table.csv`).
+packaged (`PARALLEL_PROBE_TABLE`, as printed there).
 These are published figures, not data. Cells that cannot agree are listed with the reason in
 `KNOWN_DIFFERENCES` so that the report marks them instead of hiding them.
 """
@@ -138,7 +138,7 @@ PARALLEL_PROBE_MEASURES = ("acc", "seq_tokens_k", "tokens_k")
 KNOWN_DIFFERENCES: dict[tuple[str | None, str, str | None], str] = {
     ("Qwen3-1.7B", "Parallel-Probe", None): (
         "printed values are AutoTTS Table 1's, which the released trajectories do not produce "
-        "(SOURCE.md)"
+        "(docs/stores.md)"
     ),
 }
 """(model or None for every model, method, measure or None for the whole row) -> why our

@@ -1,7 +1,7 @@
 """Accuracy against both cost axes, one row of panels per store: the paper's Figure 3 style.
 
 Each store gets two panels side by side, accuracy against total tokens and against sequential
-tokens (the latency proxy, LATENCY.md), both on log scales, with the same series, colours and
+tokens (the latency proxy, docs/design.md), both on log scales, with the same series, colours and
 legend. matplotlib is imported here only, and only its object API is used (no pyplot, no
 global backend switch), so neither importing tts-gym nor an interactive session pays for it.
 """

@@ -1,6 +1,6 @@
 """Branch orders: which permutation of a question's branches each evaluated episode replays.
 
-`autotts` is the paper's protocol (BASELINES.md section 2): order `s` is the stored branch
+`autotts` is the paper's protocol (docs/design.md): order `s` is the stored branch
 list shuffled by `random.Random(s)`, the same for every question, s = 0..n-1. `default` draws
 per-question permutations from numpy's seeded generator, so questions are independent draws
 and the bootstrap over questions is meaningful; two controllers evaluated with the same

@@ -10,7 +10,7 @@ unchanged, and with a replay engine it gives exactly what replay gives.
 How a pass works. A controller is played in passes: each pass plays it from the start on a
 fresh snapshot. Outside a wave, the first action that needs new data ends the pass at once
 (`NeedData`). Inside a wave, the actions do not depend on one another's results (the wave
-contract, LATENCY.md), so the pass goes on with a placeholder answer (`PENDING`) and
+contract, docs/design.md), so the pass goes on with a placeholder answer (`PENDING`) and
 collects every request of the wave until the wave ends, when the pass ends. A second step on
 a branch already waiting in the wave (a chain, such as a burst of advances) cannot be asked
 before the first is answered: in the pass, that placeholder branch just ends there, so the

@@ -1,4 +1,4 @@
-"""The published reference controllers, exactly as BASELINES.md section 4 specifies them."""
+"""The published reference controllers, exactly as their published code plays them."""
 
 from tts_gym.control.builtin.cmc import CMCSchedule, ConfidenceMomentum, cmc_schedule
 from tts_gym.control.builtin.consistency import (

@@ -1,7 +1,7 @@
 """CMC, the Confidence Momentum Controller discovered by AutoTTS: one knob, beta.
 
 Every setting derives from beta through `cmc_schedule`, the single source of truth for the
-controller's knobs (BASELINES.md section 4). It widens while the momentum of the finished
+controller's knobs (docs/evaluation.md). It widens while the momentum of the finished
 branches' Beta-majority confidence is flat, deepens aligned branches faster, abandons
 branches that keep disagreeing, and stops once confidence is high and not falling.
 """
@@ -52,9 +52,9 @@ def cmc_schedule(beta: float) -> CMCSchedule:
 
 @dataclass(frozen=True)
 class ConfidenceMomentum:
-    """CMC(beta) of BASELINES.md section 4.
+    """CMC(beta) as AutoTTS published it.
 
-    Waves (LATENCY.md): actions whose choice does not depend on each other's results share a
+    Waves (docs/design.md): actions whose choice does not depend on each other's results share a
     wave, which gives three kinds, in this order:
     - the start: the `n_init` branches are opened in one wave (each opening depends only on
       the order not having run out);

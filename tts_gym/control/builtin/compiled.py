@@ -4,7 +4,7 @@ Each `_*_episode` function below is its Python reference (`consistency.py`,
 `parallel_probe.py`, `cmc.py`, `sac.py`; SC@N runs as ASC that never stops early, reading in
 one wave) step for step on `StoreTables` arrays, with the replay rules of
 `tts_gym.engine.core.replay` and the vote tallies of `tts_gym.engine.core.tally`; floats follow
-the reference's arithmetic order. Sequential tokens follow the reference's waves (LATENCY.md,
+the reference's arithmetic order. Sequential tokens follow the reference's waves (docs/design.md,
 no width cap): a wave lasts the largest number of tokens one branch generated in it before its
 write-up, so each kernel keeps the largest such per-branch cost of its current wave, and the
 latest end of a write-up (`writeup_end`: wave start, plus the branch's tokens before it, plus

@@ -1,6 +1,6 @@
-"""Sampling baselines that read whole branches: SC@N, ASC and ESC (BASELINES.md section 4).
+"""Sampling baselines that read whole branches: SC@N, ASC and ESC (docs/evaluation.md).
 
-Their waves (LATENCY.md) are the reference ones: SC@N reads its N branches in one wave, ASC
+Their waves (docs/design.md) are the reference ones: SC@N reads its N branches in one wave, ASC
 one branch per wave (each decision needs the previous answer), ESC one wave per window.
 """
 

@@ -1,6 +1,6 @@
 """Parallel-Probe: advance many branches in lockstep, prune off-track ones, stop when stable.
 
-Waves (LATENCY.md): the N branches are opened together (one wave), then each lockstep round,
+Waves (docs/design.md): the N branches are opened together (one wave), then each lockstep round,
 which advances every running branch once, is one wave; pruning takes no time. Its sequential
 tokens are the longest per-branch cost.
 

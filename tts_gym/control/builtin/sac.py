@@ -1,6 +1,6 @@
 """SC@N+SAC: self-consistency whose branches stop early once their answer has converged.
 
-Parallel-Probe's `MajorityVoteSolver` over `ConvergenceProbeStrategy(n=14)` (LATENCY.md):
+Parallel-Probe's `MajorityVoteSolver` over `ConvergenceProbeStrategy(n=14)` (docs/design.md):
 each of N branches is advanced interval by interval and stops once its probed answer has
 been the same `patience` times in a row (counting the first), else at its end; the answer is
 the majority of the N answers (first seen among ties).

@@ -1,4 +1,4 @@
-"""The replay rules of BASELINES.md section 1 on `StoreTables` arrays, compiled.
+"""The replay rules (docs/design.md) on `StoreTables` arrays, compiled.
 
 These are the compiled twins of `Episode._explore` and `Episode.read` (the reference); the
 equivalence tests hold them equal. Functions take the table arrays they read, never the
