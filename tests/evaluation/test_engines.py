@@ -84,11 +84,12 @@ def test_other_controllers_run_on_episode_next_to_compiled_ones(tmp_path):
 
 def test_a_builtin_that_cannot_compile_runs_on_python_and_says_so(tmp_path):
     store = load_store(write_store(generate_store(4, 16, seed=2), tmp_path / "s.json"))
+    huge = 2**70  # a whole number the settings allow and no int64 kernel argument holds
     with pytest.warns(
-        UserWarning, match=r"SC@5.0 runs on the Python engine: n=5.0 is not a 64-bit integer"
+        UserWarning, match=rf"SC@{huge} runs on the Python engine: n={huge} is not a 64-bit"
     ):
-        (fallback,) = evaluate(SelfConsistency(n=5.0), store, n_orders=3, jobs=1)
-    (compiled,) = evaluate(SelfConsistency(n=5), store, n_orders=3)
+        (fallback,) = evaluate(SelfConsistency(n=huge), store, n_orders=3, jobs=1)
+    (compiled,) = evaluate(SelfConsistency(n=16), store, n_orders=3)  # every branch, as huge
     assert fallback.outcomes.answers == compiled.outcomes.answers
     np.testing.assert_array_equal(fallback.outcomes.tokens, compiled.outcomes.tokens)
 

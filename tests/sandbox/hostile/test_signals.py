@@ -55,7 +55,8 @@ def test_a_signal_mid_run_leaves_no_process_and_no_file(tmp_path, command: str, 
     args = arguments(command, store, tmp_path / "runs")
     if command == "discover":  # round 1 writes a controller that never returns, then runs it
         args += ["1", "--time-limit", "120"]
-    script = {1: [tool("write_controller", content=NEVER_RETURNS.read_text()), tool("evaluate")]}
+    never = tool("write_controller", content=NEVER_RETURNS.read_text())
+    script = {(1, 1): [never, tool("evaluate")]}  # round 1, candidate 1
     with MockAnthropic(script=script) as api:
         env = {**os.environ, "TMPDIR": str(temp), "ANTHROPIC_BASE_URL": api.url}
         env["ANTHROPIC_API_KEY"] = "test-key"
