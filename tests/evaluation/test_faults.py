@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support import default_sigint
 from tts_gym.control.errors import PolicyError
 from tts_gym.control.play import play
 from tts_gym.errors import TTSGymError
@@ -125,12 +126,8 @@ def start_eval(
         start_new_session=True,  # its own group, as a command started from a shell is
         # Ctrl-C reaches it as it reaches a command in a terminal, even where this test runs
         # in the background of a non-interactive shell, which starts it with SIGINT ignored
-        preexec_fn=_default_sigint,
+        preexec_fn=default_sigint,
     )
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def tagged(tag: str) -> list[int]:

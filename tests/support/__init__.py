@@ -13,6 +13,15 @@ def allow_missing_layers() -> list[str]:
     return [ALLOW_FLAG] if missing_core_layers() else []
 
 
+def default_sigint() -> None:
+    """A `preexec_fn` giving the child Ctrl-C's default action: a test run in the background
+    of a non-interactive shell (as CI scripts may run) starts with SIGINT ignored, and a
+    child would inherit that and rightly ignore the Ctrl-C the test sends."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def signal_mid_run(owner, how: int = 9) -> list[int]:
     """Wait until `owner` (a Popen) runs a sandbox (its worker and a session), send it signal
     `how`, wait for it to end and for every sandboxed process it had to be gone; the

@@ -21,7 +21,7 @@ import pytest
 
 from tests.agents.discovery.fixtures.mock_api import MockAnthropic, tool
 from tests.sandbox.support import small_store
-from tests.support import REPO_ROOT, allow_missing_layers, signal_mid_run
+from tests.support import REPO_ROOT, allow_missing_layers, default_sigint, signal_mid_run
 from tts_gym.sandbox import remove_stale_folders
 from tts_gym.sandbox.namespaces import missing_reason
 from tts_gym.sandbox.processes import PREFIX
@@ -66,6 +66,7 @@ def test_a_signal_mid_run_leaves_no_process_and_no_file(tmp_path, command: str, 
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=default_sigint,  # Ctrl-C's own action, as in a terminal
         )
         signal_mid_run(owner, SIGNALS[name])
     left = list(temp.iterdir())
