@@ -135,22 +135,44 @@ SIZES = [1, 2, 3, 7, 8, 9, 30, 64, 65, 127, 129, 1000, 2**31 + 1, 2**32 - 1, 2**
 
 @pytest.mark.parametrize("bit_generator", BIT_GENERATORS)
 def test_generator_draws_are_numpys(bit_generator):
-    """`generator_integer` / `generator_shuffle` draw what `rng.integers(n)` / `rng.shuffle`
+    """`generator_integer` / `generator_order_key` draw what `rng.integers(n)` / `order_key`
     draw, interleaved with numpy's own draws on the same stream (its 32-bit buffer included),
-    for sizes where numpy's Lemire and masked draws reject and where they do not."""
+    for sizes where numpy's Lemire draw rejects and where it does not."""
     for seed in range(40):
         ours = np.random.Generator(bit_generator(seed))
         numpys = np.random.Generator(bit_generator(seed))
         stream = random.generator_stream(ours)
         for n in SIZES:
             assert random.generator_integer(stream, n) == numpys.integers(n)
-            length = min(n, 200 + seed)
-            drawn, expected = np.arange(length), np.arange(length)
-            random.generator_shuffle(stream, drawn)
-            numpys.shuffle(expected)
-            assert drawn.tolist() == expected.tolist()
+            assert random.generator_order_key(stream) == random.order_key(numpys)
             assert ours.random() == numpys.random()  # numpy's own draw between ours
             assert ours.integers(5) == numpys.integers(5)
+
+
+def test_keyed_orders_are_uniform_permutations():
+    """`keyed_order` gives a permutation; over keys, each branch leads equally often."""
+    rng = np.random.default_rng(3)
+    firsts = []
+    for _ in range(6_000):
+        order = random.keyed_order(random.order_key(rng), 6)
+        assert sorted(order.tolist()) == list(range(6))
+        firsts.append(order[0])
+    counts = np.bincount(firsts, minlength=6)
+    chi_square = ((counts - 1_000) ** 2 / 1_000).sum()
+    assert chi_square < 26  # 5 degrees of freedom: p < 1e-4 beyond this
+
+
+def test_lazy_order_is_the_keyed_order(edge_stores):
+    """The core's lazy draw, slot by slot from a stream started at a key, opens the branches
+    in `keyed_order(key)`'s order: what the Python engine replays."""
+    store = edge_stores["confidence"]
+    batch = BatchEpisodes([store], 50, max_branches=64)
+    keys = np.random.default_rng(4).integers(0, 2**64, size=50, dtype=np.uint64)
+    batch.reset(np.zeros(50, dtype=np.int64), [None] * 50)
+    batch.streams[:] = keys
+    orders = open_everything(batch)
+    n = store.questions[0].n_branches
+    assert orders == [random.keyed_order(key, n).tolist() for key in keys]
 
 
 def test_pickled_batch_continues_identically(edge_stores):

@@ -19,6 +19,7 @@ from tests.support.episodes import random_masked_action as random_action
 from tests.support.episodes import write_edge_stores
 from tts_gym import ActionKind, TTSControlEnv, decode_action, encode_action
 from tts_gym.engine.actions import BATCH_KINDS, BATCH_WIDTHS
+from tts_gym.engine.core.random import keyed_order, order_key
 from tts_gym.env.observation import GLOBAL_FEATURES, SLOT_FEATURES
 from tts_gym.errors import IllegalActionError
 from tts_gym.store import CATALOG
@@ -436,14 +437,14 @@ def test_step_before_reset_and_after_the_end(edge_stores, engine):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_seeded_draws_are_np_random_s(edge_stores, engine):
-    """reset(seed=s) draws the question with `np_random.integers` and the order with
-    `np_random.permutation`, as TTSControl-v0 always did (so seeds keep their episodes)."""
+    """reset(seed=s) draws the question with `np_random.integers` and the order from
+    `order_key(np_random)`, in both engines."""
     env = TTSControlEnv(stores=[edge_stores["mixed"], edge_stores["confidence"]], engine=engine)
     branch = encode_action(ActionKind.BRANCH)
     for seed in range(20):
         rng = seeding.np_random(seed)[0]
         store, question = env.questions[rng.integers(len(env.questions))]
-        order = rng.permutation(question.n_branches).tolist()
+        order = keyed_order(order_key(rng), question.n_branches).tolist()
         env.reset(seed=seed)
         while env.action_masks()[branch]:
             env.step(branch)

@@ -7,10 +7,10 @@ and the globals. `step_envs` is the whole batch step in one compiled call (legal
 core's step, observations (every slot a batch action touched), rewards, and the reset of
 episodes that ended on the previous step); `reset_envs` starts new episodes and
 `restart_ended` the ended ones. An episode that is not pinned is drawn from its env's numpy
-Generator when it has one (the question with `integers`, the order with `permutation`,
-numpy's own algorithms on the same stream: what `TTSControl-v0` draws from its `np_random`),
-else from the core's stream. `CompiledEnvs` owns the arrays and makes the calls; the envs
-(`TTSControlEnv` with N = 1, the vector envs, the macro batch) run on it.
+Generator when it has one (the question with `integers`, then the key of its branch order:
+what `TTSControl-v0` draws from its `np_random`), else from the core's stream.
+`CompiledEnvs` owns the arrays and makes the calls; the envs (`TTSControlEnv` with N = 1,
+the vector envs, the macro batch) run on it.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from tts_gym.engine.core.layout import (
     N_OPENED,
     N_ORDER,
     N_VOTES,
+    POOL,
     PRUNED,
     QUESTION,
     REVEAL_ON_CONTINUE,
@@ -392,9 +393,10 @@ def _update_globals(obs_tables, state, obs, i):
 @numba.njit(cache=True, inline="always")
 def _restart(tables, obs_tables, state, obs, calls, i, question, pinned_length):
     """Start episode i anew: clear what the last one touched, start, observe. `question` -1
-    draws one from the pool; `pinned_length` 0 draws the order: both from env i's Generator
-    (its `integers(len(pool))`, then `permutation(n_branches)`), or without one from the
-    core's stream (the order lazily, as branches open)."""
+    draws one from the pool; `pinned_length` 0 draws the order lazily, as branches open, from
+    the core's stream. With a Generator, env i draws both from it as `TTSControl-v0` does (its
+    `integers(len(pool))`, then the order's key, which restarts the core's stream and its
+    order from the identity); without one, from the core's stream as it stands."""
     pool, generators = calls[5], calls[6]
     _clear(state, obs, i)
     core.clear(state, i)
@@ -403,11 +405,8 @@ def _restart(tables, obs_tables, state, obs, calls, i, question, pinned_length):
         if question < 0:
             question = pool[random.generator_integer(stream, pool.shape[0])]
         if pinned_length == 0:
-            pinned_length = tables[4][question]
-            drawn = state[2][i, :pinned_length]
-            for k in range(pinned_length):
-                drawn[k] = k
-            random.generator_shuffle(stream, drawn)
+            state[6][i] = random.generator_order_key(stream)
+            state[0][i, POOL] = 0
     elif question < 0:
         question = pool[random.below(state[6], i, pool.shape[0])]
     core.start(tables, state, i, question, pinned_length)

@@ -31,6 +31,7 @@ from tts_gym.engine.core.layout import (
     SLOT,
     TOKENS,
 )
+from tts_gym.engine.core.random import keyed_order, order_key
 from tts_gym.engine.rules import (
     refresh_batch_mask,
     refresh_open_mask,
@@ -117,8 +118,9 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
     callbacks and loggers read) and `stop_reason` (`"answer"` or `"submit"`).
 
     Starting state: `reset(seed=...)` (None or an integer >= 0) draws a question uniformly
-    over all questions of the stores with `np_random.integers`, then a branch order with
-    `np_random.permutation`; `reset(options={"store": index_or_name, "question": q, "order":
+    over all questions of the stores with `np_random.integers`, then a branch order from
+    two more draws (`tts_gym.engine.core.random.order_key`: the same order in both engines
+    and every vectorization mode); `reset(options={"store": index_or_name, "question": q, "order":
     [branches]})` pins them (`store` defaults to 0, `order` to a drawn permutation; an order
     may list a subset; other keys are refused).
 
@@ -193,7 +195,7 @@ class TTSControlEnv(gym.Env[dict[str, np.ndarray], int], ConfiguredEnv):
             order = pinned_order(options["order"], pinned[1], "options['order']")
             self._run.start(*pinned, order)
             self.store_index, question = pinned
-        else:  # np_random.integers(n_questions) unless pinned, then np_random.permutation
+        else:  # np_random.integers(n_questions) unless pinned, then the order's key
             self.store_index, question = self._run.start_drawn(self.np_random, pinned)
         self._answers, self._gold = question.answers, question.gold_id
         self._running = True
@@ -416,9 +418,9 @@ class _ReferenceRun:
         self, rng: np.random.Generator, pinned: tuple[int, Question] | None
     ) -> tuple[int, Question]:
         """Start on `pinned` (store, question), or one drawn with `rng.integers`, and an order
-        drawn with `rng.permutation`; returns (store, question)."""
+        drawn from `order_key(rng)` as the compiled core draws it; returns (store, question)."""
         store, question = pinned or self.questions[rng.integers(len(self.questions))]
-        self.start(store, question, rng.permutation(question.n_branches))
+        self.start(store, question, keyed_order(order_key(rng), question.n_branches))
         return store, question
 
     def start(self, store: int, question: Question, order: np.ndarray) -> None:

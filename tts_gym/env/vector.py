@@ -236,7 +236,7 @@ class TTSControlVectorEnv(CompiledVectorEnv):
     Seeding, as `SyncVectorEnv` over single envs: `reset(seed=s)` gives sub-env i its own
     `np_random` seeded with s + i (a list of N seeds seeds them one by one; None the first
     time, fresh entropy), and each sub-env draws its questions and branch orders from it as
-    `TTSControl-v0` does (`integers`, then `permutation`), autoresets included. So the same
+    `TTSControl-v0` does (`integers`, then the order's key), autoresets included. So the same
     seed and the same actions give the same episodes here, in `sync` mode and in N single
     envs reset with seeds s, s + 1, ...
 

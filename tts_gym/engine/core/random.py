@@ -5,10 +5,13 @@ unbiased bounded draw), so a batch's draws do not depend on how many other episo
 reset, and no global random state is touched.
 
 A numpy `Generator`'s draws: `generator_stream(rng)` hands compiled code the bit generator's
-own C function and state (numpy's documented ctypes interface), and `generator_integer` /
-`generator_shuffle` draw exactly what `rng.integers(n)` / `rng.shuffle(a)` would, from the
-same stream, without a call into Python. The single env draws its episodes from its
-`np_random` this way, so seeds give the episodes they give on the Python engine.
+own C function and state (numpy's documented ctypes interface), and `generator_integer`
+draws exactly what `rng.integers(n)` would, from the same stream, without a call into Python.
+
+A drawn episode: its question is `rng.integers(n)`, its branch order comes from a 64-bit key
+(`order_key(rng)`) that seeds the episode's core stream, drawn lazily as branches open
+(`keyed_order` is the same order at once, for the Python engine). The envs draw from their
+`np_random` this way in both engines, so a seed gives the same episodes everywhere.
 """
 
 from __future__ import annotations
@@ -101,21 +104,30 @@ def generator_integer(stream, n):
 
 
 @numba.njit(cache=True, inline="always")
-def _generator_interval(stream, top):
-    """numpy's `random_interval(top)` for top < 2**32: a masked draw in [0, top]."""
-    function, state = stream
-    mask = np.uint64(top)
-    for shift in (1, 2, 4, 8, 16):
-        mask |= mask >> np.uint64(shift)
-    value = np.uint64(_next_uint32(function, state)) & mask
-    while value > np.uint64(top):
-        value = np.uint64(_next_uint32(function, state)) & mask
-    return np.int64(value)
+def generator_order_key(stream):
+    """`order_key(rng)` in compiled code: the same two draws from the same stream."""
+    high = np.uint64(generator_integer(stream, 2**32))
+    low = np.uint64(generator_integer(stream, 2**32))
+    return (high << _S32) | low
 
 
-@numba.njit(cache=True, inline="always")
-def generator_shuffle(stream, a):
-    """`rng.shuffle(a)` for a 1-D array shorter than 2**32 (numpy's Fisher-Yates)."""
-    for i in range(a.shape[0] - 1, 0, -1):
-        j = _generator_interval(stream, i)
-        a[i], a[j] = a[j], a[i]
+# ---- a drawn episode's branch order ---------------------------------------------------------
+def order_key(rng: np.random.Generator) -> np.uint64:
+    """The 64 bits a drawn episode's branch order comes from: two `rng.integers(2**32)`.
+    One key per episode, however many branches: a reset costs two draws, not a shuffle."""
+    high, low = int(rng.integers(2**32)), int(rng.integers(2**32))
+    return np.uint64((high << 32) | low)
+
+
+@numba.njit(cache=True)
+def keyed_order(key, n):
+    """The whole order of `n` branches that the core draws lazily, one slot as it opens, from
+    a stream started at `key` (forward Fisher-Yates with `below`, `batch._new_slot`): the
+    order the Python engine replays."""
+    states = np.empty(1, dtype=np.uint64)
+    states[0] = key
+    order = np.arange(n)
+    for slot in range(n):
+        pick = slot + below(states, 0, n - slot)
+        order[slot], order[pick] = order[pick], order[slot]
+    return order
