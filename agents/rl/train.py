@@ -170,7 +170,10 @@ def _train(
         model = None
         if resume:
             model = load_checkpoint(
-                out, lambda path: MaskablePPO.load(path, env=venv, device="cpu")
+                out,
+                lambda path: MaskablePPO.load(
+                    path, env=venv, device="cpu", tensorboard_log=str(out / "tb")
+                ),
             )
         resumed = model is not None
         if resumed:
@@ -434,9 +437,10 @@ def _finished_or_trained(
 
 
 def save_model(model: Any, path: Path) -> None:
-    """`model.save`, atomically (a crash mid-save leaves the previous file, not half a zip)."""
+    """`model.save`, atomically (a crash mid-save leaves the previous file, not half a zip),
+    without the TensorBoard folder: an absolute path of the training machine."""
     with atomic_write(path) as handle:
-        model.save(handle)
+        model.save(handle, exclude=["tensorboard_log"])
 
 
 def _subproc_vec_env(thunks: list[Callable[[], gym.Env]]) -> SubprocVecEnv:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import zipfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -260,6 +261,10 @@ def test_resume_continues_from_the_last_checkpoint(store_path: Path, tmp_path: P
     assert record["timesteps"] == 2048
     assert latest_checkpoint(out).name == "step_2048.zip"
     assert load_sb3_policy(out).model.num_timesteps == 2048
+    for saved in (out / "model.zip", latest_checkpoint(out)):  # no path of the machine in them
+        with zipfile.ZipFile(saved) as archive:
+            assert str(tmp_path) not in archive.read("data").decode()
+    assert len(list((out / "tb").rglob("events.*"))) == 2  # the resumed run logs there too
 
 
 def test_sweep_traces_one_run_per_penalty(store_path: Path, tmp_path: Path) -> None:
