@@ -22,20 +22,20 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def signal_mid_run(owner, how: int = 9) -> list[int]:
-    """Wait until `owner` (a Popen) runs a sandbox (its worker and a session), send it signal
-    `how`, wait for it to end and for every sandboxed process it had to be gone; the
-    sandboxed processes seen before the signal (all gone)."""
+def signal_mid_run(owner, how: int = 9, sandboxes: int = 1) -> list[int]:
+    """Wait until `owner` (a Popen) runs `sandboxes` sandboxes (each its worker and a
+    session), send it signal `how`, wait for it to end and for every sandboxed process it had
+    to be gone; the sandboxed processes seen before the signal (all gone)."""
     import os
     import subprocess
     import time
 
     deadline = time.monotonic() + 90
     seen: dict[int, int] = {}
-    while time.monotonic() < deadline and len(seen) < 2 and owner.poll() is None:
+    while time.monotonic() < deadline and len(seen) < 2 * sandboxes and owner.poll() is None:
         seen = sandboxed_processes(owner.pid)
         time.sleep(0.05)
-    assert len(seen) >= 2, "the run never started its sandbox"
+    assert len(seen) >= 2 * sandboxes, "the run never started its sandboxes"
     os.kill(owner.pid, how)
     try:
         owner.wait(timeout=60)

@@ -35,6 +35,8 @@ CASES = [
     for command in COMMANDS
     for name in SIGNALS
 ]
+# Ctrl-C while two discovery candidates run their controllers at once
+CASES.append(pytest.param("discover --candidates 2", "SIGINT", marks=pytest.mark.slow))
 
 
 def arguments(command: str, store: Path, runs: Path) -> list[str]:
@@ -44,7 +46,9 @@ def arguments(command: str, store: Path, runs: Path) -> list[str]:
         return ["check-controller", spec, *quick, "--questions", "2", "--time-limit", "120"]
     if command == "eval --isolate":
         return ["eval", "--isolate", "--policy", spec, *quick, "--no-baselines"]
-    return ["discover", "run", "--runs-dir", str(runs), *quick, "--questions", "2", "--rounds"]
+    candidates = ["--candidates", "2"] if command.endswith("--candidates 2") else []
+    return ["discover", "run", "--runs-dir", str(runs), *quick, "--questions", "2", *candidates,
+            "--rounds"]  # fmt: skip
 
 
 @pytest.mark.parametrize(("command", "name"), CASES)
@@ -53,10 +57,10 @@ def test_a_signal_mid_run_leaves_no_process_and_no_file(tmp_path, command: str, 
     temp.mkdir()
     store = small_store(tmp_path).path
     args = arguments(command, store, tmp_path / "runs")
-    if command == "discover":  # round 1 writes a controller that never returns, then runs it
+    if command.startswith("discover"):  # round 1 writes a controller that never returns, runs it
         args += ["1", "--time-limit", "120"]
     never = tool("write_controller", content=NEVER_RETURNS.read_text())
-    script = {(1, 1): [never, tool("evaluate")]}  # round 1, candidate 1
+    script = {(1, c): [never, tool("evaluate")] for c in (1, 2)}  # round 1, candidates 1 and 2
     with MockAnthropic(script=script) as api:
         env = {**os.environ, "TMPDIR": str(temp), "ANTHROPIC_BASE_URL": api.url}
         env["ANTHROPIC_API_KEY"] = "test-key"
@@ -68,7 +72,7 @@ def test_a_signal_mid_run_leaves_no_process_and_no_file(tmp_path, command: str, 
             text=True,
             preexec_fn=default_sigint,  # Ctrl-C's own action, as in a terminal
         )
-        signal_mid_run(owner, SIGNALS[name])
+        signal_mid_run(owner, SIGNALS[name], sandboxes=2 if "--candidates" in args else 1)
     left = list(temp.iterdir())
     if name != "kill -9":
         assert owner.returncode == 130, owner.stderr.read()
