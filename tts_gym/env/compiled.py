@@ -41,7 +41,6 @@ from tts_gym.engine.core.layout import (
     N_OPENED,
     N_ORDER,
     N_VOTES,
-    POOL,
     PRUNED,
     QUESTION,
     REVEAL_ON_CONTINUE,
@@ -405,8 +404,7 @@ def _restart(tables, obs_tables, state, obs, calls, i, question, pinned_length):
         if question < 0:
             question = pool[random.generator_integer(stream, pool.shape[0])]
         if pinned_length == 0:
-            state[6][i] = random.generator_order_key(stream)
-            state[0][i, POOL] = 0
+            core.seed_order(state, i, random.generator_order_key(stream))
     elif question < 0:
         question = pool[random.below(state[6], i, pool.shape[0])]
     core.start(tables, state, i, question, pinned_length)

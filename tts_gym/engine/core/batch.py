@@ -372,8 +372,7 @@ def _new_slot(state, i):
     episodes, slots, order, streams = state[0], state[1], state[2], state[6]
     slot = episodes[i, N_OPENED]
     if not episodes[i, PINNED]:
-        pick = slot + random.below(streams, i, episodes[i, N_ORDER] - slot)
-        order[i, slot], order[i, pick] = order[i, pick], order[i, slot]
+        random.draw_slot(order[i], slot, episodes[i, N_ORDER], streams, i)
     episodes[i, N_OPENED] = slot + 1
     episodes[i, N_ALIVE] += 1
     row = slots[i, slot]
@@ -583,6 +582,14 @@ def is_correct(tables, state, i):
     gold, episodes = tables[6], state[0]
     answer = episodes[i, ANSWER]
     return answer != NO_ANSWER and answer == gold[episodes[i, QUESTION]]
+
+
+@numba.njit(cache=True, inline="always")
+def seed_order(state, i, key):
+    """Episode i's next drawn order comes from `key` alone (`random.keyed_order(key, n)`): its
+    stream restarts at `key` and its pool at the identity. Call before `start`."""
+    state[6][i] = key
+    state[0][i, POOL] = 0
 
 
 @numba.njit(cache=True, inline="always")

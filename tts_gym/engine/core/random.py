@@ -119,15 +119,22 @@ def order_key(rng: np.random.Generator) -> np.uint64:
     return np.uint64((high << 32) | low)
 
 
+@numba.njit(cache=True, inline="always")
+def draw_slot(order, slot, n, states, i):
+    """One step of a forward Fisher-Yates shuffle of `order[:n]` from stream `i`: position
+    `slot` takes a uniform pick among `order[slot:n]` (the core's lazy draw as a branch opens)."""
+    pick = slot + below(states, i, n - slot)
+    order[slot], order[pick] = order[pick], order[slot]
+
+
 @numba.njit(cache=True)
 def keyed_order(key, n):
-    """The whole order of `n` branches that the core draws lazily, one slot as it opens, from
-    a stream started at `key` (forward Fisher-Yates with `below`, `batch._new_slot`): the
-    order the Python engine replays."""
+    """The whole order of `n` branches that the core draws lazily, one `draw_slot` as each
+    opens, from a stream started at `key` (`batch.seed_order`): the order the Python engine
+    replays."""
     states = np.empty(1, dtype=np.uint64)
     states[0] = key
     order = np.arange(n)
     for slot in range(n):
-        pick = slot + below(states, 0, n - slot)
-        order[slot], order[pick] = order[pick], order[slot]
+        draw_slot(order, slot, n, states, 0)
     return order
